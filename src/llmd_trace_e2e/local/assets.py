@@ -1,0 +1,97 @@
+"""The vLLM venv and the tiny generated model, built once and cached outside the checkout,
+keyed by the content of their inputs: nothing is rebuilt when nothing changed."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import HarnessError
+from ..paths import cache_dir, config_dir, repo_root
+
+_VLLM_INPUTS = ("vllm-requirements.txt", "vllm-overrides.txt", "vllm-excludes.txt")
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def vllm_env_dir() -> Path:
+    inputs = [config_dir() / "python" / name for name in _VLLM_INPUTS]
+    return cache_dir() / f"vllm-venv-{_digest(inputs)}"
+
+
+def vllm_python() -> Path:
+    python = vllm_env_dir() / "bin" / "python"
+    if not python.exists():
+        raise HarnessError(f"the vLLM venv is missing ({vllm_env_dir()}): run `make assets`")
+    return python
+
+
+def model_script() -> Path:
+    return repo_root() / "scripts" / "make_tiny_model.py"
+
+
+def model_dir() -> Path:
+    return cache_dir() / f"tiny-llama-{_digest([model_script()])}"
+
+
+def _uv() -> str:
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    if not found:
+        raise HarnessError("uv not found: run `make venv` (it installs uv into .venv)")
+    return found
+
+
+def _run(cmd: list, what: str) -> None:
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+        raise HarnessError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+
+
+def ensure_vllm_env() -> tuple[str, float]:
+    target = vllm_env_dir()
+    if (target / ".complete").exists():
+        return "cached", 0.0
+    start = time.monotonic()
+    # Scripts in a venv name its path, so it is built in place; the stamp marks it complete.
+    shutil.rmtree(target, ignore_errors=True)
+    py = config_dir() / "python"
+    _run([_uv(), "venv", "-q", "--python", sys.executable, target], "creating the vLLM venv")
+    _run([_uv(), "pip", "install", "-q", "--python", target / "bin" / "python",
+          "-r", py / "vllm-requirements.txt", "--overrides", py / "vllm-overrides.txt",
+          "--excludes", py / "vllm-excludes.txt"], "installing vLLM into its venv")
+    (target / ".complete").touch()
+    return "built", time.monotonic() - start
+
+
+def ensure_model() -> tuple[str, float]:
+    target = model_dir()
+    if (target / "config.json").exists():
+        return "cached", 0.0
+    start = time.monotonic()
+    _run([vllm_python(), model_script(), target], "generating the tiny model")
+    return "built", time.monotonic() - start
+
+
+def main() -> int:
+    try:
+        for name, step in (("vLLM venv", ensure_vllm_env), ("tiny model", ensure_model)):
+            how, took = step()
+            print(f"assets: {name}: {how}" + (f" in {took:.1f}s" if how == "built" else ""), flush=True)
+    except HarnessError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

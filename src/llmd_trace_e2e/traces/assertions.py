@@ -1,0 +1,174 @@
+"""Span assertions, the library's public face.
+
+A check looks at the spans seen and returns its failures as data (check, expected, actual).
+`expect` polls until every check passes or its timeout runs out, then fails with what did
+arrive (a tree per trace, an inventory per service), what was expected, and where logs are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+from ..waits import Pending, wait_for
+from ..errors import WaitTimeout
+from .model import Span, group_traces
+from .patterns import GUIDE_PATTERNS, SpanPattern, matching_patterns
+from .render import markdown_table, render_inventory, render_traces
+
+
+@dataclass(frozen=True)
+class Failure:
+    check: str
+    expected: str
+    actual: str
+
+
+class Check(Protocol):
+    description: str
+
+    def __call__(self, spans: Sequence[Span]) -> list[Failure]: ...
+
+
+class TraceAssertionError(AssertionError):
+    def __init__(self, message: str, failures: Sequence[Failure], spans: Sequence[Span]):
+        super().__init__(message)
+        self.failures, self.spans = list(failures), list(spans)
+
+
+@dataclass(frozen=True)
+class SpansExist:
+    service: str
+    name: str | None = None
+
+    @property
+    def description(self) -> str:
+        return f"a span from {self.service}" + (f" named {self.name!r}" if self.name else "")
+
+    def __call__(self, spans: Sequence[Span]) -> list[Failure]:
+        mine = [s for s in spans if s.service == self.service]
+        if self.name is None:
+            return [] if mine else [Failure(self.description, "at least 1", "0")]
+        if any(s.name == self.name for s in mine):
+            return []
+        seen = sorted({s.name for s in mine}) or ["none"]
+        return [Failure(self.description, "at least 1", f"0 (its spans: {', '.join(seen)})")]
+
+
+@dataclass(frozen=True)
+class NoSpansFrom:
+    service: str
+
+    @property
+    def description(self) -> str:
+        return f"no span from {self.service}"
+
+    def __call__(self, spans: Sequence[Span]) -> list[Failure]:
+        mine = sorted({s.name for s in spans if s.service == self.service})
+        return [Failure(self.description, "0", f"{len(mine)} name(s): {', '.join(mine)}")] if mine else []
+
+
+@dataclass(frozen=True)
+class JoinedInOneTrace:
+    """Every listed (service, span name) is in trace `trace_id`; with `chain`, each is an
+    ancestor of the next; every span's parent is in the trace, except those parented to
+    `external_parent` (the client's own span id from its traceparent)."""
+
+    trace_id: str
+    members: tuple[tuple[str, str], ...]
+    chain: bool = True
+    external_parent: str | None = None
+
+    @property
+    def description(self) -> str:
+        arrow = " -> " if self.chain else ", "
+        return f"in trace {self.trace_id}: " + arrow.join(f"{s}:{n}" for s, n in self.members)
+
+    def __call__(self, spans: Sequence[Span]) -> list[Failure]:
+        trace = next((t for t in group_traces(spans) if t.trace_id == self.trace_id), None)
+        if trace is None:
+            return [Failure(self.description, f"trace {self.trace_id}", "no span with that trace id")]
+        failures = []
+        found: list[Span | None] = []
+        for service, name in self.members:
+            span = next((s for s in trace.spans if s.service == service and s.name == name), None)
+            found.append(span)
+            if span is None:
+                elsewhere = sorted({s.trace_id for s in spans if s.service == service and s.name == name})
+                where = f"in other trace(s) {', '.join(elsewhere)}" if elsewhere else "nowhere"
+                failures.append(Failure(f"{service}:{name} in the trace", "present", f"absent; found {where}"))
+        if self.chain:
+            for upper, lower, (us, un), (ls, ln) in zip(found, found[1:], self.members, self.members[1:]):
+                if upper and lower and upper not in trace.ancestors(lower):
+                    parent = trace.by_id().get(lower.parent_span_id or "")
+                    actual = f"{ls}:{ln}'s parent is {parent.service}:{parent.name}" if parent else \
+                        f"{ls}:{ln}'s parent {lower.parent_span_id} is not in the trace"
+                    failures.append(Failure(f"{us}:{un} is an ancestor of {ls}:{ln}", "yes", actual))
+        ids = trace.by_id()
+        for span in trace.spans:
+            if span.parent_span_id and span.parent_span_id not in ids and span.parent_span_id != self.external_parent:
+                failures.append(Failure("parent links hold together",
+                                        f"{span.service}:{span.name}'s parent in the trace",
+                                        f"parent {span.parent_span_id} missing"))
+        return failures
+
+
+@dataclass(frozen=True)
+class NoMetricsSpans:
+    patterns: tuple[SpanPattern, ...] = GUIDE_PATTERNS
+
+    @property
+    def description(self) -> str:
+        return "no span matches a /metrics pattern"
+
+    def __call__(self, spans: Sequence[Span]) -> list[Failure]:
+        failures = []
+        for span in spans:
+            hits = matching_patterns(span, self.patterns)
+            if hits:
+                failures.append(Failure(self.description, "0 matches",
+                                        f"{span.service}:{span.name} (trace {span.trace_id}) matches "
+                                        + "; ".join(p.label for p in hits)))
+        return failures
+
+
+def evaluate(checks: Sequence[Check], spans: Sequence[Span]) -> list[Failure]:
+    return [f for check in checks for f in check(spans)]
+
+
+def explain(failures: Sequence[Failure], spans: Sequence[Span], *, context: str = "",
+            logs_hint: str = "") -> str:
+    parts = [context or "trace expectations not met", "",
+             "what was expected and what was seen:",
+             markdown_table(("check", "expected", "actual"), ((f.check, f.expected, f.actual) for f in failures)),
+             "", "spans that arrived, per service:", render_inventory(spans),
+             "", "traces:", render_traces(spans)]
+    if logs_hint:
+        parts += ["", f"logs and artifacts: {logs_hint}"]
+    return "\n".join(parts)
+
+
+def expect(fetch: Callable[[], Sequence[Span]], checks: Sequence[Check], timeout_s: float, *,
+           context: str = "", logs_hint: str = "") -> list[Span]:
+    """Poll `fetch` until every check passes; return the spans, or raise TraceAssertionError."""
+    last: dict[str, object] = {"spans": [], "failures": []}
+
+    def probe():
+        spans = list(fetch())
+        failures = evaluate(checks, spans)
+        last.update(spans=spans, failures=failures)
+        return spans if not failures else Pending(f"{len(failures)} check(s) failing, {len(spans)} span(s)")
+
+    try:
+        return wait_for("; ".join(c.description for c in checks), probe, timeout_s)
+    except WaitTimeout:
+        spans, failures = last["spans"], last["failures"]
+        message = explain(failures, spans, context=context or f"after {timeout_s:g}s, trace expectations not met",
+                          logs_hint=logs_hint)
+        raise TraceAssertionError(message, failures, spans) from None
+
+
+def expect_now(spans: Sequence[Span], checks: Sequence[Check], *, context: str = "", logs_hint: str = "") -> None:
+    """A one-shot verdict, for negative checks made after a positive control has passed."""
+    failures = evaluate(checks, spans)
+    if failures:
+        raise TraceAssertionError(explain(failures, spans, context=context, logs_hint=logs_hint), failures, spans)

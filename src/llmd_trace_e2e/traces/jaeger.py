@@ -1,0 +1,102 @@
+"""Jaeger v2 query client on the v3 API (OTLP/JSON).
+
+A v3 search with no match answers 404: that means "none yet", never an error.
+The v3 HTTP API has no attribute filter, so attribute queries filter a service's traces here.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import requests
+
+from .model import Span, Trace, group_traces, spans_from_otlp_json
+
+
+class JaegerQueryError(Exception):
+    pass
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _decode_result(body: str) -> list[Span]:
+    """The gateway wraps TracesData as {"result": ...}; tolerate NDJSON chunks of those too."""
+    spans: list[Span] = []
+    for line in body.strip().splitlines() or [body]:
+        if not line.strip():
+            continue
+        doc: dict[str, Any] = json.loads(line)
+        spans.extend(spans_from_otlp_json(doc.get("result", doc)))
+    return spans
+
+
+@dataclass
+class JaegerClient:
+    base_url: str  # e.g. http://127.0.0.1:16686
+    timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        self._http = requests.Session()
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> requests.Response | None:
+        url = f"{self.base_url.rstrip('/')}{path}"
+        try:
+            resp = self._http.get(url, params=params, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise JaegerQueryError(f"Jaeger query at {url} failed: {exc}") from None
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise JaegerQueryError(f"Jaeger query {resp.url} answered {resp.status_code}: {resp.text[:300]}")
+        return resp
+
+    def services(self) -> list[str]:
+        resp = self._get("/api/v3/services")
+        return sorted(resp.json().get("services", [])) if resp else []
+
+    def operations(self, service: str) -> list[str]:
+        resp = self._get("/api/v3/operations", {"service": service})
+        return sorted({op["name"] for op in resp.json().get("operations", [])}) if resp else []
+
+    def trace(self, trace_id: str) -> Trace | None:
+        resp = self._get(f"/api/v3/traces/{trace_id}")
+        if resp is None:
+            return None
+        spans = _decode_result(resp.text)
+        return Trace(trace_id, tuple(sorted(spans, key=lambda s: s.start_ns))) if spans else None
+
+    def trace_spans(self, trace_id: str) -> list[Span]:
+        found = self.trace(trace_id)
+        return list(found.spans) if found else []
+
+    def find_spans(self, service: str, since: datetime, until: datetime | None = None,
+                   operation: str | None = None, limit: int = 1000) -> list[Span]:
+        """All spans of the traces that have a span of `service` starting in the window."""
+        until = until or datetime.now(timezone.utc) + timedelta(minutes=1)
+        params = {
+            "query.service_name": service,
+            "query.start_time_min": _rfc3339(since),
+            "query.start_time_max": _rfc3339(until),
+            "query.num_traces": str(limit),
+        }
+        if operation:
+            params["query.operation_name"] = operation
+        resp = self._get("/api/v3/traces", params)
+        return _decode_result(resp.text) if resp else []
+
+    def find_traces(self, service: str, since: datetime, until: datetime | None = None,
+                    operation: str | None = None) -> list[Trace]:
+        return group_traces(self.find_spans(service, since, until, operation))
+
+    def find_by_attribute(self, service: str, key: str, value: Any, since: datetime,
+                          until: datetime | None = None) -> list[Span]:
+        return [s for s in self.find_spans(service, since, until) if s.attributes.get(key) == value]
+
+    def raw_trace(self, trace_id: str) -> dict[str, Any] | None:
+        """The trace as Jaeger returns it, for the artifacts folder."""
+        resp = self._get(f"/api/v3/traces/{trace_id}")
+        return resp.json() if resp else None
