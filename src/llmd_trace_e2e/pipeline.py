@@ -63,7 +63,8 @@ class LocalJaeger:
             },
             "extensions": {
                 "healthcheckv2": {"use_v2": True, "http": local(self.health_port)},
-                "jaeger_query": {"storage": {"traces": "memstore"}, "http": local(self.query_port),
+                # enable_tracing defaults to true and exports to localhost:4317, a port that is not ours.
+                "jaeger_query": {"storage": {"traces": "memstore"}, "enable_tracing": False, "http": local(self.query_port),
                                  "grpc": local(self.query_grpc_port)},
                 "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 100000}}}},
             },

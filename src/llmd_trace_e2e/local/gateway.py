@@ -159,14 +159,17 @@ class Gateway:
         self.stub = pb_grpc.ExternalProcessorStub(self.channel)
 
     def route(self, method: str, path: str, authority: str, client_headers: list[tuple[str, str]], body: bytes):
-        """Request phase. Returns (stream, headers, body, destination) or raises GatewayError;
-        an immediate_response from the EPP comes back as GatewayImmediate."""
+        """Request phase. Returns (stream, headers, body, destination, traceparent_sets) or raises
+        GatewayError; an immediate_response from the EPP comes back as GatewayImmediate.
+        traceparent_sets counts the EPP's `traceparent` set_headers: more than one means the
+        last one won, as in Envoy (router <= v0.10 re-sends the client's own after its own)."""
         headers: dict[str, list[str]] = {}
         for k, v in client_headers:
             headers.setdefault(k.lower(), []).append(v)
         headers.setdefault("x-request-id", [str(uuid.uuid4())])
+        # As Envoy does: Host travels as :authority, hop-by-hop headers not at all.
         pseudo = [(":method", method), (":path", path), (":authority", authority), (":scheme", "http")]
-        flat = pseudo + [(k, v) for k, vs in headers.items() if k not in HOP_BY_HOP for v in vs]
+        flat = pseudo + [(k, v) for k, vs in headers.items() if k not in HOP_BY_HOP and k != "host" for v in vs]
 
         stream = ExtProcStream(self.stub, self.epp, self.timeout_s + 30)
         try:
@@ -178,7 +181,7 @@ class Gateway:
                 stream.send(pb.ProcessingRequest(
                     request_body=pb.HttpBody(body=chunk, end_of_stream=start + BODY_CHUNK >= len(body))))
 
-            new_body, got_headers, body_done, metadata = None, False, not body, None
+            new_body, got_headers, body_done, metadata, tp_sets = None, False, not body, None, 0
             while not (got_headers and body_done):
                 answer = stream.receive(self.timeout_s, "request" if not got_headers else "request body")
                 if answer is None:
@@ -193,6 +196,7 @@ class Gateway:
                     got_headers = True
                     common = answer.request_headers.response
                     apply_header_mutation(headers, common.header_mutation)
+                    tp_sets = sum(o.header.key.lower() == "traceparent" for o in common.header_mutation.set_headers)
                     if common.body_mutation.WhichOneof("mutation") == "body":
                         new_body, body_done = common.body_mutation.body, True
                 elif kind == "request_body":
@@ -210,7 +214,7 @@ class Gateway:
             destination = destination_from(headers, metadata)
             if destination is None:
                 raise GatewayError(502, "epp", f"EPP at {self.epp} answered without a {DESTINATION_HEADER}", epp=self.epp)
-            return stream, headers, body if new_body is None else new_body, destination
+            return stream, headers, body if new_body is None else new_body, destination, tp_sets
         except BaseException:
             stream.close(wait_s=1.0)
             raise
@@ -260,7 +264,7 @@ def make_handler(gateway: Gateway):
         def proxy(self, body: bytes, log: dict) -> None:
             authority = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
             try:
-                stream, headers, body, destination = gateway.route(
+                stream, headers, body, destination, tp_sets = gateway.route(
                     self.command, self.path, authority, list(self.headers.items()), body)
             except GatewayImmediate as imm:
                 imm.stream.close()
@@ -271,7 +275,7 @@ def make_handler(gateway: Gateway):
                 self.send_raw(status, extra, payload, log)
                 return
             log["endpoint"] = destination
-            log["tp_out"] = (headers.get("traceparent") or ["-"])[0]
+            log["tp_out"] = (headers.get("traceparent") or ["-"])[0] + (f" (set {tp_sets}x by EPP)" if tp_sets > 1 else "")
             try:
                 self.forward(stream, destination, headers, body, log)
             finally:
@@ -327,6 +331,8 @@ def make_handler(gateway: Gateway):
                     chunk = upstream.read1(65536)
                 except (socket.timeout, TimeoutError):
                     raise GatewayError(504, "upstream", f"endpoint {destination} stalled mid-response") from None
+                except (http.client.HTTPException, OSError) as err:
+                    raise GatewayError(502, "upstream", f"endpoint {destination} broke off the response: {err!r}") from None
                 if not chunk:
                     break
                 if mirror:
@@ -376,6 +382,11 @@ def make_handler(gateway: Gateway):
     return Handler
 
 
+class GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True  # in-flight requests do not hold up shutdown
+    request_queue_size = 128  # concurrency tests open many connections at once
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Gateway stand-in: HTTP in, EPP over ext_proc, forward to the chosen endpoint.")
     parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 (0 picks a free one)")
@@ -385,8 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     gateway = Gateway(args.epp_address, args.request_timeout)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(gateway))
-    server.daemon_threads = True
+    server = GatewayServer(("127.0.0.1", args.port), make_handler(gateway))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -25,13 +25,11 @@ def _rfc3339(moment: datetime) -> str:
 
 def _decode_result(body: str) -> list[Span]:
     """The gateway wraps TracesData as {"result": ...}; tolerate NDJSON chunks of those too."""
-    spans: list[Span] = []
-    for line in body.strip().splitlines() or [body]:
-        if not line.strip():
-            continue
-        doc: dict[str, Any] = json.loads(line)
-        spans.extend(spans_from_otlp_json(doc.get("result", doc)))
-    return spans
+    try:
+        docs = [json.loads(body)]
+    except json.JSONDecodeError:
+        docs = [json.loads(line) for line in body.splitlines() if line.strip()]
+    return [span for doc in docs for span in spans_from_otlp_json(doc.get("result", doc))]
 
 
 @dataclass

@@ -1,0 +1,75 @@
+"""`llmd-trace-e2e verify-collector-config` run as a user would, on real processes."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llmd_trace_e2e.paths import config_dir
+
+pytestmark = pytest.mark.integration
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "llmd_trace_e2e.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_the_repo_config_passes():
+    result = run_cli("verify-collector-config", str(config_dir() / "collector" / "collector.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: PASS" in result.stdout
+    assert result.stdout.count("| ok |") == 10
+
+
+def test_the_guides_minimal_operator_resource_fails_naming_what_leaked(tmp_path):
+    """The guide's 'minimal example' keeps only two of the six patterns."""
+    resource = {
+        "apiVersion": "opentelemetry.io/v1beta1", "kind": "OpenTelemetryCollector",
+        "metadata": {"name": "llm-d-collector", "namespace": "monitoring"},
+        "spec": {"mode": "deployment", "config": {
+            "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}}}},
+            "processors": {"filter/drop-metrics-scraping": {"error_mode": "ignore", "traces": {"span": [
+                'attributes["url.path"] == "/metrics"', 'name == "GET /metrics"']}}, "batch": {}},
+            "exporters": {"otlp": {"endpoint": "jaeger-collector.monitoring.svc.cluster.local:4317",
+                                   "tls": {"insecure": True}}},
+            "service": {"pipelines": {"traces": {"receivers": ["otlp"],
+                                                 "processors": ["filter/drop-metrics-scraping", "batch"],
+                                                 "exporters": ["otlp"]}}}}},
+    }
+    path = tmp_path / "minimal.yaml"
+    path.write_text(yaml.safe_dump(resource))
+    result = run_cli("verify-collector-config", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "verdict: FAIL: /metrics spans got through: " in result.stdout
+    for leaked in ('http.route == "/metrics"', 'http.target == "/metrics"', 'http.url == "/metrics"', 'name == "GET"'):
+        assert leaked in result.stdout.splitlines()[-1]
+
+
+def test_a_config_without_the_filter_fails(tmp_path):
+    body = yaml.safe_load((config_dir() / "collector" / "collector.yaml").read_text())
+    body["service"]["pipelines"]["traces"]["processors"] = ["batch"]
+    path = tmp_path / "nofilter.yaml"
+    path.write_text(yaml.safe_dump(body))
+    result = run_cli("verify-collector-config", str(path))
+    assert result.returncode == 1
+    assert result.stdout.count("| FAIL |") == 6
+
+
+@pytest.mark.parametrize("text,message", [
+    ("receivers: [oops\n", "is not valid YAML"),
+    ("service: {pipelines: {metrics: {receivers: [otlp]}}}\n", "has no traces pipeline"),
+])
+def test_bad_configs_get_one_clear_line(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = run_cli("verify-collector-config", str(path))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_file_is_named(tmp_path):
+    result = run_cli("verify-collector-config", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2 and "cannot read collector config" in result.stderr
