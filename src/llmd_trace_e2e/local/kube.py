@@ -112,7 +112,6 @@ class LocalControlPlane:
             f"--service-account-signing-key-file={sa_key}",
             "--service-cluster-ip-range=10.0.0.0/24",  # an allocation range only: nothing routes there
             "--allow-privileged=true",
-            "--v=1",
         ]))
         return self
 

@@ -1,0 +1,88 @@
+"""Requests the suite sends: OpenAI completions and chat completions, each carrying a W3C
+traceparent whose trace id the caller chose, so every test can find its own spans."""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import requests
+
+from .errors import HarnessError
+
+
+@dataclass(frozen=True)
+class TraceParent:
+    trace_id: str
+    span_id: str
+    sampled: bool = True
+
+    @classmethod
+    def new(cls, sampled: bool = True) -> "TraceParent":
+        return cls(secrets.token_hex(16), secrets.token_hex(8), sampled)
+
+    @property
+    def header(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"
+
+
+@dataclass(frozen=True)
+class Completion:
+    kind: str  # "completion" or "chat"
+    traceparent: TraceParent
+    status: int
+    response_id: str | None  # the OpenAI response id, which vLLM also puts on its span
+    text: str
+    started: datetime
+    seconds: float
+
+
+class RequestFailed(HarnessError):
+    pass
+
+
+def send(base_url: str, model: str, *, chat: bool = False, stream: bool = False,
+         traceparent: TraceParent | None = None, max_tokens: int = 8, timeout_s: float = 60.0) -> Completion:
+    tp = traceparent or TraceParent.new()
+    path = "/v1/chat/completions" if chat else "/v1/completions"
+    body: dict = {"model": model, "max_tokens": max_tokens, "temperature": 0, "stream": stream}
+    if chat:
+        body["messages"] = [{"role": "user", "content": "Say hello."}]
+    else:
+        body["prompt"] = "The trace of a request"
+    started, t0 = datetime.now(timezone.utc), time.monotonic()
+    url = base_url.rstrip("/") + path
+    try:
+        resp = requests.post(url, json=body, headers={"traceparent": tp.header}, timeout=timeout_s, stream=stream)
+        payload = _read(resp, stream)
+    except requests.Timeout:
+        raise RequestFailed(f"{path} (trace {tp.trace_id}) got no answer within {timeout_s:g}s from {base_url}") from None
+    except requests.RequestException as exc:
+        raise RequestFailed(f"{path} (trace {tp.trace_id}) to {base_url} failed: {exc}") from None
+    if resp.status_code != 200:
+        raise RequestFailed(f"{path} (trace {tp.trace_id}) answered HTTP {resp.status_code}: {payload['raw'][:400]}")
+    return Completion("chat" if chat else "completion", tp, resp.status_code, payload.get("id"),
+                      payload.get("text", ""), started, time.monotonic() - t0)
+
+
+def _read(resp: requests.Response, stream: bool) -> dict:
+    if not stream:
+        raw = resp.text
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError:
+            return {"raw": raw}
+        choice = (doc.get("choices") or [{}])[0]
+        text = choice.get("text") or (choice.get("message") or {}).get("content") or ""
+        return {"raw": raw, "id": doc.get("id"), "text": text}
+    chunks, rid = [], None
+    for line in resp.iter_lines(decode_unicode=True):
+        if not line or not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        doc = json.loads(line[6:])
+        rid = rid or doc.get("id")
+        choice = (doc.get("choices") or [{}])[0]
+        chunks.append(choice.get("text") or (choice.get("delta") or {}).get("content") or "")
+    return {"raw": "".join(chunks), "id": rid, "text": "".join(chunks)}

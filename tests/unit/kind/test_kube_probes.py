@@ -1,0 +1,63 @@
+"""Readiness probes report what they see, and fail at once on pod states that never recover.
+The Kubernetes API is replaced by stand-ins returning the client's object shapes."""
+from __future__ import annotations
+
+from types import SimpleNamespace as NS
+
+import pytest
+
+from llmd_trace_e2e.kind.kube import Kube, ProbeFailed
+from llmd_trace_e2e.waits import Pending
+
+
+def deployment(name, want, have, release="trace-e2e-ms"):
+    return NS(metadata=NS(name=name, annotations={"meta.helm.sh/release-name": release}),
+              spec=NS(replicas=want, selector=NS(match_labels={"app": name})),
+              status=NS(available_replicas=have))
+
+
+def pod(name, waiting_reason=None, restarts=0, message=""):
+    state = NS(waiting=NS(reason=waiting_reason, message=message) if waiting_reason else None)
+    status = NS(name="vllm", state=state, restart_count=restarts)
+    return NS(metadata=NS(name=name), status=NS(init_container_statuses=[], container_statuses=[status], conditions=[]))
+
+
+def kube_with(deployments, pods, log="last line of the crash"):
+    kube = Kube.__new__(Kube)  # no kubeconfig: the APIs are stand-ins
+    kube.apps = NS(list_namespaced_deployment=lambda ns, **kw: NS(items=deployments))
+    kube.core = NS(list_namespaced_pod=lambda ns, **kw: NS(items=pods),
+                   read_namespaced_pod_log=lambda *a, **kw: log)
+    return kube
+
+
+def test_pending_names_the_deployment_and_its_pods_state():
+    probe = kube_with([deployment("trace-e2e-ms-decode", 1, 0)], [pod("decode-abc", "ContainerCreating")]) \
+        .deployments_ready("llm-d", release="trace-e2e-ms")
+    state = probe()
+    assert isinstance(state, Pending)
+    assert "trace-e2e-ms-decode 0/1 available" in state.state and "ContainerCreating" in state.state
+
+
+def test_ready_when_every_deployment_of_the_release_is_available():
+    kube = kube_with([deployment("a", 1, 1), deployment("other", 1, 0, release="someone-else")], [])
+    assert kube.deployments_ready("llm-d", release="trace-e2e-ms")() is True
+
+
+def test_fatal_pod_states_fail_at_once():
+    kube = kube_with([deployment("d", 1, 0)], [pod("p", "InvalidImageName", message="bad ref")])
+    with pytest.raises(ProbeFailed, match="pod p container vllm: InvalidImageName: bad ref"):
+        kube.deployments_ready("llm-d", release="trace-e2e-ms")()
+
+
+def test_crash_loop_fails_with_the_log_tail():
+    kube = kube_with([deployment("d", 1, 0)], [pod("p", "CrashLoopBackOff", restarts=3)])
+    with pytest.raises(ProbeFailed, match="keeps crashing \\(3 restarts\\); last log lines:\nlast line of the crash"):
+        kube.deployments_ready("llm-d", release="trace-e2e-ms")()
+
+
+def test_gpus_allocatable_reports_per_node():
+    kube = Kube.__new__(Kube)
+    nodes = [NS(metadata=NS(name="w"), status=NS(allocatable={"nvidia.com/gpu": "1"}))]
+    kube.core = NS(list_node=lambda **kw: NS(items=nodes))
+    assert kube.gpus_allocatable(1)() is True
+    assert kube.gpus_allocatable(2)().state == "nvidia.com/gpu allocatable: {'w': 1}"

@@ -1,0 +1,373 @@
+"""The kind plan for both profiles and both node types: what `make e2e` would do, checked here
+where no container engine runs."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llmd_trace_e2e.errors import ConfigError
+from llmd_trace_e2e.kind import manifests, valuesfiles
+from llmd_trace_e2e.kind.cli import kind_main
+from llmd_trace_e2e.kind.options import (COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT,
+                                         Timeouts)
+from llmd_trace_e2e.kind.plan import Apply, Command, Wait
+from llmd_trace_e2e.paths import repo_root
+from llmd_trace_e2e.profiles import load_profile, load_versions
+
+from .conftest import rendered
+
+NODE_TYPES = [pytest.param({}, id="cpu"), pytest.param({"gpu": True}, id="gpu")]
+PROFILES = ["guide", "latest"]
+
+
+def titles(plan) -> list[str]:
+    return [s.title for s in plan.steps]
+
+
+def index_of(plan, predicate) -> int:
+    matches = [i for i, s in enumerate(plan.steps) if predicate(s)]
+    assert matches, f"no step matches; steps: {titles(plan)}"
+    return matches[0]
+
+
+def helm_step(plan, release: str) -> Command:
+    return plan.steps[index_of(plan, lambda s: isinstance(s, Command) and s.argv[:4] == ("helm", "upgrade",
+                                                                                          "--install", release))]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("node", NODE_TYPES)
+def test_steps_run_in_dependency_order(make_plan, profile, node):
+    plan = make_plan(profile, **node)
+    order = [
+        index_of(plan, lambda s: isinstance(s, Command) and s.argv[:3] == ("kind", "create", "cluster")),
+        index_of(plan, lambda s: isinstance(s, Apply) and s.path.name == "10-jaeger.yaml"),
+        index_of(plan, lambda s: isinstance(s, Wait) and s.name == "jaeger"),
+        index_of(plan, lambda s: isinstance(s, Apply) and s.path.name == "11-collector.yaml"),
+        index_of(plan, lambda s: isinstance(s, Wait) and s.name == manifests.COLLECTOR_NAME),
+        index_of(plan, lambda s: isinstance(s, Apply) and s.url is not None),
+        index_of(plan, lambda s: isinstance(s, Wait) and s.check == "crds"),
+        index_of(plan, lambda s: isinstance(s, Command) and "istiod" in s.argv),
+        index_of(plan, lambda s: isinstance(s, Wait) and s.check == "gateway"),
+        plan.steps.index(helm_step(plan, valuesfiles.EPP_RELEASE)),
+        index_of(plan, lambda s: isinstance(s, Wait) and s.release == valuesfiles.EPP_RELEASE),
+        index_of(plan, lambda s: isinstance(s, Apply) and s.path.name == "40-httproute.yaml"),
+        plan.steps.index(helm_step(plan, valuesfiles.MODELSERVICE_RELEASE)),
+        index_of(plan, lambda s: isinstance(s, Wait) and s.release == valuesfiles.MODELSERVICE_RELEASE),
+        index_of(plan, lambda s: isinstance(s, Wait) and s.check == "http"),
+    ]
+    assert order == sorted(order), titles(plan)
+    assert isinstance(plan.steps[-1], Wait) and plan.steps[-1].check == "http"
+    if node:
+        gpu_ready = index_of(plan, lambda s: isinstance(s, Wait) and s.check == "gpus")
+        assert order[0] < gpu_ready < order[-1]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_collector_configmap_carries_the_repos_config_verbatim(make_plan, profile):
+    plan = make_plan(profile)
+    configmap, deployment, service, host_service = rendered(plan, "11-collector.yaml")
+    repo_config = (repo_root() / "config" / "collector" / "collector.yaml").read_text()
+    assert configmap["data"][manifests.COLLECTOR_CONFIG_KEY] == repo_config
+    assert "filter/drop-metrics-scraping" in configmap["data"][manifests.COLLECTOR_CONFIG_KEY]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == [f"--config=/conf/{manifests.COLLECTOR_CONFIG_KEY}"]
+    # the Service answers at the tracing guide's default endpoint
+    assert (service["metadata"]["name"], service["metadata"]["namespace"]) == ("opentelemetry-collector", "monitoring")
+    assert valuesfiles.COLLECTOR_ENDPOINT == "http://opentelemetry-collector.monitoring.svc.cluster.local:4317"
+    # and the config's exporter reaches the Jaeger Service the plan creates
+    jaeger_service = rendered(plan, "10-jaeger.yaml")[1]
+    assert jaeger_service["metadata"]["name"] == manifests.JAEGER_SERVICE
+    assert {p["nodePort"] for p in host_service["spec"]["ports"]} == {COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT}
+
+
+def test_collector_config_pointing_elsewhere_is_refused():
+    from llmd_trace_e2e.collector_config import parse_collector_config
+
+    text = (repo_root() / "config" / "collector" / "collector.yaml").read_text()
+    config = parse_collector_config(text.replace("jaeger-collector.monitoring", "tempo.observability"), "x.yaml")
+    with pytest.raises(ConfigError, match="jaeger-collector.monitoring.svc.cluster.local:4317"):
+        manifests.collector("otel/opentelemetry-collector-contrib:0.161.0", text, config)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("node", NODE_TYPES)
+def test_tracing_values_use_the_profiles_schema(make_plan, profile, node):
+    plan = make_plan(profile, **node)
+    prof = load_profile(profile)
+    ms = rendered(plan, "values-modelservice.yaml")
+    tracing = valuesfiles.lookup(ms, prof.values_schema["modelservice"].path)
+    assert tracing["enabled"] is True
+    assert tracing["otlpEndpoint"] == valuesfiles.COLLECTOR_ENDPOINT
+    assert tracing["sampling"] == {"sampler": "parentbased_traceidratio", "samplerArg": "1.0"}
+    assert tracing["serviceNames"] == {"vllmDecode": prof.services["vllm-decode"],
+                                       "vllmPrefill": prof.services["vllm-prefill"],
+                                       "routingProxy": prof.services["routing-proxy"]}
+    other = {"guide": "tracing", "latest": "global.tracing"}[profile]
+    assert valuesfiles.lookup(ms, other) is None, "only the chart version's own tracing path is set"
+    epp = rendered(plan, "values-epp.yaml")
+    epp_tracing = valuesfiles.lookup(epp, prof.values_schema["epp"].path)
+    assert epp_tracing == {"enabled": True, "otelExporterEndpoint": valuesfiles.COLLECTOR_ENDPOINT,
+                           "sampling": {"sampler": "parentbased_traceidratio", "samplerArg": "1.0"}}
+    # the chart injects tracing args only for these model commands (the guide: never for custom)
+    assert ms["decode"]["containers"][0]["modelCommand"] == "vllmServe"
+
+
+def test_profiles_pick_their_charts(make_plan):
+    guide, latest = make_plan("guide"), make_plan("latest")
+    assert "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool" in \
+        helm_step(guide, valuesfiles.EPP_RELEASE).argv
+    assert "oci://ghcr.io/llm-d/charts/llm-d-router-gateway" in helm_step(latest, valuesfiles.EPP_RELEASE).argv
+    versions = load_versions()
+    for plan, key in ((guide, "llm-d-modelservice-guide"), (latest, "llm-d-modelservice-latest")):
+        argv = helm_step(plan, valuesfiles.MODELSERVICE_RELEASE).argv
+        assert argv[argv.index("--version") + 1] == versions["charts"][key]["version"]
+
+
+def _images_in(node) -> list[str]:
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "image" and isinstance(value, str):
+                found.append(value)
+            elif key == "image" and isinstance(value, dict) and "tag" in value:
+                found.append(f"{value.get('hub') or value.get('registry')}/{value.get('name') or value.get('repository')}"
+                             f":{value['tag']}")
+            else:
+                found += _images_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _images_in(item)
+    return found
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("node", NODE_TYPES)
+def test_every_image_is_pinned(make_plan, profile, node):
+    plan = make_plan(profile, **node)
+    images = []
+    for path, text in plan.files.items():
+        for doc in yaml.safe_load_all(text):
+            images += _images_in(doc)
+    assert images, "the plan renders images"
+    for image in images + plan.images:
+        name, _, tag = image.rpartition(":")
+        assert name and tag and "/" not in tag, f"{image} has no tag"
+        assert tag != "latest" and not tag.startswith("main"), f"{image} is not pinned"
+    node_images = [n["image"] for n in rendered(plan, "cluster.yaml")["nodes"]]
+    assert all(re.search(r"@sha256:[0-9a-f]{64}$", i) for i in node_images), node_images
+
+
+def test_cluster_files_use_the_versions_toml_node_image():
+    node_image = load_versions()["kind"]["node_image"]
+    assert re.fullmatch(r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", node_image)
+    for name in ("kind-cpu.yaml", "kind-gpu.yaml"):
+        nodes = yaml.safe_load((repo_root() / "clusters" / name).read_text())["nodes"]
+        assert [n["image"] for n in nodes] == [node_image] * len(nodes), name
+
+
+@pytest.mark.parametrize("node", NODE_TYPES)
+def test_ports_reach_the_host_on_loopback_only(make_plan, node):
+    plan = make_plan("latest", **node)
+    mappings = [m for n in rendered(plan, "cluster.yaml")["nodes"] for m in n.get("extraPortMappings", [])]
+    assert mappings
+    assert {m["listenAddress"] for m in mappings} == {"127.0.0.1"}
+    assert {m["hostPort"] for m in mappings} == {GATEWAY_PORT, JAEGER_QUERY_PORT, COLLECTOR_GRPC_PORT,
+                                                   COLLECTOR_HTTP_PORT}
+    node_ports = set()
+    for path, text in plan.files.items():
+        for doc in yaml.safe_load_all(text):
+            if isinstance(doc, dict) and doc.get("kind") == "Service" and doc["spec"].get("type") == "NodePort":
+                node_ports |= {p["nodePort"] for p in doc["spec"]["ports"]}
+    assert node_ports == {m["containerPort"] for m in mappings}
+    assert plan.endpoints["gateway_url"] == f"http://127.0.0.1:{GATEWAY_PORT}"
+
+
+def test_cpu_plan_generates_the_tiny_model_in_an_init_container(make_plan):
+    plan = make_plan("latest")
+    script = (repo_root() / "scripts" / "make_tiny_model.py").read_text()
+    assert rendered(plan, "30-tiny-model-script.yaml")["data"]["make_tiny_model.py"] == script
+    ms = rendered(plan, "values-modelservice.yaml")
+    init = {c["name"]: c for c in ms["decode"]["initContainers"]}
+    assert init["tiny-model"]["command"] == ["python3", "/scripts/make_tiny_model.py", "/model-cache/tiny-llama"]
+    assert init["tiny-model"]["image"] == load_profile("latest").images["vllm-cpu"]
+    assert ms["modelArtifacts"]["uri"] == "hf:///model-cache/tiny-llama"
+    env = {e["name"]: e["value"] for e in ms["decode"]["containers"][0]["env"]}
+    assert env["HF_HUB_OFFLINE"] == "1"
+    assert "nvidia.com/gpu" not in str(ms["decode"]["containers"][0]["resources"])
+    assert not any(isinstance(s, Wait) and s.check == "gpus" for s in plan.steps)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_gpu_plan_has_device_plugin_and_gpu_requests(make_plan, profile):
+    plan = make_plan(profile, gpu=True)
+    worker = next(n for n in rendered(plan, "cluster.yaml")["nodes"] if n["role"] == "worker")
+    assert {"hostPath": "/dev/null", "containerPath": "/var/run/nvidia-container-devices/all"} in worker["extraMounts"]
+    plugin = helm_step(plan, "nvidia-device-plugin")
+    assert plugin.argv[plugin.argv.index("--version") + 1] == load_versions()["charts"]["nvidia-device-plugin"]["version"]
+    assert rendered(plan, "values-device-plugin.yaml")["nodeSelector"] == {"llmd-trace-e2e.llm-d.ai/gpu-node": "true"}
+    assert any(isinstance(s, Command) and s.argv[:2] == ("docker", "exec") for s in plan.steps)
+    gpus = next(s for s in plan.steps if isinstance(s, Wait) and s.check == "gpus")
+    assert gpus.count == 1
+    ms = rendered(plan, "values-modelservice.yaml")
+    vllm = ms["decode"]["containers"][0]
+    assert vllm["resources"]["requests"]["nvidia.com/gpu"] == "1"
+    assert vllm["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert vllm["image"] == load_profile(profile).images["vllm-gpu"]
+    assert ms["modelArtifacts"]["uri"] == f"hf://{valuesfiles.GPU_MODEL_NAME}"
+    assert "tiny-model" not in [c["name"] for c in ms["decode"]["initContainers"]]
+    assert ms["prefill"]["create"] is False
+
+
+def test_pd_plan_runs_prefill_and_decode_on_two_gpus(make_plan):
+    plan = make_plan("latest", gpu=True, pd=True)
+    assert next(s for s in plan.steps if isinstance(s, Wait) and s.check == "gpus").count == 2
+    ms = rendered(plan, "values-modelservice.yaml")
+    assert ms["prefill"]["create"] is True and ms["prefill"]["replicas"] == 1
+    for role in ("prefill", "decode"):
+        vllm = ms[role]["containers"][0]
+        assert vllm["resources"]["requests"]["nvidia.com/gpu"] == "1"
+        assert "--kv-transfer-config" in vllm["args"]
+    epp = rendered(plan, "values-epp.yaml")["router"]["epp"]
+    assert epp["pluginsConfigFile"] == "pd-config.yaml"
+    assert "disagg-profile-handler" in epp["pluginsCustomConfig"]["pd-config.yaml"]
+
+
+def test_pd_is_refused_where_it_cannot_run(make_plan):
+    with pytest.raises(ConfigError, match="--pd needs --gpu"):
+        make_plan("latest", pd=True)
+    with pytest.raises(ConfigError, match="cannot run P/D"):
+        make_plan("guide", gpu=True, pd=True)
+
+
+def test_render_shows_every_command_and_every_file(make_plan):
+    plan = make_plan("guide", gpu=True, load_images=("localhost/epp:pr-123",))
+    text = plan.render()
+    for step in plan.steps:
+        assert step.title in text
+        if isinstance(step, Command):
+            assert step.shell() in text
+    for path, content in plan.files.items():
+        assert f"--- {path} ---" in text
+        assert all(line in text for line in content.splitlines() if line.strip())
+    assert "kind load docker-image localhost/epp:pr-123 --name llmd-trace-e2e" in text
+    assert "localhost/epp:pr-123" not in plan.images  # loaded, so not pulled
+
+
+def test_kind_create_uses_the_runs_own_kubeconfig(make_plan, tmp_path):
+    plan = make_plan("latest")
+    create = plan.steps[0]
+    assert create.only_if == "cluster-absent"
+    kubeconfig = str(plan.options.run_dir / "kubeconfig")
+    assert create.argv[create.argv.index("--kubeconfig") + 1] == kubeconfig
+    for step in plan.steps:
+        if isinstance(step, Command) and step.argv[0] == "helm":
+            assert step.argv[step.argv.index("--kubeconfig") + 1] == kubeconfig
+            assert step.argv[step.argv.index("--kube-context") + 1] == "kind-llmd-trace-e2e"
+
+
+def test_existing_cluster_plan_creates_no_cluster(make_plan, tmp_path):
+    kubeconfig = tmp_path / "shared.kubeconfig"
+    plan = make_plan("latest", gpu=True, use_existing_cluster=True, kubeconfig=kubeconfig, context="gpu-lab")
+    assert not any(isinstance(s, Command) and s.argv[0] in ("kind", "docker") for s in plan.steps)
+    assert "cluster.yaml" not in {p.name for p in plan.files}
+    helm = helm_step(plan, valuesfiles.EPP_RELEASE).argv
+    assert helm[helm.index("--kubeconfig") + 1] == str(kubeconfig)
+    assert helm[helm.index("--kube-context") + 1] == "gpu-lab"
+    assert any(isinstance(s, Wait) and s.check == "gpus" for s in plan.steps)
+    assert plan.endpoints["reachable_from_host"] is False
+
+
+def test_existing_cluster_needs_an_explicit_kubeconfig_or_context(make_plan):
+    with pytest.raises(ConfigError, match="never falls back to your current context"):
+        make_plan("latest", use_existing_cluster=True)
+
+
+def test_user_values_are_checked_split_and_layered_last(make_plan, tmp_path):
+    values = tmp_path / "override.yaml"
+    values.write_text(yaml.safe_dump({
+        "tracing": {"otlpEndpoint": "http://my-collector.observability.svc.cluster.local:4317"},
+        "router": {"epp": {"flags": {"v": 4}}},
+    }))
+    plan = make_plan("latest", values_files=(values,))
+    ms_argv = helm_step(plan, valuesfiles.MODELSERVICE_RELEASE).argv
+    epp_argv = helm_step(plan, valuesfiles.EPP_RELEASE).argv
+    ms_files = [Path(ms_argv[i + 1]).name for i, a in enumerate(ms_argv) if a == "-f"]
+    epp_files = [Path(epp_argv[i + 1]).name for i, a in enumerate(epp_argv) if a == "-f"]
+    assert ms_files == ["values-modelservice.yaml", "user-01-modelservice.yaml"]
+    assert epp_files == ["values-epp.yaml", "user-01-epp.yaml"]
+    assert rendered(plan, "user-01-modelservice.yaml") == {"tracing": {
+        "otlpEndpoint": "http://my-collector.observability.svc.cluster.local:4317"}}
+    assert rendered(plan, "user-01-epp.yaml") == {"router": {"epp": {"flags": {"v": 4}}}}
+
+
+def test_misspelled_tracing_key_names_the_fix(make_plan, tmp_path):
+    values = tmp_path / "typo.yaml"
+    values.write_text("tracing:\n  enable: true\n")
+    with pytest.raises(valuesfiles.ValuesError, match=r"unknown tracing key tracing\.enable .*did you mean tracing\.enabled\?"):
+        make_plan("latest", values_files=(values,))
+    values.write_text("global:\n  tracing:\n    sampling:\n      samplerArgs: '0.5'\n")
+    with pytest.raises(valuesfiles.ValuesError, match=r"did you mean global\.tracing\.sampling\.samplerArg\?"):
+        make_plan("guide", values_files=(values,))
+
+
+def test_tracing_block_of_another_chart_version_is_refused(make_plan, tmp_path):
+    values = tmp_path / "old-schema.yaml"
+    values.write_text("global:\n  tracing:\n    enabled: true\n")
+    with pytest.raises(valuesfiles.ValuesError, match=r"sets global\.tracing\.\* but profile latest's modelservice "
+                                                       r"chart reads tracing\.\*"):
+        make_plan("latest", values_files=(values,))
+    values.write_text("inferenceExtension:\n  tracing:\n    enabled: true\n")
+    with pytest.raises(valuesfiles.ValuesError, match=r"reads router\.tracing"):
+        make_plan("latest", values_files=(values,))
+
+
+def test_helmfile_layers_tracing_values_on_the_guides_releases(make_plan, tmp_path):
+    helmfile = tmp_path / "helmfile.yaml.gotmpl"
+    helmfile.write_text("releases: []\n")
+    with pytest.raises(ConfigError, match="--helmfile needs --pool"):
+        make_plan("guide", helmfile=helmfile)
+    plan = make_plan("guide", helmfile=helmfile, pool="gaie-inference-scheduling")
+    sync = next(s for s in plan.steps if isinstance(s, Command) and s.argv[0] == "helmfile")
+    assert sync.argv[sync.argv.index("--file") + 1] == str(helmfile)
+    assert "sync" in sync.argv
+    tracing = rendered(plan, "values-tracing.yaml")
+    assert tracing["global"]["tracing"]["enabled"] is True
+    assert tracing["inferenceExtension"]["tracing"]["enabled"] is True
+    route = rendered(plan, "40-httproute.yaml")
+    assert route["spec"]["rules"][0]["backendRefs"][0]["name"] == "gaie-inference-scheduling"
+    assert not any(isinstance(s, Command) and s.argv[:2] == ("helm", "upgrade") and
+                   valuesfiles.MODELSERVICE_RELEASE in s.argv for s in plan.steps)
+
+
+def test_timeouts_are_named_and_overridable():
+    assert Timeouts().with_overrides(["model-server-ready=60"]).model_server_ready == 60
+    with pytest.raises(ConfigError, match="NAME one of"):
+        Timeouts().with_overrides(["vllm=60"])
+
+
+def test_cli_plan_prints_the_plan(capsys, tmp_path):
+    assert kind_main(["--plan", "--profile", "guide", "--artifacts", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# kind plan: profile guide (CPU)")
+    assert "helm upgrade --install trace-e2e-ms llm-d-modelservice" in out
+    assert not (tmp_path / "kind").exists(), "--plan writes nothing"
+
+
+def test_cli_unknown_profile_lists_the_known_ones(capsys, tmp_path):
+    assert kind_main(["--plan", "--profile", "gide", "--artifacts", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown profile 'gide': choose one of guide, latest, local" in err
+
+
+def test_cli_refuses_the_local_profile(capsys, tmp_path):
+    assert kind_main(["--plan", "--profile", "local", "--artifacts", str(tmp_path)]) == 2
+    assert "is for the local platform" in capsys.readouterr().err
+
+
+def test_cli_without_an_action_says_what_to_give(capsys):
+    assert kind_main([]) == 2
+    assert "give --plan, up or down" in capsys.readouterr().err
