@@ -13,17 +13,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import urlparse
 
 from .profiles import Profile
-
-GUIDE_COLLECTOR = "http://opentelemetry-collector.monitoring.svc.cluster.local:4317"
-
-
-def lookup(values: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
-    node: Any = values
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return default
-        node = node[part]
-    return node
+from .values import COLLECTOR_ENDPOINT, lookup
 
 
 @dataclass(frozen=True)
@@ -61,7 +51,7 @@ def modelservice_tracing(values: Mapping[str, Any], profile: Profile) -> ModelSe
     names.update(lookup(block, "serviceNames", {}) or {})
     return ModelServiceTracing(
         enabled=bool(block.get("enabled", False)),
-        endpoint=str(block.get("otlpEndpoint", GUIDE_COLLECTOR)),
+        endpoint=str(block.get("otlpEndpoint", COLLECTOR_ENDPOINT)),
         sampler=str(lookup(block, "sampling.sampler", "parentbased_traceidratio")),
         sampler_arg=str(lookup(block, "sampling.samplerArg", "1.0")),
         service_names=names,

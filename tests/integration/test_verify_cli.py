@@ -1,7 +1,6 @@
 """`llmd-trace-e2e verify-collector-config` run as a user would, on real processes."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml

@@ -16,6 +16,7 @@ import yaml
 from .. import collector_config
 from ..errors import ConfigError
 from ..profiles import Profile, load_profile, load_versions
+from ..values import COLLECTOR_ENDPOINT
 from . import manifests, valuesfiles
 from .options import (COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT,
                       MONITORING_NAMESPACE, NAMESPACE, KindOptions)
@@ -233,7 +234,7 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
         "in_cluster": {
             "gateway": f"{manifests.GATEWAY_NAME}-host.{NAMESPACE}.svc:80",
             "jaeger_query": f"{manifests.JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc:16686",
-            "collector_otlp_grpc": valuesfiles.COLLECTOR_ENDPOINT,
+            "collector_otlp_grpc": COLLECTOR_ENDPOINT,
         },
         "model": model,
         "namespace": NAMESPACE,

@@ -4,24 +4,16 @@ between the EPP chart and llm-d-modelservice.
 """
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from ..errors import ConfigError
-from ..profiles import Profile, TracingSchema
+from ..profiles import Profile
+from ..values import ValuesError, deep_merge, load_values_file, tracing_values
 from . import yamlout
 from .options import KindOptions
-
-# The tracing guide's default endpoint: the collector Service the run deploys answers there.
-COLLECTOR_ENDPOINT = "http://opentelemetry-collector.monitoring.svc.cluster.local:4317"
-SAMPLER = "parentbased_traceidratio"
-SAMPLER_ARG = "1.0"  # parent-based sampling: tests must sample everything at the root
 
 POOL_LABELS = {"llm-d.ai/inference-serving": "true", "llmd-trace-e2e.llm-d.ai/pool": "trace-e2e"}
 EPP_RELEASE = "trace-e2e"  # the InferencePool is named after the EPP release
@@ -37,91 +29,6 @@ SERVICE_PORT = 8000
 # top-level key of a --values file goes to llm-d-modelservice.
 EPP_TOP_LEVEL = {"inferenceExtension", "inferencePool", "provider", "router", "experimentalHttpRoute",
                  "httpRoute", "inferenceObjectives"}
-# Where each chart family reads tracing values, across versions: a file that uses another
-# version's place is refused rather than silently ignored by the chart.
-KNOWN_TRACING_PATHS = {"modelservice": ("global.tracing", "tracing"),
-                       "epp": ("inferenceExtension.tracing", "router.tracing")}
-
-
-class ValuesError(ConfigError):
-    pass
-
-
-def nest(dotted: str, value: Any) -> dict[str, Any]:
-    for part in reversed(dotted.split(".")):
-        value = {part: value}
-    return value
-
-
-def lookup(values: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = values
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def leaves(node: Mapping[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for key, value in node.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out += leaves(value, path + ".")
-        else:
-            out.append(path)
-    return out
-
-
-def tracing_values(profile: Profile, chart: str) -> dict[str, Any]:
-    """The tracing block the guide documents, with 100% sampling, at this profile's key path."""
-    schema = profile.values_schema[chart]
-    if chart == "modelservice":
-        block = {
-            "enabled": True,
-            "otlpEndpoint": COLLECTOR_ENDPOINT,
-            "sampling": {"sampler": SAMPLER, "samplerArg": SAMPLER_ARG},
-            "serviceNames": {
-                "vllmDecode": profile.services["vllm-decode"],
-                "vllmPrefill": profile.services["vllm-prefill"],
-                "routingProxy": profile.services["routing-proxy"],
-            },
-            "vllm": {"collectDetailedTraces": "all"},
-        }
-    else:
-        block = {"enabled": True, "otelExporterEndpoint": COLLECTOR_ENDPOINT,
-                 "sampling": {"sampler": SAMPLER, "samplerArg": SAMPLER_ARG}}
-    unknown = set(leaves(block)) - set(schema.keys)
-    if unknown:  # the profile's schema and this block must agree
-        raise ValuesError(f"profile {profile.name}: values_schema.{chart} lacks {sorted(unknown)}")
-    return nest(schema.path, block)
-
-
-def check_tracing_keys(values: Mapping[str, Any], profile: Profile, source: str) -> None:
-    """Refuse misspelled keys under the tracing path, and another chart version's tracing path."""
-    for chart, schema in profile.values_schema.items():
-        _check_schema(values, schema, profile, source)
-        for other in KNOWN_TRACING_PATHS[chart]:
-            if other != schema.path and isinstance(lookup(values, other), Mapping):
-                raise ValuesError(
-                    f"{source} sets {other}.* but profile {profile.name}'s {chart} chart reads "
-                    f"{schema.path}.*: move the block to {schema.path} or pick the profile that matches")
-
-
-def _check_schema(values: Mapping[str, Any], schema: TracingSchema, profile: Profile, source: str) -> None:
-    node = lookup(values, schema.path)
-    if node is None:
-        return
-    if not isinstance(node, Mapping):
-        raise ValuesError(f"{source}: {schema.path} must be a mapping, not {type(node).__name__}")
-    for leaf in leaves(node):
-        if leaf in schema.keys:
-            continue
-        guess = difflib.get_close_matches(leaf, schema.keys, n=1, cutoff=0.6)
-        hint = f"did you mean {schema.path}.{guess[0]}?" if guess else f"known keys: {', '.join(schema.key_paths())}"
-        raise ValuesError(f"{source}: unknown tracing key {schema.path}.{leaf} for profile {profile.name}; {hint}")
-
-
 @dataclass(frozen=True)
 class UserValues:
     source: Path
@@ -130,19 +37,11 @@ class UserValues:
 
 
 def load_user_values(path: Path, profile: Profile) -> UserValues:
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ValuesError(f"cannot read values file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ValuesError(f"values file {path} is not valid YAML: {exc}") from None
-    doc = doc or {}
-    if not isinstance(doc, dict):
-        raise ValuesError(f"values file {path} must be a mapping at the top")
-    check_tracing_keys(doc, profile, str(path))
+    doc = load_values_file(path, profile)
     epp = {k: v for k, v in doc.items() if k in EPP_TOP_LEVEL}
     ms = {k: v for k, v in doc.items() if k not in EPP_TOP_LEVEL}
     return UserValues(Path(path), epp, ms)
+
 
 
 # ---- the EPP chart ---------------------------------------------------------------------------
@@ -344,17 +243,6 @@ def modelservice_values(profile: Profile, opts: KindOptions, packages: list[str]
     if opts.pd:
         values["prefill"] = {"create": True, **_pod_spec(profile, opts, SERVICE_PORT, packages)}
     return deep_merge(values, tracing_values(profile, "modelservice"))
-
-
-def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """Helm's rule: maps merge key by key, anything else (lists included) is replaced."""
-    out = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def to_yaml(values: Mapping[str, Any], header: str = "") -> str:

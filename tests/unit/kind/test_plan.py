@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from llmd_trace_e2e.errors import ConfigError
+from llmd_trace_e2e import values as helm_values
 from llmd_trace_e2e.kind import manifests, valuesfiles
 from llmd_trace_e2e.kind.cli import kind_main
 from llmd_trace_e2e.kind.options import (COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT,
@@ -99,7 +100,7 @@ def test_tracing_values_use_the_profiles_schema(make_plan, profile, node):
     plan = make_plan(profile, **node)
     prof = load_profile(profile)
     ms = rendered(plan, "values-modelservice.yaml")
-    tracing = valuesfiles.lookup(ms, prof.values_schema["modelservice"].path)
+    tracing = helm_values.lookup(ms, prof.values_schema["modelservice"].path)
     assert tracing["enabled"] is True
     assert tracing["otlpEndpoint"] == valuesfiles.COLLECTOR_ENDPOINT
     assert tracing["sampling"] == {"sampler": "parentbased_traceidratio", "samplerArg": "1.0"}
@@ -107,9 +108,9 @@ def test_tracing_values_use_the_profiles_schema(make_plan, profile, node):
                                        "vllmPrefill": prof.services["vllm-prefill"],
                                        "routingProxy": prof.services["routing-proxy"]}
     other = {"guide": "tracing", "latest": "global.tracing"}[profile]
-    assert valuesfiles.lookup(ms, other) is None, "only the chart version's own tracing path is set"
+    assert helm_values.lookup(ms, other) is None, "only the chart version's own tracing path is set"
     epp = rendered(plan, "values-epp.yaml")
-    epp_tracing = valuesfiles.lookup(epp, prof.values_schema["epp"].path)
+    epp_tracing = helm_values.lookup(epp, prof.values_schema["epp"].path)
     assert epp_tracing == {"enabled": True, "otelExporterEndpoint": valuesfiles.COLLECTOR_ENDPOINT,
                            "sampling": {"sampler": "parentbased_traceidratio", "samplerArg": "1.0"}}
     # the chart injects tracing args only for these model commands (the guide: never for custom)
@@ -307,21 +308,21 @@ def test_user_values_are_checked_split_and_layered_last(make_plan, tmp_path):
 def test_misspelled_tracing_key_names_the_fix(make_plan, tmp_path):
     values = tmp_path / "typo.yaml"
     values.write_text("tracing:\n  enable: true\n")
-    with pytest.raises(valuesfiles.ValuesError, match=r"unknown tracing key tracing\.enable .*did you mean tracing\.enabled\?"):
+    with pytest.raises(helm_values.ValuesError, match=r"unknown tracing key tracing\.enable .*did you mean tracing\.enabled\?"):
         make_plan("latest", values_files=(values,))
     values.write_text("global:\n  tracing:\n    sampling:\n      samplerArgs: '0.5'\n")
-    with pytest.raises(valuesfiles.ValuesError, match=r"did you mean global\.tracing\.sampling\.samplerArg\?"):
+    with pytest.raises(helm_values.ValuesError, match=r"did you mean global\.tracing\.sampling\.samplerArg\?"):
         make_plan("guide", values_files=(values,))
 
 
 def test_tracing_block_of_another_chart_version_is_refused(make_plan, tmp_path):
     values = tmp_path / "old-schema.yaml"
     values.write_text("global:\n  tracing:\n    enabled: true\n")
-    with pytest.raises(valuesfiles.ValuesError, match=r"sets global\.tracing\.\* but profile latest's modelservice "
+    with pytest.raises(helm_values.ValuesError, match=r"sets global\.tracing\.\* but profile latest's modelservice "
                                                        r"chart reads tracing\.\*"):
         make_plan("latest", values_files=(values,))
     values.write_text("inferenceExtension:\n  tracing:\n    enabled: true\n")
-    with pytest.raises(valuesfiles.ValuesError, match=r"reads router\.tracing"):
+    with pytest.raises(helm_values.ValuesError, match=r"reads router\.tracing"):
         make_plan("latest", values_files=(values,))
 
 
