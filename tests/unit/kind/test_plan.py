@@ -78,7 +78,7 @@ def test_collector_configmap_carries_the_repos_config_verbatim(make_plan, profil
     assert container["args"] == [f"--config=/conf/{manifests.COLLECTOR_CONFIG_KEY}"]
     # the Service answers at the tracing guide's default endpoint
     assert (service["metadata"]["name"], service["metadata"]["namespace"]) == ("opentelemetry-collector", "monitoring")
-    assert valuesfiles.COLLECTOR_ENDPOINT == "http://opentelemetry-collector.monitoring.svc.cluster.local:4317"
+    assert helm_values.COLLECTOR_ENDPOINT == "http://opentelemetry-collector.monitoring.svc.cluster.local:4317"
     # and the config's exporter reaches the Jaeger Service the plan creates
     jaeger_service = rendered(plan, "10-jaeger.yaml")[1]
     assert jaeger_service["metadata"]["name"] == manifests.JAEGER_SERVICE
@@ -102,7 +102,7 @@ def test_tracing_values_use_the_profiles_schema(make_plan, profile, node):
     ms = rendered(plan, "values-modelservice.yaml")
     tracing = helm_values.lookup(ms, prof.values_schema["modelservice"].path)
     assert tracing["enabled"] is True
-    assert tracing["otlpEndpoint"] == valuesfiles.COLLECTOR_ENDPOINT
+    assert tracing["otlpEndpoint"] == helm_values.COLLECTOR_ENDPOINT
     assert tracing["sampling"] == {"sampler": "parentbased_traceidratio", "samplerArg": "1.0"}
     assert tracing["serviceNames"] == {"vllmDecode": prof.services["vllm-decode"],
                                        "vllmPrefill": prof.services["vllm-prefill"],
@@ -111,7 +111,7 @@ def test_tracing_values_use_the_profiles_schema(make_plan, profile, node):
     assert helm_values.lookup(ms, other) is None, "only the chart version's own tracing path is set"
     epp = rendered(plan, "values-epp.yaml")
     epp_tracing = helm_values.lookup(epp, prof.values_schema["epp"].path)
-    assert epp_tracing == {"enabled": True, "otelExporterEndpoint": valuesfiles.COLLECTOR_ENDPOINT,
+    assert epp_tracing == {"enabled": True, "otelExporterEndpoint": helm_values.COLLECTOR_ENDPOINT,
                            "sampling": {"sampler": "parentbased_traceidratio", "samplerArg": "1.0"}}
     # the chart injects tracing args only for these model commands (the guide: never for custom)
     assert ms["decode"]["containers"][0]["modelCommand"] == "vllmServe"
