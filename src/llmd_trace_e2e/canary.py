@@ -66,3 +66,13 @@ def send_canaries(otlp_grpc_endpoint: str, canaries: Sequence[Canary],
     finally:
         provider.shutdown()
     return sent
+
+
+def barrier(otlp_grpc_endpoint: str, jaeger, timeout_s: float = 30.0) -> None:
+    """Send one span through the collector and wait for it in Jaeger: whatever the collector
+    received before it has then been filtered, batched and exported too."""
+    from .waits import Pending, wait_for
+
+    [sent] = send_canaries(otlp_grpc_endpoint, [Canary("barrier", "llmd-trace-e2e barrier", {}, False)])
+    wait_for(f"the barrier span {sent.trace_id} to reach Jaeger",
+             lambda: jaeger.trace(sent.trace_id) is not None or Pending("not in Jaeger yet"), timeout_s)

@@ -38,6 +38,14 @@ def log_tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def component_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The harness's environment less any OTEL_* setting (a component's tracing must come from
+    the values under test, never from the shell that ran the harness), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(extra)
+    return env
+
+
 @dataclass
 class ProcessSpec:
     name: str
@@ -73,7 +81,7 @@ class ManagedProcess:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env={**os.environ, **self.spec.env},
+                    env=component_env(self.spec.env),
                     cwd=self.spec.cwd,
                     start_new_session=True,
                     preexec_fn=_die_with_parent,
@@ -150,6 +158,11 @@ class Supervisor:
         proc = ManagedProcess(spec, self.log_dir / f"{spec.name}.log")
         self.processes.append(proc)
         return proc.start()
+
+    def stop(self, proc: ManagedProcess) -> None:
+        proc.stop()
+        if proc in self.processes:
+            self.processes.remove(proc)
 
     def stop_all(self) -> None:
         for proc in reversed(self.processes):

@@ -39,12 +39,21 @@ class Completion:
     seconds: float
 
 
+    def is_request_of(self, span) -> bool:
+        """Whether `span` carries this response's id (vLLM appends "-<n>" per choice)."""
+        rid, attr = self.response_id, str(span.attributes.get("gen_ai.request.id", ""))
+        return bool(rid) and (attr == rid or attr.startswith(rid + "-"))
+
+
 class RequestFailed(HarnessError):
     pass
 
 
 def send(base_url: str, model: str, *, chat: bool = False, stream: bool = False,
-         traceparent: TraceParent | None = None, max_tokens: int = 8, timeout_s: float = 60.0) -> Completion:
+         traceparent: TraceParent | None = None, propagate: bool = True, max_tokens: int = 8,
+         timeout_s: float = 60.0) -> Completion:
+    """`propagate=False` sends no traceparent at all (the first hop then makes the sampling
+    decision); the returned traceparent is then only a label."""
     tp = traceparent or TraceParent.new()
     path = "/v1/chat/completions" if chat else "/v1/completions"
     body: dict = {"model": model, "max_tokens": max_tokens, "temperature": 0, "stream": stream}
@@ -55,7 +64,7 @@ def send(base_url: str, model: str, *, chat: bool = False, stream: bool = False,
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     url = base_url.rstrip("/") + path
     try:
-        resp = requests.post(url, json=body, headers={"traceparent": tp.header}, timeout=timeout_s, stream=stream)
+        resp = requests.post(url, json=body, headers={"traceparent": tp.header} if propagate else {}, timeout=timeout_s, stream=stream)
         payload = _read(resp, stream)
     except requests.Timeout:
         raise RequestFailed(f"{path} (trace {tp.trace_id}) got no answer within {timeout_s:g}s from {base_url}") from None

@@ -75,7 +75,7 @@ def ensure_vllm_env() -> tuple[str, float]:
 
 def ensure_model() -> tuple[str, float]:
     target = model_dir()
-    if (target / "config.json").exists():
+    if (target / ".complete").exists():
         return "cached", 0.0
     start = time.monotonic()
     _run([vllm_python(), model_script(), target], "generating the tiny model")

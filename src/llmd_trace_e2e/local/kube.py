@@ -1,10 +1,12 @@
 """A Kubernetes API without a cluster: etcd and kube-apiserver as local processes, the way
 controller-runtime's envtest runs them (no kubelet, scheduler or controller manager).
 
-The GAIE EPP needs it even in its standalone mode (`--endpoint-selector`): it reads a
-kubeconfig and watches Pods. A model server on the local platform is then a Pod object
-written here by hand (status.podIP 127.0.0.1, Ready condition True), whose port the EPP
-learns from its `--endpoint-target-ports` flag.
+The GAIE EPP needs one: it reads a kubeconfig, watches Pods and, in the pool mode the
+inferencepool chart deploys (`--pool-name`), its InferencePool. (Its standalone mode,
+`--endpoint-selector` without a pool, cannot start in v1.5.0: the flags forbid setting
+--pool-name with it, and the datastore then refuses the empty pool name.) A model server on
+the local platform is a Pod object written here by hand (status.podIP 127.0.0.1, Ready
+condition True); the InferencePool's targetPorts give the port.
 
 Everything binds 127.0.0.1 on free ports; data, certificates and the kubeconfig live in the
 run folder (never ~/.kube). Authentication is one static bearer token, authorization
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import tempfile
 import ssl
 import subprocess
 import time
@@ -35,6 +38,7 @@ from ..waits import Pending, WaitStats
 
 # Where GAIE's EPP reads the ports a Pod serves on, out of the pool's target ports.
 ACTIVE_PORTS_ANNOTATION = "inference.networking.k8s.io/active-ports"
+INFERENCE_POOL = ("inference.networking.k8s.io", "v1", "inferencepools")
 MODEL_SERVER_IMAGE = "llmd-trace-e2e/local-process"  # never pulled: no kubelet runs
 
 
@@ -50,9 +54,11 @@ def _openssl(*args: str | Path) -> None:
 class LocalControlPlane:
     """etcd + kube-apiserver on 127.0.0.1. `start()`, then `wait_ready()`, then `kubeconfig`."""
 
-    def __init__(self, supervisor: Supervisor, run_dir: Path):
+    def __init__(self, supervisor: Supervisor):
         self.supervisor = supervisor
-        self.dir = run_dir / "kube"
+        # Credentials (token, keys, kubeconfig) and etcd's data never go to the artifacts
+        # folder: a private folder, removed by discard().
+        self.dir = Path(tempfile.mkdtemp(prefix="llmd-trace-e2e-kube-"))
         self.etcd_port, self.apiserver_port = free_ports(2)
         self.token = secrets.token_hex(16)
         self.kubeconfig = self.dir / "kubeconfig"
@@ -62,6 +68,10 @@ class LocalControlPlane:
         self.ready_after_s: float | None = None
         self._started = 0.0
         self._client = None
+
+    def discard(self) -> None:
+        """Remove the data and credentials (after the processes have stopped)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
     def server(self) -> str:
@@ -175,9 +185,9 @@ class LocalControlPlane:
         """Create or update a Pod standing for a model server at `ip`, Running, Ready (or not).
 
         `ports`: the model server's ports, written as the EPP's active-ports annotation. Every
-        local Pod has the same IP, so with several model servers the EPP gets all their ports in
-        --endpoint-target-ports and each Pod names its own here; None leaves the annotation out
-        (the Pod then serves every target port)."""
+        local Pod has the same IP, so with several model servers the pool lists all their ports
+        as targetPorts and each Pod names its own here; None leaves the annotation out (the Pod
+        then serves every target port)."""
         from kubernetes.client.exceptions import ApiException
 
         api = self.core()
@@ -225,3 +235,60 @@ class LocalControlPlane:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+    # ---- CRDs and the InferencePool -----------------------------------------------------------
+
+    def apply_crds(self, *paths: Path, timeout_s: float = 30.0) -> None:
+        """Create the CustomResourceDefinitions in these YAML files; wait until each is Established."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        from ..waits import wait_for
+
+        api = client.ApiextensionsV1Api(self.core().api_client)
+        names = []
+        for path in paths:
+            for doc in yaml.safe_load_all(Path(path).read_text()):
+                if not doc or doc.get("kind") != "CustomResourceDefinition":
+                    continue
+                try:
+                    api.create_custom_resource_definition(doc)
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise
+                names.append(doc["metadata"]["name"])
+
+        def established(name: str):
+            conditions = api.read_custom_resource_definition(name).status.conditions or []
+            ok = any(c.type == "Established" and c.status == "True" for c in conditions)
+            return ok or Pending(f"{name}: {[(c.type, c.status) for c in conditions]}")
+
+        for name in names:
+            wait_for(f"CRD {name} to be established", lambda: established(name), timeout_s)
+
+    def put_inference_pool(self, name: str, selector: Mapping[str, str], target_ports: list[int], *,
+                           epp_service: str, epp_port: int, namespace: str = "default") -> Any:
+        """Create or replace an InferencePool (v1) as the inferencepool chart renders it."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        group, version, plural = INFERENCE_POOL
+        api = client.CustomObjectsApi(self.core().api_client)
+        body = {
+            "apiVersion": f"{group}/{version}",
+            "kind": "InferencePool",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "selector": {"matchLabels": dict(selector)},
+                "targetPorts": [{"number": p} for p in target_ports],
+                "endpointPickerRef": {"name": epp_service, "port": {"number": epp_port}},
+            },
+        }
+        try:
+            return api.create_namespaced_custom_object(group, version, namespace, plural, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        current = api.get_namespaced_custom_object(group, version, namespace, plural, name)
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        return api.replace_namespaced_custom_object(group, version, namespace, plural, name, body)

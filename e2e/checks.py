@@ -1,0 +1,56 @@
+"""How the suite reads the platform's profile: expected services and spans, known gaps."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from llmd_trace_e2e.platform import expected_service
+from llmd_trace_e2e.traces.assertions import Failure, expect
+
+SPAN_TIMEOUT_S = 30.0  # the collector's batch timeout is 1 s; Jaeger ingests at once
+
+
+def service_or_skip(platform, component: str) -> str:
+    """The service name a component exports under, or a loud skip saying why it cannot."""
+    if not platform.profile.runs(component):
+        pytest.skip(f"{component} does not run on the {platform.name} platform: "
+                    f"{platform.profile.absent.get(component, 'not deployed')}")
+    service = expected_service(platform.baseline, platform.profile, component)
+    if service is None:
+        pytest.fail(f"the values leave {component}'s tracing off, so the suite cannot check it: "
+                    "pass values with tracing enabled", pytrace=False)
+    return service
+
+
+def expect_gap(request, platform, gap_id: str) -> None:
+    """Turn a known upstream gap into a strict expected failure naming the upstream change."""
+    gap = platform.profile.gap(gap_id)
+    if gap is not None:
+        request.applymarker(pytest.mark.xfail(reason=gap.reason, strict=True))
+
+
+def spans_around(platform, service: str, completion):
+    """The spans of `service` in traces that started around the completion's time."""
+    since = completion.started - timedelta(seconds=5)
+    return lambda: platform.jaeger.find_spans(service, since)
+
+
+def expect_spans(platform, fetch, checks, what: str):
+    return expect(fetch, checks, SPAN_TIMEOUT_S, context=what, logs_hint=platform.logs_hint())
+
+
+class LlmRequestOf:
+    """vLLM's llm_request span for one completion (present=True), or its absence."""
+
+    def __init__(self, service: str, completion, present: bool = True):
+        self.service, self.completion, self.present = service, completion, present
+        self.description = (f"{'an' if present else 'no'} llm_request from {service} "
+                            f"for response {completion.response_id}")
+
+    def __call__(self, spans):
+        hits = [s for s in spans if s.service == self.service and s.name == "llm_request"
+                and self.completion.is_request_of(s)]
+        if bool(hits) == self.present:
+            return []
+        return [Failure(self.description, "1" if self.present else "0", str(len(hits)))]

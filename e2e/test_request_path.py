@@ -1,0 +1,63 @@
+"""Spans for the EPP, the routing proxy and vLLM, joined in the caller's trace."""
+from __future__ import annotations
+
+import pytest
+
+from llmd_trace_e2e import traffic
+from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist
+
+from checks import LlmRequestOf, expect_gap, expect_spans, service_or_skip, spans_around
+
+KINDS = ("completion", "chat", "stream")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("component", ("epp", "routing-proxy", "vllm-decode"))
+def test_component_exports_its_spans(platform, completions, component, kind):
+    service = service_or_skip(platform, component)
+    names = platform.profile.spans.get(component) or []
+    if not names:
+        pytest.skip(f"profile {platform.profile.name} expects no spans from {component}: "
+                    + "; ".join(g.reason for g in platform.profile.gaps_for(component)))
+    completion = completions[kind]
+    checks = [SpansExist(service, name) for name in names]
+    expect_spans(platform, spans_around(platform, service, completion), checks,
+                 f"{component} spans for the {kind} request (trace {completion.traceparent.trace_id})")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_vllm_span_joins_the_callers_trace(platform, completions, kind):
+    """vLLM honours the traceparent that reaches it: its llm_request is in the caller's trace."""
+    service = service_or_skip(platform, "vllm-decode")
+    tp = completions[kind].traceparent
+    expect_spans(platform, lambda: platform.jaeger.trace_spans(tp.trace_id),
+                 [JoinedInOneTrace(tp.trace_id, ((service, "llm_request"),), external_parent=tp.span_id)],
+                 f"vLLM's llm_request in the caller's trace {tp.trace_id}")
+
+
+def test_epp_trace_continues_into_vllm(platform):
+    """With no traceparent from the caller, the EPP starts the trace and the traceparent it
+    injects carries it on: vLLM's llm_request is a descendant of the EPP's gateway.request."""
+    epp, vllm = service_or_skip(platform, "epp"), service_or_skip(platform, "vllm-decode")
+    done = traffic.send(platform.gateway_url, platform.model, propagate=False)
+    spans = expect_spans(platform, spans_around(platform, vllm, done), [LlmRequestOf(vllm, done)],
+                         f"vLLM's llm_request for response {done.response_id}")
+    trace_id = next(s.trace_id for s in spans if done.is_request_of(s))
+    expect_spans(platform, lambda: platform.jaeger.trace_spans(trace_id),
+                 [JoinedInOneTrace(trace_id, ((epp, "gateway.request"), (vllm, "llm_request")))],
+                 f"the EPP's trace {trace_id} continued into vLLM")
+
+
+def test_epp_vllm_and_caller_in_one_trace(request, platform, completions):
+    """The guide's promise: one trace from the caller through the EPP (and proxy) to vLLM."""
+    completion = completions["completion"]
+    tp = completion.traceparent
+    members = [(service_or_skip(platform, "epp"), "gateway.request")]
+    if platform.profile.runs("routing-proxy") and platform.profile.spans.get("routing-proxy"):
+        members.append((service_or_skip(platform, "routing-proxy"), platform.profile.spans["routing-proxy"][0]))
+    members.append((service_or_skip(platform, "vllm-decode"), "llm_request"))
+    for gap in ("epp-new-root-trace", "pd-sidecar-no-propagation"):
+        expect_gap(request, platform, gap)
+    expect_spans(platform, lambda: platform.jaeger.trace_spans(tp.trace_id),
+                 [JoinedInOneTrace(tp.trace_id, tuple(members), external_parent=tp.span_id)],
+                 f"one trace {tp.trace_id} from the caller through every component")

@@ -1,0 +1,120 @@
+"""The kind platform as the e2e suite sees it (the Platform protocol): a cluster brought up by
+`runner.up`, the gateway and Jaeger reached through the cluster's 127.0.0.1 port mappings."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+from ..collector_config import repo_collector_config
+from ..errors import ConfigError
+from ..traces.jaeger import JaegerClient
+from ..traces.patterns import GUIDE_CONDITIONS
+from ..values import deep_merge, tracing_values
+from . import runner, valuesfiles
+from .options import KindOptions
+from .plan import Command
+from .preflight import Host, find_tools
+
+
+def kind_options(options) -> KindOptions:
+    k = options.kind
+    if options.collector_config:
+        raise ConfigError("--collector-config is not yet deployed on kind (the cluster runs "
+                          "config/collector/collector.yaml): use it with --platform local")
+    return KindOptions(profile=options.profile or "latest", gpu=bool(k.get("gpu")), pd=bool(k.get("pd")),
+                       values_files=tuple(options.values_files), helmfile=k.get("helmfile"), pool=k.get("pool"),
+                       cluster_name=k.get("cluster_name") or "llmd-trace-e2e",
+                       keep_cluster=bool(k.get("keep_cluster")), use_existing_cluster=bool(k.get("use_existing_cluster")),
+                       kubeconfig=k.get("kubeconfig"), context=k.get("context"),
+                       load_images=tuple(k.get("load_image") or ()), artifacts_dir=Path(options.artifacts))
+
+
+class KindE2EPlatform:
+    name = "kind"
+
+    def __init__(self, deployed: runner.KindPlatform, opts: KindOptions, user_values: Mapping[str, Any]):
+        self.deployed, self.opts = deployed, opts
+        self.profile = deployed.plan.profile
+        endpoints = deployed.endpoints
+        if not endpoints.get("reachable_from_host", True):
+            raise ConfigError("the existing cluster's gateway and Jaeger are not reachable from this host: "
+                              "port-forward them, or let the harness create its kind cluster")
+        self.gateway_url = endpoints["gateway_url"]
+        self.model = endpoints["model"]
+        self.jaeger = JaegerClient(endpoints["jaeger_query_url"])
+        self.collector_otlp_grpc = endpoints["collector_otlp_grpc"]
+        self.baseline = deep_merge(deep_merge(tracing_values(self.profile, "modelservice"),
+                                              tracing_values(self.profile, "epp")), user_values)
+        self.values = dict(self.baseline)
+        self.started_at = datetime.now(timezone.utc)
+        self.artifacts = opts.run_dir
+        self.collector_config = repo_collector_config()
+        self._overlay: Mapping[str, Any] = {}
+
+    def unfiltered_spans(self):
+        return None  # the cluster runs the collector config verbatim: no tap pipeline
+
+    def filtered_span_count(self):
+        return None
+
+    def logs_hint(self) -> str:
+        return str(self.artifacts)
+
+    def collector_config_is_guides(self) -> bool:
+        return self.collector_config.filter_conditions() == list(GUIDE_CONDITIONS)
+
+    def _installs(self) -> list[Command]:
+        releases = {release for _, release in self.deployed.plan.releases}
+        return [s for s in self.deployed.plan.steps if isinstance(s, Command)
+                and s.argv[:3] == ("helm", "upgrade", "--install") and s.argv[3] in releases]
+
+    def _upgrade(self, overlay: Mapping[str, Any]) -> None:
+        """Re-run each chart's install with the overlay's part for that chart, and wait."""
+        epp_part = {k: v for k, v in overlay.items() if k in valuesfiles.EPP_TOP_LEVEL}
+        ms_part = {k: v for k, v in overlay.items() if k not in valuesfiles.EPP_TOP_LEVEL}
+        tools = find_tools(["helm"], Host())
+        for step in self._installs():
+            part = epp_part if step.argv[3] == valuesfiles.EPP_RELEASE else ms_part
+            argv = list(step.argv)
+            if part:
+                path = self.opts.rendered_dir / f"variant-{step.argv[3]}.yaml"
+                path.write_text(yaml.safe_dump(part, sort_keys=False))
+                argv += ["-f", str(path)]
+            argv += ["--wait", "--timeout", f"{int(self.opts.timeouts.model_server_ready)}s"]
+            runner.run_command(Command(f"variant: {step.argv[3]}", tuple(argv)), tools,
+                               self.opts.timeouts.model_server_ready + 60, self.opts.run_dir / "logs" / f"variant-{step.argv[3]}.log")
+
+    @contextmanager
+    def variant(self, overlay: Mapping[str, Any]) -> Iterator[None]:
+        self._upgrade(overlay)
+        self._overlay, self.values = overlay, deep_merge(self.baseline, overlay)
+        yield
+
+    def reset(self) -> None:
+        if self._overlay:
+            self._upgrade({})
+            self._overlay, self.values = {}, dict(self.baseline)
+
+    @classmethod
+    @contextmanager
+    def running(cls, options) -> Iterator["KindE2EPlatform"]:
+        opts = kind_options(options)
+        user_values: dict[str, Any] = {}
+        for uv in (valuesfiles.load_user_values(p, runner.build_plan(opts).profile) for p in opts.values_files):
+            user_values = deep_merge(user_values, {**uv.epp, **uv.modelservice})
+        deployed = runner.up(opts)
+        failed = False
+        try:
+            yield cls(deployed, opts, user_values)
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            if failed:
+                deployed.collect_diagnostics(opts.run_dir / "diagnostics")
+            if not opts.keep_cluster and deployed.created_cluster:
+                runner.down(opts)

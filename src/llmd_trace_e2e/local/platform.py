@@ -1,0 +1,182 @@
+"""The local platform: the llm-d request path as real processes on 127.0.0.1.
+
+    client -> gateway stand-in -> (ext_proc) EPP -> vLLM          spans -> collector -> Jaeger
+                                     |                                   (+ unfiltered tap)
+                             kube-apiserver + etcd (the EPP's endpoint discovery)
+
+Each process gets the flags and env the charts would render for the run's Helm values.
+`variant()` restarts only the components whose launch changes under other values.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from ..charts import Launch, epp_launch, localize, vllm_launch
+from ..collector_config import CollectorConfig, load_collector_config, repo_collector_config
+from ..errors import ConfigError
+from ..pipeline import LocalCollector, LocalJaeger
+from ..ports import free_ports
+from ..procs import Supervisor
+from ..profiles import Profile, load_profile
+from ..traces.jaeger import JaegerClient
+from ..traces.model import Span
+from ..traces.patterns import GUIDE_CONDITIONS
+from ..values import deep_merge, merge_values_files, tracing_values
+from .epp import EppServer, prepare_pool, start_epp
+from .gateway_process import GatewayProcess, start_gateway
+from .kube import LocalControlPlane
+from .scraper import MetricsScraper
+from .vllm import SERVED_MODEL, VllmServer, start_vllm
+
+POD_LABELS = {"app": "vllm-local", "llm-d.ai/inference-serving": "true"}
+
+
+class Timeouts:
+    control_plane_ready_s = 90.0
+    pipeline_ready_s = 60.0
+    epp_ready_s = 60.0
+    gateway_ready_s = 30.0
+    vllm_ready_s = 300.0  # 50-90 s on 2 cores; a loaded CI machine needs headroom
+
+
+def baseline_values(profile: Profile) -> dict[str, Any]:
+    """What the guide asks for: tracing on in both charts, and a vLLM started by the chart's
+    own `vllmServe` command (the chart injects tracing only there)."""
+    values = deep_merge(tracing_values(profile, "modelservice"), tracing_values(profile, "epp"))
+    return deep_merge(values, {"decode": {"containers": [{"name": "vllm", "modelCommand": "vllmServe"}]}})
+
+
+class LocalPlatform:
+    name = "local"
+    model = SERVED_MODEL
+
+    def __init__(self, profile: Profile, values: Mapping[str, Any], run_dir: Path, supervisor: Supervisor):
+        self.profile, self.baseline, self.values = profile, dict(values), dict(values)
+        self.artifacts, self.supervisor = run_dir, supervisor
+        self.started_at = datetime.now(timezone.utc)
+        self.vllm_port, self.gateway_port, *self.epp_ports = free_ports(5)  # EPP: grpc, health, metrics
+        self.jaeger_process: LocalJaeger | None = None
+        self.jaeger: JaegerClient | None = None
+        self.collector: LocalCollector | None = None
+        self.control_plane: LocalControlPlane | None = None
+        self.vllm: VllmServer | None = None
+        self.epp: EppServer | None = None
+        self.gateway: GatewayProcess | None = None
+        self.scraper: MetricsScraper | None = None
+        self.timings: dict[str, float] = {}
+
+    # --- the Platform protocol -----------------------------------------------------------------
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway.url
+
+    @property
+    def collector_otlp_grpc(self) -> str:
+        return self.collector.otlp_grpc_endpoint
+
+    def unfiltered_spans(self) -> list[Span]:
+        return self.collector.tap_spans()
+
+    def filtered_span_count(self) -> float:
+        return self.collector.filtered_spans()
+
+    def logs_hint(self) -> str:
+        return str(self.artifacts)
+
+    def collector_config_is_guides(self) -> bool:
+        return self.collector_config.filter_conditions() == list(GUIDE_CONDITIONS)
+
+    @contextmanager
+    def variant(self, overlay: Mapping[str, Any]) -> Iterator[None]:
+        self.apply(deep_merge(self.baseline, overlay))
+        yield
+
+    def reset(self) -> None:
+        """Back to the run's own values (restarting only what a variant changed)."""
+        self.apply(self.baseline)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def launches(self, values: Mapping[str, Any]) -> tuple[Launch, Launch]:
+        endpoint = self.collector.otlp_grpc_endpoint
+        return (localize(vllm_launch(values, self.profile), endpoint),
+                localize(epp_launch(values, self.profile), endpoint))
+
+    def apply(self, values: Mapping[str, Any]) -> None:
+        vllm, epp = self.launches(values)
+        if vllm != self.vllm.launch:
+            self.supervisor.stop(self.vllm.proc)
+            self.vllm = start_vllm(self.supervisor, vllm, self.vllm_port, self.artifacts)
+            self.vllm.wait_ready(Timeouts.vllm_ready_s)
+        if epp != self.epp.launch:
+            self.supervisor.stop(self.epp.proc)
+            self.epp = self._start_epp(epp)
+            self.epp.wait_ready(Timeouts.epp_ready_s)
+        self.values = dict(values)
+
+    def _start_epp(self, launch: Launch) -> EppServer:
+        return start_epp(self.supervisor, launch, self.epp_ports, self.control_plane.kubeconfig)
+
+    def _timed(self, name: str, start: float) -> None:
+        self.timings[name] = round(time.monotonic() - start, 2)
+
+    def start(self, collector_config: CollectorConfig) -> None:
+        t0 = time.monotonic()
+        self.collector_config = collector_config
+        self.jaeger_process = LocalJaeger(self.supervisor, self.artifacts).start()
+        self.jaeger = self.jaeger_process.client()
+        self.collector = LocalCollector(self.supervisor, self.artifacts, collector_config,
+                                        self.jaeger_process.otlp_grpc_address).start()
+        vllm_launch_, epp_launch_ = self.launches(self.values)
+        # vLLM is the slowest by far: start it first, wait for it last.
+        self.vllm = start_vllm(self.supervisor, vllm_launch_, self.vllm_port, self.artifacts)
+        self.control_plane = LocalControlPlane(self.supervisor).start()
+        self.jaeger_process.wait_ready(Timeouts.pipeline_ready_s)
+        self.collector.wait_ready(Timeouts.pipeline_ready_s)
+        self._timed("collector+jaeger ready", t0)
+        self.control_plane.wait_ready(Timeouts.control_plane_ready_s)
+        prepare_pool(self.control_plane, POD_LABELS, self.vllm_port, self.epp_ports[0])
+        self.control_plane.put_endpoint_pod("vllm-local", POD_LABELS, ports=[self.vllm_port])
+        self._timed("control plane ready", t0)
+        self.epp = self._start_epp(epp_launch_)
+        self.gateway = start_gateway(self.supervisor, self.gateway_port, self.epp.grpc_address)
+        self.epp.wait_ready(Timeouts.epp_ready_s)
+        self._timed("epp ready", t0)
+        self.gateway.wait_ready(Timeouts.gateway_ready_s)
+        self._timed("gateway ready", t0)
+        self.vllm.wait_ready(Timeouts.vllm_ready_s)
+        self._timed("vllm ready", t0)
+        self.scraper = MetricsScraper({
+            "vllm": f"{self.vllm.url}/metrics",
+            "epp": self.epp.metrics_url,
+            "collector": self.collector.telemetry_url,
+        }).start()
+
+    @classmethod
+    @contextmanager
+    def running(cls, options) -> Iterator["LocalPlatform"]:
+        profile = load_profile(options.profile or "local")
+        if profile.platform != "local":
+            raise ConfigError(f"profile {profile.name} is for the {profile.platform} platform; "
+                              "the local platform runs --profile local")
+        values = merge_values_files(list(options.values_files), profile, base=baseline_values(profile))
+        config = load_collector_config(options.collector_config) if options.collector_config \
+            else repo_collector_config()
+        run_dir = Path(options.artifacts).resolve() / "local" / datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with Supervisor(run_dir) as supervisor:
+            platform = cls(profile, values, run_dir, supervisor)
+            try:
+                platform.start(config)
+                yield platform
+            finally:
+                if platform.scraper:
+                    platform.scraper.stop()
+                supervisor.stop_all()
+                if platform.control_plane:
+                    platform.control_plane.discard()
