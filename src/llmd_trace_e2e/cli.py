@@ -27,10 +27,22 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _kind(args: argparse.Namespace, rest: list[str]) -> int:
-    from .kind.cli import kind_main
+def _delegate(command: str, rest: list[str]) -> int:
+    """Subcommands with parsers of their own."""
+    if command == "kind":
+        from .kind.cli import kind_main as sub
+    elif command == "bench":
+        from .bench import bench_main as sub
+    else:
+        from .soak import soak_main as sub
+    return sub(rest)
 
-    return kind_main(rest)
+
+DELEGATED = {
+    "kind": "the kind platform: --plan, up, down (see `kind --help`)",
+    "bench": "time to verdict, span visibility latency and tracing overhead on the local platform",
+    "soak": "run the local-platform suite N times and report each failure's reason",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", type=Path, help="a collector config, or an OpenTelemetryCollector resource")
     verify.add_argument("--run-dir", type=Path, default=None, help="keep configs and logs here")
     verify.set_defaults(func=_verify)
-    kind = sub.add_parser("kind", help="the kind platform: plan, up, down (see `kind --help`)", add_help=False)
-    kind.set_defaults(func=None)
+    for name, text in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
@@ -52,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     try:
-        if args.command == "kind":
-            return _kind(args, rest)
+        if args.command in DELEGATED:
+            return _delegate(args.command, rest)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return args.func(args)

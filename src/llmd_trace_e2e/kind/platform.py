@@ -17,6 +17,7 @@ from ..values import deep_merge, tracing_values
 from . import runner, valuesfiles
 from .options import KindOptions
 from .plan import Command
+from .pods import ContainerView, container_views, list_pods
 from .preflight import Host, find_tools
 
 
@@ -54,6 +55,11 @@ class KindE2EPlatform:
         self.artifacts = opts.run_dir
         self.collector_config = repo_collector_config()
         self._overlay: Mapping[str, Any] = {}
+
+    def containers(self) -> list[ContainerView]:
+        """Every container of the run's namespace as the API server has it now."""
+        endpoints = self.deployed.endpoints
+        return container_views(list_pods(self.deployed.kubeconfig, endpoints.get("context"), endpoints["namespace"]))
 
     def unfiltered_spans(self):
         return None  # the cluster runs the collector config verbatim: no tap pipeline
