@@ -184,10 +184,13 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     steps.append(Apply("Jaeger v2 (memory storage)", plan.add_file(
         "10-jaeger.yaml", manifests.dump_all(manifests.jaeger(jaeger_image)))))
     steps.append(Wait("Jaeger ready", "deployments", "jaeger_ready", MONITORING_NAMESPACE, name="jaeger"))
-    config_path = repo / "config" / "collector" / "collector.yaml"
-    config_text = config_path.read_text()
+    config_path = opts.collector_config or repo / "config" / "collector" / "collector.yaml"
+    try:
+        config_text = Path(config_path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read collector config {config_path}: {exc.strerror}") from None
     config = collector_config.parse_collector_config(config_text, str(config_path))
-    steps.append(Apply("OpenTelemetry Collector with the repo's config/collector/collector.yaml", plan.add_file(
+    steps.append(Apply(f"OpenTelemetry Collector with {config_path}", plan.add_file(
         "11-collector.yaml", manifests.dump_all(manifests.collector(collector_image, config_text, config)))))
     steps.append(Wait("collector ready", "deployments", "collector_ready", MONITORING_NAMESPACE,
                       name=manifests.COLLECTOR_NAME))

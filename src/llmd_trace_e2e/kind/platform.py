@@ -9,7 +9,7 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
-from ..collector_config import repo_collector_config
+from ..collector_config import load_collector_config, repo_collector_config
 from ..errors import ConfigError
 from ..traces.jaeger import JaegerClient
 from ..traces.patterns import GUIDE_CONDITIONS
@@ -23,11 +23,8 @@ from .preflight import Host, find_tools
 
 def kind_options(options) -> KindOptions:
     k = options.kind
-    if options.collector_config:
-        raise ConfigError("--collector-config is not yet deployed on kind (the cluster runs "
-                          "config/collector/collector.yaml): use it with --platform local")
     return KindOptions(profile=options.profile or "latest", gpu=bool(k.get("gpu")), pd=bool(k.get("pd")),
-                       values_files=tuple(options.values_files), helmfile=k.get("helmfile"), pool=k.get("pool"),
+                       values_files=tuple(options.values_files), collector_config=options.collector_config, helmfile=k.get("helmfile"), pool=k.get("pool"),
                        cluster_name=k.get("cluster_name") or "llmd-trace-e2e",
                        keep_cluster=bool(k.get("keep_cluster")), use_existing_cluster=bool(k.get("use_existing_cluster")),
                        kubeconfig=k.get("kubeconfig"), context=k.get("context"),
@@ -53,7 +50,8 @@ class KindE2EPlatform:
         self.values = dict(self.baseline)
         self.started_at = datetime.now(timezone.utc)
         self.artifacts = opts.run_dir
-        self.collector_config = repo_collector_config()
+        self.collector_config = load_collector_config(opts.collector_config) if opts.collector_config \
+            else repo_collector_config()
         self._overlay: Mapping[str, Any] = {}
 
     def containers(self) -> list[ContainerView]:

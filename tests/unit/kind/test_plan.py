@@ -85,6 +85,16 @@ def test_collector_configmap_carries_the_repos_config_verbatim(make_plan, profil
     assert {p["nodePort"] for p in host_service["spec"]["ports"]} == {COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT}
 
 
+def test_collector_config_option_is_deployed_verbatim(make_plan, tmp_path):
+    text = (repo_root() / "config" / "collector" / "collector.yaml").read_text() + "# a user's variant\n"
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    configmap = rendered(make_plan("latest", collector_config=path), "11-collector.yaml")[0]
+    assert configmap["data"][manifests.COLLECTOR_CONFIG_KEY] == text
+    with pytest.raises(ConfigError, match="cannot read collector config"):
+        make_plan("latest", collector_config=tmp_path / "absent.yaml")
+
+
 def test_collector_config_pointing_elsewhere_is_refused():
     from llmd_trace_e2e.collector_config import parse_collector_config
 
