@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping, Sequence, TypeVar
 
@@ -94,6 +95,20 @@ class ManagedProcess:
     def exit_code(self) -> int | None:
         return self._popen.poll() if self._popen else None
 
+    def describe_exit(self) -> str:
+        """'running', 'exited with code N' or 'killed by SIGNAME', for messages."""
+        code = self.exit_code()
+        if self._popen is None:
+            return "never started"
+        if code is None:
+            return "running"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited with code {code}"
+
     def alive(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
@@ -136,8 +151,8 @@ class ManagedProcess:
 
     def kill(self) -> None:
         """Abrupt death, for fault injection."""
-        self._signal_group(signal.SIGKILL)
         if self._popen:
+            self._signal_group(signal.SIGKILL)
             self._popen.wait(5)
 
     def _signal_group(self, sig: int) -> None:
@@ -147,12 +162,22 @@ class ManagedProcess:
             pass
 
 
+@dataclass(frozen=True)
+class ProcessEvent:
+    """Something that happened to a process outside the normal start/stop, for diagnoses."""
+
+    name: str
+    at: datetime
+    what: str
+
+
 class Supervisor:
     """Owns every process of a stack and stops them in reverse start order."""
 
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
         self.processes: list[ManagedProcess] = []
+        self.history: list[ProcessEvent] = []
 
     def start(self, spec: ProcessSpec) -> ManagedProcess:
         proc = ManagedProcess(spec, self.log_dir / f"{spec.name}.log")
@@ -164,10 +189,35 @@ class Supervisor:
         if proc in self.processes:
             self.processes.remove(proc)
 
+    def restart(self, proc: ManagedProcess, grace_s: float = 10.0) -> ManagedProcess:
+        """Stop `proc` if it still runs and start its spec again (same log, appended), in the same
+        place of the stop order. Recorded in `history` with how the previous process ended."""
+        before = proc.describe_exit()
+        proc.stop(grace_s)
+        ended = "stopped for the restart" if before == "running" else before
+        fresh = ManagedProcess(proc.spec, proc.log_path)
+        if proc in self.processes:
+            self.processes[self.processes.index(proc)] = fresh
+        else:
+            self.processes.append(fresh)
+        fresh.start()
+        self.history.append(ProcessEvent(proc.name, datetime.now(timezone.utc),
+                                         f"restarted (previous process: {ended})"))
+        return fresh
+
     def stop_all(self) -> None:
+        """Stop every process, newest first. An interrupt (a second Ctrl-C) in the middle still
+        ends this process and the rest; it is raised once all are gone."""
+        first: BaseException | None = None
         for proc in reversed(self.processes):
-            proc.stop()
+            try:
+                proc.stop()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the rest
+                proc.kill()
+                first = first or exc
         self.processes.clear()
+        if first is not None:
+            raise first
 
     def __enter__(self) -> "Supervisor":
         return self

@@ -2,6 +2,8 @@
 
 A v3 search with no match answers 404: that means "none yet", never an error.
 The v3 HTTP API has no attribute filter, so attribute queries filter a service's traces here.
+The client remembers every span it returned (`seen`), so a failure can say which spans Jaeger
+has since lost (`vanished`: a restart empties its memory storage).
 """
 from __future__ import annotations
 
@@ -39,6 +41,29 @@ class JaegerClient:
 
     def __post_init__(self) -> None:
         self._http = requests.Session()
+        self.seen: dict[tuple[str, str], Span] = {}  # (trace id, span id) -> span, everything returned so far
+
+    def _remember(self, spans: list[Span]) -> list[Span]:
+        for span in spans:
+            self.seen.setdefault((span.trace_id, span.span_id), span)
+        return spans
+
+    def _fetch_trace(self, trace_id: str) -> list[Span]:
+        resp = self._get(f"/api/v3/traces/{trace_id}")
+        return _decode_result(resp.text) if resp else []
+
+    def vanished(self, max_traces: int = 50) -> list[Span]:
+        """Spans this client returned earlier that Jaeger no longer has, checked for the
+        `max_traces` traces seen most recently. Raises JaegerQueryError if Jaeger does not answer."""
+        by_trace: dict[str, list[Span]] = {}
+        for span in self.seen.values():
+            by_trace.setdefault(span.trace_id, []).append(span)
+        recent = sorted(by_trace, key=lambda t: max(s.end_ns for s in by_trace[t]), reverse=True)[:max_traces]
+        gone: list[Span] = []
+        for trace_id in recent:
+            present = {s.span_id for s in self._fetch_trace(trace_id)}
+            gone += [s for s in by_trace[trace_id] if s.span_id not in present]
+        return gone
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> requests.Response | None:
         url = f"{self.base_url.rstrip('/')}{path}"
@@ -61,10 +86,7 @@ class JaegerClient:
         return sorted({op["name"] for op in resp.json().get("operations", [])}) if resp else []
 
     def trace(self, trace_id: str) -> Trace | None:
-        resp = self._get(f"/api/v3/traces/{trace_id}")
-        if resp is None:
-            return None
-        spans = _decode_result(resp.text)
+        spans = self._remember(self._fetch_trace(trace_id))
         return Trace(trace_id, tuple(sorted(spans, key=lambda s: s.start_ns))) if spans else None
 
     def trace_spans(self, trace_id: str) -> list[Span]:
@@ -84,7 +106,7 @@ class JaegerClient:
         if operation:
             params["query.operation_name"] = operation
         resp = self._get("/api/v3/traces", params)
-        return _decode_result(resp.text) if resp else []
+        return self._remember(_decode_result(resp.text)) if resp else []
 
     def all_spans(self, since: datetime, until: datetime | None = None) -> list[Span]:
         """Every span of every service in the window, once each (a trace that spans several

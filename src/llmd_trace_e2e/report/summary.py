@@ -1,0 +1,116 @@
+"""The run's `summary.md`: per test, the services and span counts seen against expected, the
+verdict, the duration and a link to the test's artifacts; appended to the GitHub job summary
+when `$GITHUB_STEP_SUMMARY` is set."""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from ..traces.model import Span
+from ..traces.render import markdown_table
+
+# pytest outcome -> what the summary says; the order is the order of the totals line.
+VERDICTS = {
+    "failed": "❌ fail",
+    "error": "⚠️ error",
+    "xpassed": "❗ xpass (a known gap closed?)",
+    "passed": "✅ pass",
+    "xfailed": "🟡 xfail (known gap)",
+    "skipped": "⏭️ skip",
+}
+NOTE_CHARS = 160
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: str  # a key of VERDICTS
+    duration_s: float
+    trace_ids: tuple[str, ...] = ()
+    seen: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # service -> span name -> count
+    expected: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service -> span names it should export
+    artifacts: Path | None = None
+    note: str = ""  # why it failed or was skipped, one line
+
+
+def seen_by_service(spans: Iterable[Span]) -> dict[str, dict[str, int]]:
+    out: dict[str, Counter] = {}
+    for span in spans:
+        out.setdefault(span.service, Counter())[span.name] += 1
+    return {svc: dict(names) for svc, names in sorted(out.items())}
+
+
+def services_cell(seen: Mapping[str, Mapping[str, int]], expected: Mapping[str, Sequence[str]]) -> str:
+    """One line per service: spans seen, and against what the values say it exports."""
+    if not seen and not expected:
+        return "-"
+    lines = []
+    for service in sorted(set(seen) | set(expected)):
+        names = seen.get(service, {})
+        count = sum(names.values())
+        if service not in expected:
+            lines.append(f"{service}: {count}")
+            continue
+        missing = [n for n in expected[service] if n not in names] if expected[service] else ([] if count else ["any"])
+        mark = "✓" if not missing else f"✗ missing {', '.join(missing)}"
+        lines.append(f"{service}: {count} {mark}")
+    return "<br>".join(lines)
+
+
+def _link(record: TestRecord, base: Path | None) -> str:
+    if record.artifacts is None:
+        return "-"
+    if base is None:
+        return f"`{record.artifacts}`"
+    rel = Path(os.path.relpath(record.artifacts, base)).as_posix()
+    return f"[folder]({rel}/) · [waterfall]({rel}/waterfall.html)" if (record.artifacts / "waterfall.html").exists() \
+        else f"[folder]({rel}/)"
+
+
+def _note(text: str) -> str:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first if len(first) <= NOTE_CHARS else first[: NOTE_CHARS - 3] + "..."
+
+
+def totals(records: Sequence[TestRecord]) -> str:
+    counts = Counter(r.outcome for r in records)
+    return ", ".join(f"{counts[o]} {o}" for o in VERDICTS if counts[o]) or "no tests"
+
+
+def render_summary(records: Sequence[TestRecord], *, title: str = "llm-d tracing e2e",
+                   facts: Sequence[tuple[str, str]] = (), link_base: Path | None = None) -> str:
+    """`link_base`: the folder the markdown is written to (artifact links relative to it), or
+    None to show plain paths (a GitHub job summary cannot link to files)."""
+    wall = sum(r.duration_s for r in records)
+    lines = [f"# {title}", "", f"**{totals(records)}** in {wall:.1f} s of test time", ""]
+    lines += [f"- {key}: {value}" for key, value in facts]
+    if facts:
+        lines.append("")
+    rows = [(f"`{r.nodeid}`", VERDICTS.get(r.outcome, r.outcome), f"{r.duration_s:.1f} s",
+             services_cell(r.seen, r.expected),
+             "<br>".join(f"`{t}`" for t in r.trace_ids[:6]) + (f"<br>+{len(r.trace_ids) - 6}" if len(r.trace_ids) > 6 else "")
+             or "-", _link(r, link_base), _note(r.note) or "")
+            for r in records]
+    lines.append(markdown_table(("test", "verdict", "duration", "services: spans seen (✓ as expected)",
+                                 "traces", "artifacts", "note"), rows))
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(records: Sequence[TestRecord], path: Path, *, title: str = "llm-d tracing e2e",
+                  facts: Sequence[tuple[str, str]] = (), github: bool = True) -> Path:
+    """Write `path` (links relative to its folder); with `github`, also append to the GitHub job
+    summary when `$GITHUB_STEP_SUMMARY` names one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_summary(records, title=title, facts=facts, link_base=path.parent.resolve()),
+                    encoding="utf-8")
+    job_summary = os.environ.get("GITHUB_STEP_SUMMARY") if github else None
+    if job_summary:
+        with open(job_summary, "a", encoding="utf-8") as fh:
+            fh.write(render_summary(records, title=title, facts=facts, link_base=None) + "\n")
+    return path
