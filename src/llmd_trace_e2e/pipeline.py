@@ -1,5 +1,8 @@
 """The trace pipeline as local processes: the real OpenTelemetry Collector and Jaeger v2,
-on free 127.0.0.1 ports, logs in the run folder."""
+on free 127.0.0.1 ports, logs in the run folder.
+
+Either can be restarted on the same ports (`restart()`: fault tests, and a person recovering a
+run); the supervisor records it, so a failure explained later says it happened."""
 from __future__ import annotations
 
 import json
@@ -10,10 +13,10 @@ from pathlib import Path
 import requests
 import yaml
 
-from .collector_config import CollectorConfig, LocalAddresses, adapt_for_local
+from .collector_config import JAEGER_EXPORTER, TAP_EXPORTER, CollectorConfig, LocalAddresses, adapt_for_local
 from .paths import tool
 from .ports import free_ports, is_listening
-from .procs import ManagedProcess, ProcessSpec, Supervisor
+from .procs import ManagedProcess, ProcessSpec, Supervisor, log_tail
 from .traces.jaeger import JaegerClient
 from .traces.model import Span, spans_from_otlp_json
 from .waits import Pending, WaitStats
@@ -86,6 +89,12 @@ class LocalJaeger:
         self.proc.wait_ready("OTLP gRPC port listens",
                              lambda: is_listening(self.otlp_grpc_port) or Pending("port closed"), timeout_s, stats)
 
+    def restart(self, timeout_s: float = PipelineTimeouts.jaeger_ready_s) -> None:
+        """Stop (if still running) and start again on the same ports. Its memory storage starts
+        empty: every span stored before is gone."""
+        self.proc = self.supervisor.restart(self.proc)
+        self.wait_ready(timeout_s)
+
 
 class LocalCollector:
     def __init__(self, supervisor: Supervisor, run_dir: Path, config: CollectorConfig, jaeger_otlp_grpc: str):
@@ -117,6 +126,37 @@ class LocalCollector:
                              timeout_s, stats)
         self.proc.wait_ready("telemetry answers", lambda: _http_ok(self.telemetry_url), timeout_s, stats)
 
+    def restart(self, timeout_s: float = PipelineTimeouts.collector_ready_s) -> None:
+        """Stop (if still running) and start again on the same ports. The tap is appended to
+        from then on, so it keeps what the previous process received."""
+        exporters = self.config.body.get("exporters") or {}
+        if TAP_EXPORTER in exporters and not exporters[TAP_EXPORTER].get("append"):
+            exporters[TAP_EXPORTER]["append"] = True
+            (self.run_dir / "collector.yaml").write_text(self.config.to_yaml())
+        self.proc = self.supervisor.restart(self.proc)
+        self.wait_ready(timeout_s)
+
+    @property
+    def jaeger_endpoint(self) -> str:
+        return self.addresses.jaeger_otlp_grpc
+
+    def export_errors(self, limit: int = 2000) -> list[str]:
+        """The collector's own log lines about failed exports to Jaeger (retries, dropped data),
+        shortened to time, level, message and error."""
+        lines = log_tail(self.proc.log_path, limit).splitlines() if self.proc else []
+        return [_short_log_line(line) for line in lines if _EXPORT_FAILURE.search(line) and JAEGER_EXPORTER in line]
+
+    def exporter_counts(self) -> dict[str, float]:
+        """Spans the Jaeger exporter sent, failed to send, and batches still queued (the
+        collector's own telemetry)."""
+        text = requests.get(self.telemetry_url, timeout=2).text
+        counts = {}
+        for key, metric in (("sent", "otelcol_exporter_sent_spans"), ("failed", "otelcol_exporter_send_failed_spans"),
+                            ("queued", "otelcol_exporter_queue_size")):
+            counts[key] = sum(float(m.group(1)) for m in re.finditer(
+                rf'^{metric}(?:_total)?{{[^}}]*exporter="{re.escape(JAEGER_EXPORTER)}"[^}}]*}} ([0-9.e+]+)$', text, re.M))
+        return counts
+
     @property
     def telemetry_url(self) -> str:
         return f"http://127.0.0.1:{self.addresses.telemetry_port}/metrics"
@@ -145,6 +185,27 @@ class LocalCollector:
 
     def filtered_spans(self) -> float:
         return self.telemetry_counter("otelcol_processor_filter_spans_filtered")
+
+
+_EXPORT_FAILURE = re.compile(r"Exporting failed|Dropping data|dropped|failed to export|export.*error", re.I)
+
+
+def _short_log_line(line: str) -> str:
+    """`<time>\t<level>\t<caller>\t<message>\t{json}` -> `<time> <level> <message>: <error>`."""
+    parts = line.split("\t")
+    if len(parts) < 4:
+        return line.strip()[:400]
+    when, level, message = parts[0], parts[1], parts[3]
+    error = ""
+    if len(parts) > 4:
+        try:
+            fields = json.loads(parts[4])
+            error = str(fields.get("error") or "")
+            if fields.get("dropped_items"):
+                error += f" (dropped {fields['dropped_items']} items)"
+        except ValueError:
+            error = parts[4][:200]
+    return f"{when} {level} {message}" + (f": {error}" if error else "")[:400]
 
 
 @dataclass

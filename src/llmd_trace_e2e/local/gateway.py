@@ -25,7 +25,8 @@ It talks to the EPP the way Envoy does with the processing mode the EPP's docs p
 
 Errors are answered in OpenAI's error shape with the failing component named: EPP
 unreachable or failing -> 502 (with the gRPC code and details), EPP no answer in time ->
-504, upstream unreachable -> 502, upstream timeout -> 504.
+504, model server unreachable -> 502, model server timeout -> 504. A model server is named
+by its address, and by the component it is when `--endpoint-name ADDR=NAME` says so.
 
 Run: python -m llmd_trace_e2e.local.gateway --port 0 --epp-address 127.0.0.1:9002
 It binds 127.0.0.1 only and prints `listening on http://127.0.0.1:PORT` once ready.
@@ -152,11 +153,20 @@ def destination_from(headers: dict[str, list[str]], metadata) -> str | None:
 
 
 class Gateway:
-    def __init__(self, epp_address: str, request_timeout_s: float):
+    def __init__(self, epp_address: str, request_timeout_s: float, upstream_timeout_s: float | None = None,
+                 endpoint_names: dict[str, str] | None = None):
         self.epp = epp_address
         self.timeout_s = request_timeout_s
+        self.upstream_timeout_s = upstream_timeout_s or request_timeout_s
+        self.endpoint_names = dict(endpoint_names or {})
         self.channel = grpc.insecure_channel(epp_address)
         self.stub = pb_grpc.ExternalProcessorStub(self.channel)
+
+    def describe(self, destination: str) -> str:
+        """'vllm-decode (model server 127.0.0.1:8000, picked by the EPP)' or 'model server 127.0.0.1:8000 (...)'."""
+        name = self.endpoint_names.get(destination)
+        return f"{name} (model server {destination}, picked by the EPP)" if name else \
+            f"model server {destination} (picked by the EPP)"
 
     def route(self, method: str, path: str, authority: str, client_headers: list[tuple[str, str]], body: bytes):
         """Request phase. Returns (stream, headers, body, destination, traceparent_sets) or raises
@@ -284,7 +294,8 @@ def make_handler(gateway: Gateway):
         def forward(self, stream: ExtProcStream, destination: str, headers: dict[str, list[str]],
                     body: bytes, log: dict) -> None:
             host, _, port = destination.rpartition(":")
-            conn = http.client.HTTPConnection(host, int(port), timeout=gateway.timeout_s)
+            conn = http.client.HTTPConnection(host, int(port), timeout=gateway.upstream_timeout_s)
+            who, component = gateway.describe(destination), gateway.endpoint_names.get(destination, "model-server")
             try:
                 try:
                     conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -299,16 +310,17 @@ def make_handler(gateway: Gateway):
                     conn.endheaders(body or None)
                     upstream = conn.getresponse()
                 except (socket.timeout, TimeoutError) as err:
-                    raise GatewayError(504, "upstream", f"endpoint {destination} did not answer within "
-                                       f"{gateway.timeout_s:g}s", endpoint=destination) from err
+                    raise GatewayError(504, component, f"{self.command} {self.path}: {who} did not answer within "
+                                       f"{gateway.upstream_timeout_s:g}s", endpoint=destination) from err
                 except OSError as err:
-                    raise GatewayError(502, "upstream", f"cannot reach endpoint {destination}: {err}",
+                    raise GatewayError(502, component, f"{self.command} {self.path}: cannot reach {who}: {err}",
                                        endpoint=destination) from err
-                self.relay(stream, upstream, destination, log)
+                self.relay(stream, upstream, who, component, log)
             finally:
                 conn.close()
 
-        def relay(self, stream: ExtProcStream, upstream: http.client.HTTPResponse, destination: str, log: dict) -> None:
+        def relay(self, stream: ExtProcStream, upstream: http.client.HTTPResponse, who: str, component: str,
+                  log: dict) -> None:
             out: dict[str, list[str]] = {}
             for k, v in upstream.getheaders():
                 out.setdefault(k.lower(), []).append(v)
@@ -330,9 +342,10 @@ def make_handler(gateway: Gateway):
                 try:
                     chunk = upstream.read1(65536)
                 except (socket.timeout, TimeoutError):
-                    raise GatewayError(504, "upstream", f"endpoint {destination} stalled mid-response") from None
+                    raise GatewayError(504, component, f"{who} stalled mid-response for "
+                                       f"{gateway.upstream_timeout_s:g}s") from None
                 except (http.client.HTTPException, OSError) as err:
-                    raise GatewayError(502, "upstream", f"endpoint {destination} broke off the response: {err!r}") from None
+                    raise GatewayError(502, component, f"{who} broke off the response: {err!r}") from None
                 if not chunk:
                     break
                 if mirror:
@@ -392,10 +405,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--epp-address", required=True, help="the EPP's ext_proc gRPC address, host:port")
     parser.add_argument("--request-timeout", type=float, default=120.0, metavar="S",
-                        help="seconds to wait for the EPP's routing answer and for the upstream (default 120)")
+                        help="seconds to wait for the EPP's routing answer and for the model server (default 120)")
+    parser.add_argument("--upstream-timeout", type=float, default=None, metavar="S",
+                        help="seconds to wait for the model server, if not --request-timeout")
+    parser.add_argument("--endpoint-name", action="append", default=[], metavar="HOST:PORT=NAME",
+                        help="name the model server at HOST:PORT in error messages (repeatable)")
     args = parser.parse_args(argv)
+    names = dict(item.split("=", 1) for item in args.endpoint_name if "=" in item)
 
-    gateway = Gateway(args.epp_address, args.request_timeout)
+    gateway = Gateway(args.epp_address, args.request_timeout, args.upstream_timeout, names)
     server = GatewayServer(("127.0.0.1", args.port), make_handler(gateway))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

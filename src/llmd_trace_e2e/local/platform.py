@@ -15,9 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from .. import diagnose
 from ..charts import Launch, epp_launch, localize, vllm_launch
 from ..collector_config import CollectorConfig, load_collector_config, repo_collector_config
 from ..errors import ConfigError
+from ..paths import tool
 from ..pipeline import LocalCollector, LocalJaeger
 from ..ports import free_ports
 from ..procs import Supervisor
@@ -26,11 +28,14 @@ from ..traces.jaeger import JaegerClient
 from ..traces.model import Span
 from ..traces.patterns import GUIDE_CONDITIONS
 from ..values import deep_merge, merge_values_files, tracing_values
+from .assets import model_dir, vllm_python
 from .epp import EppServer, prepare_pool, start_epp
 from .gateway_process import GatewayProcess, start_gateway
 from .kube import LocalControlPlane
 from .scraper import MetricsScraper
 from .vllm import SERVED_MODEL, VllmServer, start_vllm
+
+TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "epp")
 
 POD_LABELS = {"app": "vllm-local", "llm-d.ai/inference-serving": "true"}
 
@@ -41,6 +46,9 @@ class Timeouts:
     epp_ready_s = 60.0
     gateway_ready_s = 30.0
     vllm_ready_s = 300.0  # 50-90 s on 2 cores; a loaded CI machine needs headroom
+    # Below traffic.send's 60 s: when a hop stalls, the gateway's 504 names it (EPP or model
+    # server) before the client gives up knowing only that the gateway did not answer.
+    gateway_request_s = 50.0
 
 
 def baseline_values(profile: Profile) -> dict[str, Any]:
@@ -125,8 +133,25 @@ class LocalPlatform:
     def _timed(self, name: str, start: float) -> None:
         self.timings[name] = round(time.monotonic() - start, 2)
 
+    def diagnosis(self) -> list[diagnose.Source]:
+        """What a failed assertion consults: dead components, restarts, export errors, lost spans."""
+        return diagnose.for_pipeline(self.supervisor, self.collector, self.jaeger)
+
+    def findings(self) -> list[diagnose.Finding]:
+        return diagnose.findings(self.diagnosis())
+
+    @staticmethod
+    def preflight() -> None:
+        """Every binary and asset the platform runs, before anything starts (ToolMissing names the fix)."""
+        for name in TOOLS:
+            tool(name)
+        vllm_python()
+        if not model_dir().exists():
+            raise ConfigError(f"the tiny model is missing ({model_dir()}): run `make assets`")
+
     def start(self, collector_config: CollectorConfig) -> None:
         t0 = time.monotonic()
+        self.preflight()
         self.collector_config = collector_config
         self.jaeger_process = LocalJaeger(self.supervisor, self.artifacts).start()
         self.jaeger = self.jaeger_process.client()
@@ -135,7 +160,9 @@ class LocalPlatform:
         vllm_launch_, epp_launch_ = self.launches(self.values)
         # vLLM is the slowest by far: start it first, wait for it last.
         self.vllm = start_vllm(self.supervisor, vllm_launch_, self.vllm_port, self.artifacts)
-        self.control_plane = LocalControlPlane(self.supervisor).start()
+        # Assigned before start(): an interrupt during it must still find the private folder to remove.
+        self.control_plane = LocalControlPlane(self.supervisor)
+        self.control_plane.start()
         self.jaeger_process.wait_ready(Timeouts.pipeline_ready_s)
         self.collector.wait_ready(Timeouts.pipeline_ready_s)
         self._timed("collector+jaeger ready", t0)
@@ -144,7 +171,8 @@ class LocalPlatform:
         self.control_plane.put_endpoint_pod("vllm-local", POD_LABELS, ports=[self.vllm_port])
         self._timed("control plane ready", t0)
         self.epp = self._start_epp(epp_launch_)
-        self.gateway = start_gateway(self.supervisor, self.gateway_port, self.epp.grpc_address)
+        self.gateway = start_gateway(self.supervisor, self.gateway_port, self.epp.grpc_address,
+                                     request_timeout_s=Timeouts.gateway_request_s)
         self.epp.wait_ready(Timeouts.epp_ready_s)
         self._timed("epp ready", t0)
         self.gateway.wait_ready(Timeouts.gateway_ready_s)
@@ -157,9 +185,9 @@ class LocalPlatform:
             "collector": self.collector.telemetry_url,
         }).start()
 
-    @classmethod
-    @contextmanager
-    def running(cls, options) -> Iterator["LocalPlatform"]:
+    @staticmethod
+    def resolve(options) -> tuple[Profile, dict[str, Any], CollectorConfig]:
+        """The run's profile, merged values and collector config; ConfigError names what to fix."""
         profile = load_profile(options.profile or "local")
         if profile.platform != "local":
             raise ConfigError(f"profile {profile.name} is for the {profile.platform} platform; "
@@ -167,16 +195,63 @@ class LocalPlatform:
         values = merge_values_files(list(options.values_files), profile, base=baseline_values(profile))
         config = load_collector_config(options.collector_config) if options.collector_config \
             else repo_collector_config()
-        run_dir = Path(options.artifacts).resolve() / "local" / datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        return profile, values, config
+
+    @classmethod
+    def check_options(cls, options) -> None:
+        """Everything that can be wrong with the run's input, checked in a second, before any
+        process starts: profile, values, collector config, tools and assets, artifacts folder."""
+        cls.resolve(options)
+        cls.preflight()
+        check_writable(Path(options.artifacts))
+
+    @classmethod
+    @contextmanager
+    def running(cls, options) -> Iterator["LocalPlatform"]:
+        profile, values, config = cls.resolve(options)
+        run_dir = writable_run_dir(Path(options.artifacts))
         with Supervisor(run_dir) as supervisor:
             platform = cls(profile, values, run_dir, supervisor)
             try:
-                platform.start(config)
-                yield platform
+                with diagnose.watching(_PlatformDiagnosis(platform)):
+                    platform.start(config)
+                    yield platform
             finally:
-                if platform.scraper:
-                    platform.scraper.stop()
-                supervisor.stop_all()
-                if platform.control_plane:
-                    platform.control_plane.discard()
+                try:
+                    if platform.scraper:
+                        platform.scraper.stop()
+                    supervisor.stop_all()
+                finally:  # even if a second interrupt cut the stop short: no credentials left behind
+                    if platform.control_plane:
+                        platform.control_plane.discard()
+
+
+class _PlatformDiagnosis:
+    """The platform's diagnosis sources, resolved when a failure is explained (components come
+    and go: variants restart them)."""
+
+    component = "local platform"
+
+    def __init__(self, platform: LocalPlatform):
+        self.platform = platform
+
+    def findings(self) -> list[diagnose.Finding]:
+        return self.platform.findings()
+
+
+def check_writable(folder: Path, artifacts: Path | None = None) -> Path:
+    """Create `folder` if needed and prove a file can be written there; ConfigError otherwise."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".llmd-trace-e2e-writable"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot write to the artifacts folder {artifacts or folder} ({exc.strerror or exc}): "
+                          "pass --artifacts with a folder you can write to") from None
+    return folder
+
+
+def writable_run_dir(artifacts: Path) -> Path:
+    """A new run folder under `artifacts`, or a ConfigError naming the fix."""
+    return check_writable(artifacts.resolve() / "local" / datetime.now().strftime("%Y%m%d-%H%M%S"), artifacts)

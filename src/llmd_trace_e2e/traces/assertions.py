@@ -2,13 +2,15 @@
 
 A check looks at the spans seen and returns its failures as data (check, expected, actual).
 `expect` polls until every check passes or its timeout runs out, then fails with what did
-arrive (a tree per trace, an inventory per service), what was expected, and where logs are.
+arrive (a tree per trace, an inventory per service), what was expected, why it may not have
+arrived (the diagnosis: dead components, export errors, lost spans) and where logs are.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
+from .. import diagnose
 from ..waits import Pending, wait_for
 from ..errors import WaitTimeout
 from .model import Span, group_traces
@@ -142,6 +144,9 @@ def explain(failures: Sequence[Failure], spans: Sequence[Span], *, context: str 
              markdown_table(("check", "expected", "actual"), ((f.check, f.expected, f.actual) for f in failures)),
              "", "spans that arrived, per service:", render_inventory(spans),
              "", "traces:", render_traces(spans)]
+    diagnosis = diagnose.report()
+    if diagnosis:
+        parts += ["", "diagnosis:", diagnosis]
     if logs_hint:
         parts += ["", f"logs and artifacts: {logs_hint}"]
     return "\n".join(parts)
@@ -150,18 +155,24 @@ def explain(failures: Sequence[Failure], spans: Sequence[Span], *, context: str 
 def expect(fetch: Callable[[], Sequence[Span]], checks: Sequence[Check], timeout_s: float, *,
            context: str = "", logs_hint: str = "") -> list[Span]:
     """Poll `fetch` until every check passes; return the spans, or raise TraceAssertionError."""
-    last: dict[str, object] = {"spans": [], "failures": []}
+    last: dict[str, object] = {"spans": [], "failures": [], "error": None}
 
     def probe():
-        spans = list(fetch())
+        try:
+            spans = list(fetch())
+        except Exception as exc:
+            last["error"] = f"{type(exc).__name__}: {exc}"
+            raise
         failures = evaluate(checks, spans)
-        last.update(spans=spans, failures=failures)
+        last.update(spans=spans, failures=failures, error=None)
         return spans if not failures else Pending(f"{len(failures)} check(s) failing, {len(spans)} span(s)")
 
     try:
         return wait_for("; ".join(c.description for c in checks), probe, timeout_s)
     except WaitTimeout:
-        spans, failures = last["spans"], last["failures"]
+        spans, failures = last["spans"], list(last["failures"])
+        if last["error"] is not None:  # the trace backend did not answer the last query
+            failures.insert(0, Failure("query the trace backend", "an answer", str(last["error"])))
         message = explain(failures, spans, context=context or f"after {timeout_s:g}s, trace expectations not met",
                           logs_hint=logs_hint)
         raise TraceAssertionError(message, failures, spans) from None
