@@ -30,6 +30,13 @@ def expect_gap(request, platform, gap_id: str) -> None:
         request.applymarker(pytest.mark.xfail(reason=gap.reason, strict=True))
 
 
+def expect_gaps(request, platform, components, effects) -> None:
+    """The same for every gap of these effects ("no-spans", "no-join") on these components."""
+    for gap in platform.profile.gaps:
+        if gap.effect in effects and any(gap.applies_to(c) for c in components):
+            request.applymarker(pytest.mark.xfail(reason=gap.reason, strict=True))
+
+
 def spans_around(platform, service: str, completion):
     """The spans of `service` in traces that started around the completion's time."""
     since = completion.started - timedelta(seconds=5)

@@ -6,15 +6,16 @@ import pytest
 from llmd_trace_e2e import traffic
 from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist
 
-from checks import LlmRequestOf, expect_gap, expect_spans, service_or_skip, spans_around
+from checks import LlmRequestOf, expect_gaps, expect_spans, service_or_skip, spans_around
 
 KINDS = ("completion", "chat", "stream")
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("component", ("epp", "routing-proxy", "vllm-decode"))
-def test_component_exports_its_spans(platform, completions, component, kind):
+def test_component_exports_its_spans(request, platform, completions, component, kind):
     service = service_or_skip(platform, component)
+    expect_gaps(request, platform, [component], ("no-spans",))
     names = platform.profile.spans.get(component) or []
     if not names:
         pytest.skip(f"profile {platform.profile.name} expects no spans from {component}: "
@@ -56,8 +57,7 @@ def test_epp_vllm_and_caller_in_one_trace(request, platform, completions):
     if platform.profile.runs("routing-proxy") and platform.profile.spans.get("routing-proxy"):
         members.append((service_or_skip(platform, "routing-proxy"), platform.profile.spans["routing-proxy"][0]))
     members.append((service_or_skip(platform, "vllm-decode"), "llm_request"))
-    for gap in ("epp-new-root-trace", "pd-sidecar-no-propagation"):
-        expect_gap(request, platform, gap)
+    expect_gaps(request, platform, ["epp", "routing-proxy", "vllm-decode"], ("no-spans", "no-join"))
     expect_spans(platform, lambda: platform.jaeger.trace_spans(tp.trace_id),
                  [JoinedInOneTrace(tp.trace_id, tuple(members), external_parent=tp.span_id)],
                  f"one trace {tp.trace_id} from the caller through every component")

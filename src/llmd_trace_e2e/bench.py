@@ -28,7 +28,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any, Callable, Sequence
 from . import traffic
 from .errors import HarnessError
 from .paths import repo_root
+from .traces.jaeger import JaegerClient
 from .traces.render import markdown_table
 from .waits import Pending, WaitStats, wait_for
 
@@ -172,7 +172,7 @@ class VerdictRun:
         return None if self.condition_held_after_s is None else max(0.0, self.spans_visible_s - self.condition_held_after_s)
 
 
-def joined_trace(platform, done: traffic.Completion, epp: str, vllm: str):
+def joined_trace(jaeger, done: traffic.Completion, epp: str, vllm: str):
     """The verdict the suite reaches for one request: vLLM's llm_request for this response sits
     in the EPP's trace, below its gateway.request (test_epp_trace_continues_into_vllm)."""
     from .traces.assertions import JoinedInOneTrace
@@ -180,10 +180,10 @@ def joined_trace(platform, done: traffic.Completion, epp: str, vllm: str):
     since = done.started - timedelta(seconds=5)
 
     def probe():
-        mine = [s for s in platform.jaeger.find_spans(vllm, since, operation="llm_request") if done.is_request_of(s)]
+        mine = [s for s in jaeger.find_spans(vllm, since, operation="llm_request") if done.is_request_of(s)]
         if not mine:
             return Pending("no llm_request for the response yet")
-        spans = platform.jaeger.trace_spans(mine[0].trace_id)
+        spans = jaeger.trace_spans(mine[0].trace_id)
         failures = JoinedInOneTrace(mine[0].trace_id, ((epp, "gateway.request"), (vllm, "llm_request")))(spans)
         return spans if not failures else Pending(f"{len(failures)} check(s) failing: {failures[0].actual}")
 
@@ -197,8 +197,8 @@ def verdict_run(platform, label: str, folder: Path, epp: str, vllm: str) -> Verd
     t0 = time.monotonic()
     done = traffic.send(platform.gateway_url, platform.model, propagate=False)
     first_request_s = time.monotonic() - t0
-    probe = joined_trace(platform, done, epp, vllm)
-    oracle = FirstTrue(probe)
+    probe = joined_trace(platform.jaeger, done, epp, vllm)
+    oracle = FirstTrue(joined_trace(JaegerClient(platform.jaeger.base_url), done, epp, vllm))  # its own connection
     oracle.start()
     stats = WaitStats()
     t1 = time.monotonic()
@@ -276,14 +276,15 @@ def visibility_latency(platform, epp: str, vllm: str, requests: int, interval_s:
     threads = [threading.Thread(target=paced(request), daemon=True), threading.Thread(target=paced(canary), daemon=True)]
     for t in threads:
         t.start()
-    first_seen: dict[tuple[str, str], float] = {}  # (what, trace id or response id) -> wall time
+    first_seen: dict[tuple[str, str], float] = {}  # ("vllm", response id) | ("epp"|"canary", trace id) -> wall time
+    trace_of: dict[str, str] = {}  # response id -> the trace its llm_request is in (the EPP's)
     polls, deadline = 0, time.monotonic() + requests * interval_s + settle_s + 30
 
     def all_seen() -> bool:
         return (not any(t.is_alive() for t in threads)
                 and all(("vllm", c.response_id) in first_seen for c in sent)
                 and all(("canary", tid) in first_seen for tid, _ in canaries)
-                and all(("epp", tid) in first_seen for tid in _epp_traces(first_seen)))
+                and all(("epp", tid) in first_seen for tid in trace_of.values()))
 
     while time.monotonic() < deadline and not all_seen():
         polls += 1
@@ -294,7 +295,7 @@ def visibility_latency(platform, epp: str, vllm: str, requests: int, interval_s:
                 for done in sent:
                     if done.is_request_of(span):
                         first_seen.setdefault(("vllm", done.response_id), now)
-                        first_seen.setdefault(("trace-of", done.response_id), span.trace_id)  # type: ignore[arg-type]
+                        trace_of.setdefault(done.response_id, span.trace_id)
             for span in platform.jaeger.find_spans(epp, since, operation="gateway.request"):
                 if span.name == "gateway.request":
                     first_seen.setdefault(("epp", span.trace_id), now)
@@ -313,7 +314,7 @@ def visibility_latency(platform, epp: str, vllm: str, requests: int, interval_s:
             missing["vllm"] += 1
             continue
         vllm_lat.append(seen - response_end(done))
-        epp_seen = first_seen.get(("epp", first_seen.get(("trace-of", done.response_id))))
+        epp_seen = first_seen.get(("epp", trace_of.get(done.response_id, "")))
         if epp_seen is None:
             missing["epp"] += 1
         else:
@@ -331,10 +332,6 @@ def visibility_latency(platform, epp: str, vllm: str, requests: int, interval_s:
             "request_seconds": describe([c.seconds for c in sent])}
 
 
-def _epp_traces(first_seen: dict) -> list[str]:
-    return [v for (k, _), v in first_seen.items() if k == "trace-of"]
-
-
 # --- phase: the harness's polling overhead ------------------------------------------------------------------
 
 def polling_overhead(platform, runs: int = 8) -> dict[str, Any]:
@@ -342,15 +339,15 @@ def polling_overhead(platform, runs: int = 8) -> dict[str, Any]:
     wait_for, against an independent 50 ms probe of the same condition."""
     from .canary import Canary, send_canaries
 
-    rows = []
+    rows, own = [], JaegerClient(platform.jaeger.base_url)  # the probe's own connection
     for i in range(runs):
         [one] = send_canaries(platform.collector_otlp_grpc, [Canary("barrier", f"bench barrier {i}", {}, False)])
         exported = time.time()
-        cond = lambda: platform.jaeger.trace(one.trace_id) is not None  # noqa: E731
-        oracle = FirstTrue(cond)
+        oracle = FirstTrue(lambda: own.trace(one.trace_id) is not None)
         oracle.start()
         stats = WaitStats()
-        wait_for(f"canary {one.trace_id} in Jaeger", lambda: cond() or Pending("not yet"), 30.0, stats=stats)
+        wait_for(f"canary {one.trace_id} in Jaeger",
+                 lambda: platform.jaeger.trace(one.trace_id) is not None or Pending("not yet"), 30.0, stats=stats)
         held = oracle.stop()
         rows.append({"waited_s": stats.seconds, "polls": stats.polls,
                      "needed_s": None if held is None else held - exported})
@@ -431,7 +428,7 @@ def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float,
         pipeline = TracePipeline.start(supervisor, run_dir, repo_collector_config())
         endpoint = pipeline.collector.otlp_grpc_endpoint
         servers, procs = [], []
-        t0 = time.monotonic()
+        t0, since = time.monotonic(), datetime.now(timezone.utc) - timedelta(seconds=5)
         for label, port in zip(labels, free_ports(len(labels))):
             launch = localize(vllm_launch(sampler_values(profile, label), profile), endpoint)
             proc = supervisor.start(vllm_spec(launch, port, run_dir, name=f"vllm-sampler-{label}"))
@@ -445,7 +442,8 @@ def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float,
         started_all_s = time.monotonic() - t0
         for server in servers:  # warm-up, not measured: first requests pay one-off costs
             burst(server, SERVED_MODEL, concurrency, concurrency, max_tokens)
-            server.latencies.clear(), server.bursts.clear()
+            server.latencies.clear()
+            server.bursts.clear()
         rounds, t_load = 0, time.monotonic()
         while rounds < max_rounds and (rounds < 3 or time.monotonic() - t_load < load_budget_s):
             order = servers[rounds % len(servers):] + servers[:rounds % len(servers)]
@@ -454,11 +452,10 @@ def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float,
             rounds += 1
         load_s = time.monotonic() - t_load
         time.sleep(7)  # the traced servers' last batch (5 s) and the collector's (1 s)
-        exported = {}
-        since = datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - t0 + 60)
+        exported, jaeger = {}, pipeline.jaeger.client()
         for server in servers:
             if server.service:
-                spans = pipeline.jaeger.client().find_spans(server.service, since, operation="llm_request", limit=100000)
+                spans = jaeger.find_spans(server.service, since, operation="llm_request", limit=5000)
                 exported[server.label] = sum(1 for s in spans if s.name == "llm_request")
     off = next((s for s in servers if s.label == "off"), None)
     base_med = statistics.median(off.latencies) if off and off.latencies else None
@@ -603,7 +600,6 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
-    from .collector_config import repo_collector_config  # noqa: F401  (fail early on a bad checkout)
     from .local.platform import LocalPlatform
     from .platform import expected_service
     from .platforms import RunOptions

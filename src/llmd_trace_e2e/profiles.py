@@ -36,6 +36,9 @@ class ChartPin:
         return [self.chart, "--repo", self.repo, "--version", self.version]
 
 
+GAP_EFFECTS = ("no-spans", "no-join", "other")
+
+
 @dataclass(frozen=True)
 class Gap:
     id: str
@@ -43,6 +46,7 @@ class Gap:
     description: str
     upstream: str
     fixed_in: str | None
+    effect: str = "other"  # "no-spans", "no-join" or "other"
 
     @property
     def reason(self) -> str:
@@ -167,8 +171,11 @@ def _gaps(raw: list[Mapping[str, Any]], where: str) -> tuple[Gap, ...]:
         unknown = set(item["components"]) - set(COMPONENTS)
         if unknown:
             raise ProfileError(f"{where}: gap {item['id']} names unknown component(s) {sorted(unknown)}")
+        effect = item.get("effect", "other")
+        if effect not in GAP_EFFECTS:
+            raise ProfileError(f"{where}: gap {item['id']} has effect {effect!r}; known: {', '.join(GAP_EFFECTS)}")
         gaps.append(Gap(item["id"], tuple(item["components"]), " ".join(item["description"].split()),
-                        item["upstream"], item.get("fixed_in")))
+                        item["upstream"], item.get("fixed_in"), effect))
     return tuple(gaps)
 
 

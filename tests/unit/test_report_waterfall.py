@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from llmd_trace_e2e.report.waterfall import Geometry, arrange, layout, to_svg, waterfall_html, write_waterfall
+from llmd_trace_e2e.report.waterfall import Geometry, arrange, layout, waterfall_html, write_waterfall
 
 from .spans import CLIENT_PARENT, TRACE, full_path, span
 

@@ -1,0 +1,185 @@
+"""Fault tests: each injects a fault into real processes and asserts how the harness reacts: a
+failing verdict that names the cause, within its timeout, and nothing left behind.
+
+Most run on a cheap stack of their own, so `make test` starts vLLM no more often than before:
+- `pipeline_stack`: the real collector (the repo's config) and Jaeger;
+- `routing_stack`: that, plus the local control plane, the real EPP, the gateway stand-in and
+  a FAKE model server (tests/faults/fake_model_server.py), for faults of the request path
+  that are not vLLM's.
+A fault of vLLM itself uses the session's local platform (`platform`), without breaking it:
+those tests run after every other test under tests/ (see pytest_collection_modifyitems).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind
+
+from llmd_trace_e2e import diagnose
+from llmd_trace_e2e.collector_config import repo_collector_config
+from llmd_trace_e2e.pipeline import LocalCollector, LocalJaeger
+from llmd_trace_e2e.ports import free_ports, is_listening
+from llmd_trace_e2e.procs import ManagedProcess, ProcessSpec, Supervisor
+from llmd_trace_e2e.traces.jaeger import JaegerClient
+from llmd_trace_e2e.traces.model import Span
+from llmd_trace_e2e.waits import Pending
+
+from .leaks import LeakGuard
+
+FAULT_SERVICE = "llmd-trace-e2e-fault"
+FAKE_MODEL_SERVER = Path(__file__).with_name("fake_model_server.py")
+READY_S = 60.0
+CONTROL_PLANE_READY_S = 90.0
+
+
+def _uses_platform(item) -> bool:
+    return "platform" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests under tests/ that need the session's local platform run after every other test
+    under tests/ (and before e2e/, which shares that platform): the leak tests, which run
+    platform set-ups of their own, never overlap with it."""
+    root = Path(str(config.rootpath))
+
+    def rank(item) -> int:
+        top = Path(str(item.path)).relative_to(root).parts[0] if Path(str(item.path)).is_relative_to(root) else ""
+        if top != "tests":
+            return 2
+        return 1 if _uses_platform(item) else 0
+
+    items.sort(key=rank)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request, tmp_path):
+    """Every fault test ends with nothing left: no process, temporary folder or port."""
+    if _uses_platform(request.node):
+        request.getfixturevalue("platform")  # session-wide: up before the guard's first picture
+    guard = LeakGuard(tmp_path / "private-tmp")
+    with guard:
+        yield guard
+    guard.assert_clean()
+
+
+# --- spans sent by the test ------------------------------------------------------------------
+
+
+def send_spans(otlp_grpc_endpoint: str, *names: str, service: str = FAULT_SERVICE,
+               timeout_s: float = 2.0) -> dict[str, str]:
+    """One span per name, each its own trace, exported in one batch; name -> trace id.
+    Into a dead collector the export fails after `timeout_s` (the SDK logs it and drops them)."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    exporter = OTLPSpanExporter(endpoint=otlp_grpc_endpoint, insecure=True, timeout=timeout_s)
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))
+    tracer = provider.get_tracer("llmd_trace_e2e.faults")
+    sent = {}
+    try:
+        for name in names:
+            with tracer.start_as_current_span(name, kind=SpanKind.SERVER) as span:
+                sent[name] = f"{span.get_span_context().trace_id:032x}"
+        provider.force_flush(int((timeout_s + 5) * 1000))
+    finally:
+        provider.shutdown()
+    return sent
+
+
+# --- the cheap stacks ------------------------------------------------------------------------
+
+
+@dataclass
+class PipelineStack:
+    supervisor: Supervisor
+    folder: Path
+    jaeger: LocalJaeger
+    collector: LocalCollector
+    client: JaegerClient  # one client for the whole test: it remembers what it has read
+    since: datetime = field(default_factory=lambda: datetime.now(timezone.utc) - timedelta(minutes=1))
+
+    def send(self, *names: str) -> dict[str, str]:
+        return send_spans(self.collector.otlp_grpc_endpoint, *names)
+
+    def fetch(self) -> list[Span]:
+        return self.client.find_spans(FAULT_SERVICE, self.since)
+
+
+def start_pipeline(supervisor: Supervisor, folder: Path, exporter_to: str | None = None) -> PipelineStack:
+    """Jaeger and the collector (the repo's config); `exporter_to` points the collector's
+    exporter somewhere other than this Jaeger (a fault)."""
+    jaeger = LocalJaeger(supervisor, folder).start()
+    collector = LocalCollector(supervisor, folder, repo_collector_config(),
+                               exporter_to or jaeger.otlp_grpc_address).start()
+    jaeger.wait_ready(READY_S)
+    collector.wait_ready(READY_S)
+    return PipelineStack(supervisor, folder, jaeger, collector, jaeger.client())
+
+
+@pytest.fixture
+def pipeline_stack(tmp_path):
+    folder = tmp_path / "run"
+    with Supervisor(folder) as supervisor:
+        stack = start_pipeline(supervisor, folder)
+        with diagnose.watching(*diagnose.for_pipeline(supervisor, stack.collector, stack.client)):
+            yield stack
+
+
+@dataclass
+class RoutingStack:
+    pipeline: PipelineStack
+    epp: object  # llmd_trace_e2e.local.epp.EppServer
+    gateway: object  # llmd_trace_e2e.local.gateway_process.GatewayProcess
+    model_server: ManagedProcess
+    model_address: str
+    epp_service: str
+
+
+@pytest.fixture
+def routing_stack(tmp_path):
+    """Collector + Jaeger, control plane, the real EPP (tracing on, as the charts render it for
+    the guide's values), the gateway stand-in, and the FAKE model server behind them."""
+    from llmd_trace_e2e.charts import epp_launch, localize
+    from llmd_trace_e2e.local.epp import prepare_pool, start_epp
+    from llmd_trace_e2e.local.gateway_process import start_gateway
+    from llmd_trace_e2e.local.kube import LocalControlPlane
+    from llmd_trace_e2e.local.platform import POD_LABELS, baseline_values
+    from llmd_trace_e2e.profiles import load_profile
+
+    folder = tmp_path / "run"
+    profile = load_profile("local")
+    model_port, gateway_port, *epp_ports = free_ports(5)
+    control_plane = None
+    with Supervisor(folder) as supervisor:
+        try:
+            pipeline = start_pipeline(supervisor, folder)
+            model = supervisor.start(ProcessSpec("fake-model-server", [sys.executable, FAKE_MODEL_SERVER,
+                                                                       "--port", model_port]))
+            control_plane = LocalControlPlane(supervisor)
+            control_plane.start()
+            control_plane.wait_ready(CONTROL_PLANE_READY_S)
+            prepare_pool(control_plane, POD_LABELS, model_port, epp_ports[0])
+            control_plane.put_endpoint_pod("fake-model-server", POD_LABELS, ports=[model_port])
+            launch = localize(epp_launch(baseline_values(profile), profile), pipeline.collector.otlp_grpc_endpoint)
+            epp = start_epp(supervisor, launch, epp_ports, control_plane.kubeconfig)
+            gateway = start_gateway(supervisor, gateway_port, epp.grpc_address, request_timeout_s=20.0)
+            model.wait_ready("port listens", lambda: is_listening(model_port) or Pending("port closed"), READY_S)
+            epp.wait_ready(READY_S)
+            gateway.wait_ready(READY_S)
+            with diagnose.watching(*diagnose.for_pipeline(supervisor, pipeline.collector, pipeline.client)):
+                yield RoutingStack(pipeline, epp, gateway, model, f"127.0.0.1:{model_port}", profile.services["epp"])
+        finally:
+            supervisor.stop_all()
+            if control_plane is not None:
+                control_plane.discard()
+
+
+def seconds_since(start: float) -> float:
+    return time.monotonic() - start
