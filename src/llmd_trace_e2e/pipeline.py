@@ -14,6 +14,7 @@ import requests
 import yaml
 
 from .collector_config import JAEGER_EXPORTER, TAP_EXPORTER, CollectorConfig, LocalAddresses, adapt_for_local
+from .diagnose import short_log_line
 from .paths import tool
 from .ports import free_ports, is_listening
 from .procs import ManagedProcess, ProcessSpec, Supervisor, log_tail
@@ -144,7 +145,7 @@ class LocalCollector:
         """The collector's own log lines about failed exports to Jaeger (retries, dropped data),
         shortened to time, level, message and error."""
         lines = log_tail(self.proc.log_path, limit).splitlines() if self.proc else []
-        return [_short_log_line(line) for line in lines if _EXPORT_FAILURE.search(line) and JAEGER_EXPORTER in line]
+        return [short_log_line(line) for line in lines if _EXPORT_FAILURE.search(line) and JAEGER_EXPORTER in line]
 
     def exporter_counts(self) -> dict[str, float]:
         """Spans the Jaeger exporter sent, failed to send, and batches still queued (the
@@ -188,24 +189,6 @@ class LocalCollector:
 
 
 _EXPORT_FAILURE = re.compile(r"Exporting failed|Dropping data|dropped|failed to export|export.*error", re.I)
-
-
-def _short_log_line(line: str) -> str:
-    """`<time>\t<level>\t<caller>\t<message>\t{json}` -> `<time> <level> <message>: <error>`."""
-    parts = line.split("\t")
-    if len(parts) < 4:
-        return line.strip()[:400]
-    when, level, message = parts[0], parts[1], parts[3]
-    error = ""
-    if len(parts) > 4:
-        try:
-            fields = json.loads(parts[4])
-            error = str(fields.get("error") or "")
-            if fields.get("dropped_items"):
-                error += f" (dropped {fields['dropped_items']} items)"
-        except ValueError:
-            error = parts[4][:200]
-    return f"{when} {level} {message}" + (f": {error}" if error else "")[:400]
 
 
 @dataclass

@@ -12,7 +12,6 @@ those tests run after every other test under tests/ (see pytest_collection_modif
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -45,27 +44,34 @@ def _uses_platform(item) -> bool:
     return "platform" in getattr(item, "fixturenames", ())
 
 
+@pytest.hookimpl(trylast=True)  # after e2e/conftest.py's own ordering (variants last)
 def pytest_collection_modifyitems(config, items):
     """Tests under tests/ that need the session's local platform run after every other test
-    under tests/ (and before e2e/, which shares that platform): the leak tests, which run
-    platform set-ups of their own, never overlap with it."""
+    under tests/ and before e2e/, which shares that platform; the leak tests, which run
+    platform set-ups of their own, never overlap with it. A test marked `run_last` (an
+    attribute of the function) runs after everything, e2e/ included."""
     root = Path(str(config.rootpath))
 
-    def rank(item) -> int:
-        top = Path(str(item.path)).relative_to(root).parts[0] if Path(str(item.path)).is_relative_to(root) else ""
+    def rank(item) -> tuple[int, bool]:
+        variant = item.get_closest_marker("variant") is not None
+        if getattr(getattr(item, "function", None), "run_last", False):
+            return 3, variant
+        path = Path(str(item.path))
+        top = path.relative_to(root).parts[0] if path.is_relative_to(root) else ""
         if top != "tests":
-            return 2
-        return 1 if _uses_platform(item) else 0
+            return 2, variant
+        return (1 if _uses_platform(item) else 0), variant
 
     items.sort(key=rank)
 
 
 @pytest.fixture(autouse=True)
-def no_leaks(request, tmp_path):
+def no_leaks(request, tmp_path_factory):
     """Every fault test ends with nothing left: no process, temporary folder or port."""
+    tmp_path_factory.getbasetemp()  # pytest's own temp folder, settled before the guard moves TMPDIR
     if _uses_platform(request.node):
         request.getfixturevalue("platform")  # session-wide: up before the guard's first picture
-    guard = LeakGuard(tmp_path / "private-tmp")
+    guard = LeakGuard()
     with guard:
         yield guard
     guard.assert_clean()
@@ -179,7 +185,3 @@ def routing_stack(tmp_path):
             supervisor.stop_all()
             if control_plane is not None:
                 control_plane.discard()
-
-
-def seconds_since(start: float) -> float:
-    return time.monotonic() - start

@@ -7,11 +7,15 @@ re-parented away from this process tree:
   components inherit the environment), so a survivor is found by its tag wherever it is;
 - a sampler lists this process's tree (and the tagged processes) while the guard is open, with
   their listening ports: the "before" picture; after the block, the same list must be gone;
-- TMPDIR (and Python's tempfile) point at a private folder that must be empty afterwards.
+- TMPDIR (and Python's tempfile) point at a private folder that must be empty afterwards (a
+  short path in the system's temp folder: vLLM's IPC socket paths must fit in 107 bytes);
+- shared memory (/dev/shm, where torch and multiprocessing keep segments) that a watched
+  process mapped must be gone too.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -73,6 +77,23 @@ def tagged(tag: str) -> dict[tuple[int, float], ProcInfo]:
     return found
 
 
+def shared_memory(pid: int) -> set[str]:
+    """The /dev/shm files a process maps or holds open."""
+    found = set()
+    try:
+        with open(f"/proc/{pid}/maps") as fh:
+            for line in fh:
+                if "/dev/shm/" in line:
+                    found.add(line.split(None, 5)[-1].strip().removesuffix(" (deleted)"))
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("/dev/shm/"):
+                found.add(target.removesuffix(" (deleted)"))
+    except OSError:
+        pass
+    return found
+
+
 def listening(pids: set[int] | None = None) -> dict[int, int | None]:
     """port -> pid of the TCP sockets in LISTEN (only those of `pids`, if given)."""
     out = {}
@@ -85,14 +106,15 @@ def listening(pids: set[int] | None = None) -> dict[int, int | None]:
 class LeakGuard:
     """Open around a test (or a subprocess run); `problems()` after it lists every leak."""
 
-    def __init__(self, private_tmp: Path, interval_s: float = 0.25, root_pid: int | None = None):
+    def __init__(self, interval_s: float = 0.25, root_pid: int | None = None):
         self.tag = uuid.uuid4().hex
-        self.tmp = private_tmp
+        self.tmp = Path(tempfile.mkdtemp(prefix="leakguard-"))
         self.interval_s = interval_s
         self.root_pid = root_pid or os.getpid()
         self.before: dict[tuple[int, float], ProcInfo] = {}
         self.seen: dict[tuple[int, float], ProcInfo] = {}
         self.ports: dict[int, ProcInfo] = {}  # port -> the process seen listening on it
+        self.shm: dict[str, ProcInfo] = {}  # /dev/shm file -> the process seen holding it
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample_loop, name="leak-guard", daemon=True)
         self._saved_env: dict[str, str | None] = {}
@@ -106,7 +128,6 @@ class LeakGuard:
         return env
 
     def __enter__(self) -> "LeakGuard":
-        self.tmp.mkdir(parents=True, exist_ok=True)
         self.before = descendants(self.root_pid)
         for key, value in ((TAG_VAR, self.tag), ("TMPDIR", str(self.tmp))):
             self._saved_env[key] = os.environ.get(key)
@@ -133,6 +154,9 @@ class LeakGuard:
         if by_pid:
             for port, pid in listening(set(by_pid)).items():
                 self.ports.setdefault(port, by_pid[pid])
+            for pid, info in by_pid.items():
+                for path in shared_memory(pid):
+                    self.shm.setdefault(path, info)
 
     def _sample_loop(self) -> None:
         while not self._stop.is_set():
@@ -161,6 +185,8 @@ class LeakGuard:
                 out.append(f"port {port} still listening (opened by {self.ports[port]})")
         if self.tmp.exists():
             out += [f"temporary file or folder left behind: {entry}" for entry in sorted(self.tmp.iterdir())]
+        out += [f"shared memory left behind: {path} (held by {info})"
+                for path, info in sorted(self.shm.items()) if os.path.exists(path)]
         return out
 
     def inventory(self) -> str:
@@ -174,6 +200,10 @@ class LeakGuard:
         return "\n".join(lines) or "  (none)"
 
     def assert_clean(self, grace_s: float = 5.0) -> None:
-        found = self.problems(grace_s)
+        """Fail listing every leak; the private temp folder is removed either way."""
+        try:
+            found = self.problems(grace_s)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
         assert not found, ("leaked after the test:\n  " + "\n  ".join(found)
                            + f"\nprocesses seen during it:\n{self.inventory()}")

@@ -16,7 +16,7 @@ def records(tmp_path: Path) -> list[TestRecord]:
     return [
         TestRecord("e2e/test_x.py::test_a", "passed", 1.25, ("a" * 32,), seen,
                    {"llm-d-epp": ("gateway.request",), "vllm-decode": ("llm_request",)}, folder),
-        TestRecord("e2e/test_x.py::test_b[epp-chat]", "failed", 30.0, (), {"llm-d-epp": {"gateway.request": 2}},
+        TestRecord("e2e/test_x.py::test_b[epp-chat]", "failed", 30.0, ("b" * 32,), {"llm-d-epp": {"gateway.request": 2}},
                    {"llm-d-epp": ("gateway.request",), "vllm-decode": ("llm_request",)}, None,
                    "TraceAssertionError: vLLM's llm_request in the caller's trace\nsecond line"),
         TestRecord("e2e/test_x.py::test_c", "xfailed", 2.0, note="known gap | PR 1514"),
@@ -76,3 +76,9 @@ def test_write_appends_to_the_github_job_summary(tmp_path, monkeypatch):
 def test_no_github_summary_without_the_variable(tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     assert write_summary([], tmp_path / "summary.md").read_text().count("no tests") == 1
+
+
+def test_a_test_without_traces_has_no_span_counts(tmp_path):
+    record = TestRecord("e2e/test_m.py::test_filter", "passed", 0.4, (), {}, {"vllm-decode": ("llm_request",)})
+    row = next(line for line in render_summary([record]).splitlines() if line.startswith("| `e2e/"))
+    assert "missing" not in row and "| - |" in row

@@ -9,6 +9,8 @@ Each process gets the flags and env the charts would render for the run's Helm v
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -36,6 +38,8 @@ from .scraper import MetricsScraper
 from .vllm import SERVED_MODEL, VllmServer, start_vllm
 
 TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "epp")
+UNIX_SOCKET_PATH_MAX = 107  # bytes in sockaddr_un.sun_path, less the terminating NUL
+VLLM_IPC_TAIL = len("/vllm-decode-tmp/") + 36  # vllm_spec's scratch folder, then vLLM's uuid4 socket name
 
 POD_LABELS = {"app": "vllm-local", "llm-d.ai/inference-serving": "true"}
 
@@ -75,6 +79,7 @@ class LocalPlatform:
         self.epp: EppServer | None = None
         self.gateway: GatewayProcess | None = None
         self.scraper: MetricsScraper | None = None
+        self.vllm_scratch: Path | None = None  # vLLM's TMPDIR parent: see vllm_scratch_dir()
         self.timings: dict[str, float] = {}
 
     # --- the Platform protocol -----------------------------------------------------------------
@@ -119,7 +124,7 @@ class LocalPlatform:
         vllm, epp = self.launches(values)
         if vllm != self.vllm.launch:
             self.supervisor.stop(self.vllm.proc)
-            self.vllm = start_vllm(self.supervisor, vllm, self.vllm_port, self.artifacts)
+            self.vllm = start_vllm(self.supervisor, vllm, self.vllm_port, self.vllm_scratch)
             self.vllm.wait_ready(Timeouts.vllm_ready_s)
         if epp != self.epp.launch:
             self.supervisor.stop(self.epp.proc)
@@ -159,7 +164,8 @@ class LocalPlatform:
                                         self.jaeger_process.otlp_grpc_address).start()
         vllm_launch_, epp_launch_ = self.launches(self.values)
         # vLLM is the slowest by far: start it first, wait for it last.
-        self.vllm = start_vllm(self.supervisor, vllm_launch_, self.vllm_port, self.artifacts)
+        self.vllm_scratch = vllm_scratch_dir()
+        self.vllm = start_vllm(self.supervisor, vllm_launch_, self.vllm_port, self.vllm_scratch)
         # Assigned before start(): an interrupt during it must still find the private folder to remove.
         self.control_plane = LocalControlPlane(self.supervisor)
         self.control_plane.start()
@@ -202,8 +208,8 @@ class LocalPlatform:
         """Everything that can be wrong with the run's input, checked in a second, before any
         process starts: profile, values, collector config, tools and assets, artifacts folder."""
         cls.resolve(options)
-        cls.preflight()
         check_writable(Path(options.artifacts))
+        cls.preflight()
 
     @classmethod
     @contextmanager
@@ -224,6 +230,8 @@ class LocalPlatform:
                 finally:  # even if a second interrupt cut the stop short: no credentials left behind
                     if platform.control_plane:
                         platform.control_plane.discard()
+                    if platform.vllm_scratch:
+                        shutil.rmtree(platform.vllm_scratch, ignore_errors=True)
 
 
 class _PlatformDiagnosis:
@@ -237,6 +245,20 @@ class _PlatformDiagnosis:
 
     def findings(self) -> list[diagnose.Finding]:
         return self.platform.findings()
+
+
+def vllm_scratch_dir() -> Path:
+    """A private folder for vLLM's scratch (its TMPDIR, where its engine's IPC sockets live, and
+    its compile caches), removed at stop. Not under the artifacts folder: a unix socket path
+    has at most 107 bytes, which a deep artifacts path (a CI checkout, a soak's run folder)
+    exceeds, and vLLM then fails at start with a ZMQError."""
+    path = Path(tempfile.mkdtemp(prefix="llmd-vllm-"))
+    if len(str(path)) + VLLM_IPC_TAIL > UNIX_SOCKET_PATH_MAX:
+        shutil.rmtree(path, ignore_errors=True)
+        room = UNIX_SOCKET_PATH_MAX - VLLM_IPC_TAIL - len(path.name) - 1
+        raise ConfigError(f"the temporary folder {path.parent} has too long a path for vLLM's IPC sockets "
+                          f"(at most {room} characters): set TMPDIR to a shorter folder, such as /tmp")
+    return path
 
 
 def check_writable(folder: Path, artifacts: Path | None = None) -> Path:

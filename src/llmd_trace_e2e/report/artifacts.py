@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..charts import epp_launch, vllm_launch
 from ..platform import COMPONENTS, expected_service
 from ..traces.jaeger import JaegerClient, JaegerQueryError
 from ..traces.model import Span, spans_from_otlp_json
@@ -73,44 +74,71 @@ def folder_name(nodeid: str, limit: int = 120) -> str:
 
 
 def expected_spans(platform) -> dict[str, tuple[str, ...]]:
-    """service -> span names each running component should export under the values in effect."""
+    """service -> span names each running component should export under the values in effect
+    (none from a component whose tracing is off or whose sampler ratio is 0)."""
     out = {}
     for component in COMPONENTS:
         if not platform.profile.runs(component):
             continue
         service = expected_service(platform.values, platform.profile, component)
-        if service:
+        if service and not _samples_nothing(platform, component):
             out[service] = tuple(platform.profile.spans.get(component) or ())
     return out
 
 
-def completions_in(values: Iterable[Any]) -> list[Completion]:
-    """Completions among a test's fixture values (directly, or one level inside a dict/list)."""
+def _samples_nothing(platform, component: str) -> bool:
+    if component == "epp":
+        launch = epp_launch(platform.values, platform.profile)
+    elif component.startswith("vllm-"):
+        launch = vllm_launch(platform.values, platform.profile, component.removeprefix("vllm-"))
+    else:
+        return False
+    try:
+        return float(launch.env.get("OTEL_TRACES_SAMPLER_ARG", "1")) == 0.0
+    except ValueError:
+        return False
+
+
+def completions_in(values: Iterable[Any], params: Mapping[str, Any] | None = None) -> list[Completion]:
+    """Completions among a test's fixture values (directly, or one level inside a dict/list).
+    A test parametrized by a key of a dict of Completions (`completions[kind]`) gets that entry only."""
+    keys = {v for v in (params or {}).values() if isinstance(v, str)}
     found: list[Completion] = []
     for value in values:
-        items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else [value]
+        if isinstance(value, Mapping):
+            chosen = [v for k, v in value.items() if k in keys]
+            items = chosen if any(isinstance(v, Completion) for v in chosen) else list(value.values())
+        else:
+            items = value if isinstance(value, (list, tuple)) else [value]
         found += [v for v in items if isinstance(v, Completion)]
     return found
 
 
 def completion_trace_ids(jaeger: JaegerClient, completion: Completion, services: Sequence[str]) -> list[str]:
-    """The traces a request made: the caller's (when it sent a traceparent), the one holding a
-    span for its response id (vLLM's llm_request), and traces of `services` rooted during the
-    request (a component that ignores the caller's traceparent starts one of its own)."""
-    ids = [completion.traceparent.trace_id]  # absent from Jaeger when sent with propagate=False
-    begin = completion.started
-    end = begin + timedelta(seconds=completion.seconds)
+    """The traces a request made: the caller's (absent from Jaeger if it was sent without a
+    traceparent), the one holding a span for its response id (vLLM's llm_request), and root spans
+    started during the request by those of `services` with no span in the caller's trace (a
+    component that ignores the caller's traceparent starts a trace of its own). All processes
+    share this machine's clock, so "during" has no slack: back-to-back requests stay apart. A
+    `GET` root is a health check or a scrape, never the request."""
+    caller = completion.traceparent.trace_id
+    ids = [caller]
+    try:
+        joined = {s.service for s in jaeger.trace_spans(caller)}
+    except JaegerQueryError:
+        joined = set()
+    begin = completion.started.timestamp()
+    end = begin + completion.seconds
     for service in services:
         try:
-            spans = jaeger.find_spans(service, begin - timedelta(seconds=1), end + timedelta(seconds=1))
+            spans = jaeger.find_spans(service, completion.started - timedelta(seconds=1),
+                                      completion.started + timedelta(seconds=completion.seconds + 1))
         except JaegerQueryError:
             continue
         for span in spans:
-            started = span.start_ns / 1e9
-            own = completion.is_request_of(span)
-            rooted_here = span.service == service and not span.parent_span_id and \
-                begin.timestamp() - 0.05 <= started <= end.timestamp() + 0.05
-            if (own or rooted_here) and span.trace_id not in ids:
+            rooted_here = (span.service == service and service not in joined and not span.parent_span_id
+                           and not span.name.startswith("GET ") and begin <= span.start_ns / 1e9 <= end)
+            if (rooted_here or completion.is_request_of(span)) and span.trace_id not in ids:
                 ids.append(span.trace_id)
     return ids
 

@@ -8,6 +8,7 @@ has since lost (`vanished`: a restart empties its memory storage).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +20,12 @@ from .model import Span, Trace, group_traces, spans_from_otlp_json
 
 class JaegerQueryError(Exception):
     pass
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """The root cause of a failed request, e.g. 'ConnectionError: Connection refused'."""
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    return f"{type(exc).__name__}: {errno.group(1) if errno else str(exc)[:300]}"
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -70,7 +77,7 @@ class JaegerClient:
         try:
             resp = self._http.get(url, params=params, timeout=self.timeout_s)
         except requests.RequestException as exc:
-            raise JaegerQueryError(f"Jaeger query at {url} failed: {exc}") from None
+            raise JaegerQueryError(f"Jaeger query at {url} failed: {_reason(exc)}") from None
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
