@@ -48,7 +48,7 @@ def test_every_section_renders():
                     "## Tracing overhead on vLLM", "## Targets"):
         assert heading in text
     assert "| **verdict** | **76.80 s** | **7.20 s** |" in text
-    assert "| 1.0 | 100 | 50.0 ms | 90.0 ms | 40.0 req/s | 1.050 |" in text
+    assert "| 1.0 | 100 | 50.0 ms | - | 90.0 ms | - | 40.0 req/s | 1.050 |" in text
     assert "- a note" in text
 
 

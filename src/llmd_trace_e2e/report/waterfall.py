@@ -31,7 +31,7 @@ STATUS_TEXT = {ROOT: "root (no parent)", CHILD: "child", CALLER: "parent is the 
 @dataclass(frozen=True)
 class Geometry:
     width: int = 1200
-    label_w: int = 430  # the tree of names on the left
+    label_w: int = 480  # the tree of names on the left
     row_h: int = 22
     bar_h: int = 14
     indent: int = 14
@@ -56,7 +56,7 @@ class Geometry:
         return self.title_h + self.axis_h
 
     def label_chars(self, depth: int) -> int:
-        return max(8, int((self.label_w - self.pad - 16 - depth * self.indent) / (self.font_px * 0.6)))
+        return max(8, int((self.label_w - self.pad - 16 - depth * self.indent) / (self.font_px * 0.56)))
 
 
 # --- shapes: the picture both encoders draw ----------------------------------------------------
