@@ -3,7 +3,7 @@
 In a real llm-d deployment, Envoy (or another Gateway API implementation) receives the
 client's HTTP request and asks the EPP where to send it over Envoy's ext_proc gRPC protocol.
 No Envoy binary or Kubernetes can run here, so this small program plays that part. Every
-other component in a local run (EPP, pd-sidecar, vLLM, collector) is the real program.
+other component in a local run (EPP, kube-apiserver, vLLM, collector, Jaeger) is the real program.
 
 It talks to the EPP the way Envoy does with the processing mode the EPP's docs prescribe
 (request/response headers SEND, bodies FULL_DUPLEX_STREAMED), on one bidirectional

@@ -8,8 +8,8 @@ inferencepool chart deploys (`--pool-name`), its InferencePool. (Its standalone 
 the local platform is a Pod object written here by hand (status.podIP 127.0.0.1, Ready
 condition True); the InferencePool's targetPorts give the port.
 
-Everything binds 127.0.0.1 on free ports; data, certificates and the kubeconfig live in the
-run folder (never ~/.kube). Authentication is one static bearer token, authorization
+Everything binds 127.0.0.1 on free ports; data, certificates and the kubeconfig live in a
+private temporary folder removed by discard() (never the artifacts folder, never ~/.kube). Authentication is one static bearer token, authorization
 AlwaysAllow. kube-apiserver makes its own self-signed serving certificate in --cert-dir (the
 kubeconfig trusts it); the service-account signing key, which it can't make, comes from the
 openssl CLI.
