@@ -79,6 +79,11 @@ def _note(text: str) -> str:
     return first if len(first) <= NOTE_CHARS else first[: NOTE_CHARS - 3] + "..."
 
 
+def _traces_cell(trace_ids: Sequence[str], shown: int = 6) -> str:
+    more = f"<br>+{len(trace_ids) - shown}" if len(trace_ids) > shown else ""
+    return "<br>".join(f"`{t}`" for t in trace_ids[:shown]) + more or "-"
+
+
 def totals(records: Sequence[TestRecord]) -> str:
     counts = Counter(r.outcome for r in records)
     return ", ".join(f"{counts[o]} {o}" for o in VERDICTS if counts[o]) or "no tests"
@@ -95,8 +100,7 @@ def render_summary(records: Sequence[TestRecord], *, title: str = "llm-d tracing
         lines.append("")
     rows = [(f"`{r.nodeid}`", VERDICTS.get(r.outcome, r.outcome), f"{r.duration_s:.1f} s",
              services_cell(r.seen, r.expected) if r.trace_ids and r.outcome != "skipped" else "-",
-             "<br>".join(f"`{t}`" for t in r.trace_ids[:6]) + (f"<br>+{len(r.trace_ids) - 6}" if len(r.trace_ids) > 6 else "")
-             or "-", _link(r, link_base), _note(r.note) or "")
+             _traces_cell(r.trace_ids) if r.outcome != "skipped" else "-", _link(r, link_base), _note(r.note))
             for r in records]
     lines.append(markdown_table(("test", "verdict", "duration", "services: spans seen (✓ as expected)",
                                  "traces", "artifacts", "note"), rows))

@@ -31,7 +31,7 @@ STATUS_TEXT = {ROOT: "root (no parent)", CHILD: "child", CALLER: "parent is the 
 @dataclass(frozen=True)
 class Geometry:
     width: int = 1200
-    label_w: int = 480  # the tree of names on the left
+    label_w: int = 500  # the tree of names on the left
     row_h: int = 22
     bar_h: int = 14
     indent: int = 14
