@@ -22,6 +22,7 @@ import math
 import os
 import platform as pyplatform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -419,10 +420,20 @@ def burst(server: Server, model: str, requests: int, concurrency: int, max_token
     server.bursts.append(len(ok) / wall if wall > 0 else 0.0)
 
 
+def _signal_group(proc, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # each managed process leads its own session and process group
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float, concurrency: int,
-                     burst_size: int, max_tokens: int, max_rounds: int) -> dict[str, Any]:
+                     burst_size: int, max_tokens: int, max_rounds: int, pause_idle: bool = True) -> dict[str, Any]:
     """Start one vLLM per sampler setting at once (plus collector and Jaeger), then send the same
-    bursts to each in rotating order, round after round, so that machine noise hits all alike."""
+    bursts to each in rotating order, round after round, so that slow drift in the machine hits
+    all alike. With `pause_idle`, the servers not under load are stopped (SIGSTOP) meanwhile: four
+    vLLMs (twelve processes) on two cores otherwise disturb each other's bursts, and a model
+    server in production has its node to itself."""
     from .charts import localize, vllm_launch
     from .collector_config import repo_collector_config
     from .local.vllm import SERVED_MODEL, VllmServer, vllm_spec
@@ -454,11 +465,24 @@ def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float,
             server.bursts.clear()
             server.busy_s = 0.0
         rounds, t_load = 0, time.monotonic()
-        while rounds < max_rounds and (rounds < 3 or time.monotonic() - t_load < load_budget_s):
-            order = servers[rounds % len(servers):] + servers[:rounds % len(servers)]
-            for server in order:
-                burst(server, SERVED_MODEL, burst_size, concurrency, max_tokens)
-            rounds += 1
+        by_label = {s.label: p.proc for s, p in zip(servers, procs)}
+        try:
+            if pause_idle:
+                for server in servers:
+                    _signal_group(by_label[server.label], signal.SIGSTOP)
+            while rounds < max_rounds and (rounds < 3 or time.monotonic() - t_load < load_budget_s):
+                order = servers[rounds % len(servers):] + servers[:rounds % len(servers)]
+                for server in order:
+                    if pause_idle:
+                        _signal_group(by_label[server.label], signal.SIGCONT)
+                        time.sleep(0.2)  # let it catch up on what it missed while stopped (its span exports)
+                    burst(server, SERVED_MODEL, burst_size, concurrency, max_tokens)
+                    if pause_idle:
+                        _signal_group(by_label[server.label], signal.SIGSTOP)
+                rounds += 1
+        finally:
+            for proc in by_label.values():
+                _signal_group(proc, signal.SIGCONT)
         load_s = time.monotonic() - t_load
         time.sleep(7)  # the traced servers' last batch (5 s) and the collector's (1 s)
         exported, jaeger = {}, pipeline.jaeger.client()
@@ -489,6 +513,7 @@ def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float,
             "sent_total": s.sent,
         })
     return {"rounds": rounds, "concurrency": concurrency, "burst": burst_size, "max_tokens": max_tokens,
+            "idle_servers_paused": pause_idle,
             "load_seconds": round(load_s, 1), "all_started_s": round(started_all_s, 1), "servers": results}
 
 
@@ -566,7 +591,9 @@ def render(result: dict[str, Any]) -> str:
                 f"{len(ovh['servers'])} vLLMs started at once (all ready after {ovh['all_started_s']} s), hit directly "
                 f"(not through the EPP) with no traceparent, so each server's own sampler decides. "
                 f"{ovh['rounds']} rounds; each round sends each server a burst of {ovh['burst']} completions "
-                f"({ovh['max_tokens']} tokens) at concurrency {ovh['concurrency']}, the servers in rotating order. "
+                f"({ovh['max_tokens']} tokens) at concurrency {ovh['concurrency']}, the servers in rotating order"
+                + ("; the servers not under load are paused (SIGSTOP) meanwhile. " if ovh.get("idle_servers_paused")
+                   else ". ") +
                 f"Load time {ovh['load_seconds']} s. Throughput = requests / time inside bursts, pooled.", ""]
         ms = lambda v: fmt(v and v * 1000, "ms", 1)  # noqa: E731
         rows = [(s["sampler"], s["requests"], ms(s["latency_median_s"]), ms(s.get("latency_p90_s")),
@@ -733,7 +760,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             log(f"overhead: starting {len(labels)} vLLMs at once ({', '.join(labels)}); this takes minutes on 2 cores")
             load_budget = max(30.0, min(args.load_s, remaining - 60 - 300))
             result["overhead"] = tracing_overhead(scratch / "overhead", labels, load_budget, args.concurrency,
-                                                  args.burst, args.max_tokens, args.max_rounds)
+                                                  args.burst, args.max_tokens, args.max_rounds,
+                                                  pause_idle=not args.no_pause)
             for s in result["overhead"]["servers"]:
                 log(f"  {s['sampler']}: median {s['latency_median_s']}, ratio {s['latency_median_ratio']}, "
                     f"throughput {s['throughput_rps']}")
@@ -766,6 +794,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--burst", type=int, default=24, help="requests per burst")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight within a burst")
     parser.add_argument("--max-tokens", type=int, default=16, help="tokens per completion in the overhead phase")
+    parser.add_argument("--no-pause", action="store_true",
+                        help="overhead phase: leave the idle vLLMs running while another is measured")
     parser.add_argument("--allow-busy", action="store_true",
                         help="run even though another vLLM runs on this machine (the numbers will be skewed)")
     return parser

@@ -7,7 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import requests
 
@@ -57,9 +57,10 @@ observers: list[Callable[[Completion], None]] = []
 
 def send(base_url: str, model: str, *, chat: bool = False, stream: bool = False,
          traceparent: TraceParent | None = None, propagate: bool = True, max_tokens: int = 8,
-         timeout_s: float = 60.0) -> Completion:
+         timeout_s: float = 60.0, extra: Mapping[str, Any] | None = None) -> Completion:
     """`propagate=False` sends no traceparent at all (the first hop then makes the sampling
-    decision); the returned traceparent is then only a label."""
+    decision); the returned traceparent is then only a label. `extra` adds fields to the body
+    (vLLM's own sampling parameters, such as `ignore_eos`)."""
     tp = traceparent or TraceParent.new()
     path = "/v1/chat/completions" if chat else "/v1/completions"
     body: dict = {"model": model, "max_tokens": max_tokens, "temperature": 0, "stream": stream}
@@ -67,6 +68,7 @@ def send(base_url: str, model: str, *, chat: bool = False, stream: bool = False,
         body["messages"] = [{"role": "user", "content": "Say hello."}]
     else:
         body["prompt"] = "The trace of a request"
+    body.update(extra or {})
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     url = base_url.rstrip("/") + path
     try:

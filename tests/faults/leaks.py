@@ -94,6 +94,13 @@ def shared_memory(pid: int) -> set[str]:
     return found
 
 
+def _shm_entries() -> set[str]:
+    try:
+        return {f"/dev/shm/{name}" for name in os.listdir("/dev/shm")}
+    except OSError:
+        return set()
+
+
 def listening(pids: set[int] | None = None) -> dict[int, int | None]:
     """port -> pid of the TCP sockets in LISTEN (only those of `pids`, if given)."""
     out = {}
@@ -115,6 +122,7 @@ class LeakGuard:
         self.seen: dict[tuple[int, float], ProcInfo] = {}
         self.ports: dict[int, ProcInfo] = {}  # port -> the process seen listening on it
         self.shm: dict[str, ProcInfo] = {}  # /dev/shm file -> the process seen holding it
+        self.shm_before: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample_loop, name="leak-guard", daemon=True)
         self._saved_env: dict[str, str | None] = {}
@@ -129,6 +137,7 @@ class LeakGuard:
 
     def __enter__(self) -> "LeakGuard":
         self.before = descendants(self.root_pid)
+        self.shm_before = _shm_entries()
         for key, value in ((TAG_VAR, self.tag), ("TMPDIR", str(self.tmp))):
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
@@ -188,6 +197,12 @@ class LeakGuard:
         out += [f"shared memory left behind: {path} (held by {info})"
                 for path, info in sorted(self.shm.items()) if os.path.exists(path)]
         return out
+
+    def unattributed_shm(self) -> list[str]:
+        """/dev/shm files that appeared while the guard was open, that no watched process was
+        seen holding and that remain: another process's on a shared machine, or one of ours
+        made and orphaned between two samples. Reported, not failed on."""
+        return sorted(_shm_entries() - self.shm_before - set(self.shm))
 
     def inventory(self) -> str:
         """The processes seen while the guard was open, with their ports (for messages)."""

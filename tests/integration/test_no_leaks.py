@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,13 +62,19 @@ def started_so_far(artifacts: Path) -> str:
     return ", ".join(logs) or "nothing yet"
 
 
-def interrupt_run(suite: Path, tmp_path: Path, sig: signal.Signals, *, after_s: float | None = None,
-                  when=None) -> tuple[LeakGuard, str]:
+@pytest.fixture
+def guard():
+    watching = LeakGuard()
+    yield watching
+    shutil.rmtree(watching.tmp, ignore_errors=True)  # also when the test failed before its verdict
+
+
+def interrupt_run(guard: LeakGuard, suite: Path, tmp_path: Path, sig: signal.Signals, *,
+                  after_s: float | None = None, when=None) -> str:
     """Start the run, signal it (after `after_s`, or once `when(guard)` is true), wait for it
-    to exit; returns the guard (for the verdict) and what happened, for messages. The
-    artifacts path is deep on purpose (vLLM's IPC sockets must not live under it)."""
+    to exit; returns what happened, for messages. The artifacts path is deep on purpose
+    (vLLM's IPC sockets must not live under it)."""
     artifacts = tmp_path / "artifacts"
-    guard = LeakGuard()
     argv = [sys.executable, "-m", "pytest", str(suite), "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
             "-p", "no:cacheprovider", "--platform", "local", "--artifacts", str(artifacts), "-x", "-q"]
     with guard:
@@ -103,19 +110,22 @@ def interrupt_run(suite: Path, tmp_path: Path, sig: signal.Signals, *, after_s: 
                 run.wait()
     story = (f"{sig.name} after {at:.1f}s {phase} (seed {SEED}); the run exited {run.returncode} "
              f"{took:.1f}s later.\n--- its output ---\n{output[-3000:]}")
-    return guard, story
+    return story
 
 
 def assert_nothing_left(guard: LeakGuard, story: str) -> None:
     print(story)
     print(f"processes seen during the run:\n{guard.inventory()}")
+    others = guard.unattributed_shm()
+    if others:
+        print(f"note: /dev/shm files that appeared meanwhile, held by no process of this run: {others}")
     assert guard.seen, "no process of the run was seen: the guard watched nothing"
     guard.assert_clean()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupted_at_a_random_moment_of_set_up(suite, tmp_path, sig):
-    guard, story = interrupt_run(suite, tmp_path, sig, after_s=random_delay(sig.name))
+def test_interrupted_at_a_random_moment_of_set_up(guard, suite, tmp_path, sig):
+    story = interrupt_run(guard, suite, tmp_path, sig, after_s=random_delay(sig.name))
     assert_nothing_left(guard, story)
 
 
@@ -126,9 +136,9 @@ def _everything_running(guard: LeakGuard) -> bool:
         and any(guard.tmp.glob("llmd-trace-e2e-kube-*"))
 
 
-def test_interrupted_with_every_component_starting(suite, tmp_path):
+def test_interrupted_with_every_component_starting(guard, suite, tmp_path):
     """SIGTERM (a cancelled CI job) once vLLM's engine core, the control plane (its private
     credentials folder), the EPP and the gateway all exist: the widest tree to take down."""
-    guard, story = interrupt_run(suite, tmp_path, signal.SIGTERM, when=_everything_running)
+    story = interrupt_run(guard, suite, tmp_path, signal.SIGTERM, when=_everything_running)
     assert "during set-up" in story, story
     assert_nothing_left(guard, story)

@@ -44,10 +44,12 @@ class Run:
 def run(argv: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> Run:
     """Run a command the way a person would, under a leak guard; assert nothing is left."""
     guard = LeakGuard()
-    with guard:
-        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-                              env=guard.env({**os.environ, **(env or {})}))
-    guard.assert_clean()
+    try:
+        with guard:
+            proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                                  env=guard.env({**os.environ, **(env or {})}))
+    finally:
+        guard.assert_clean()
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -296,6 +296,10 @@ def make_handler(gateway: Gateway):
             host, _, port = destination.rpartition(":")
             conn = http.client.HTTPConnection(host, int(port), timeout=gateway.upstream_timeout_s)
             who, component = gateway.describe(destination), gateway.endpoint_names.get(destination, "model-server")
+            budget_s = gateway.upstream_timeout_s
+            too_late = GatewayError(504, component, f"{self.command} {self.path}: {who} did not answer within "
+                                    f"{budget_s:g}s", endpoint=destination)
+            started = time.monotonic()
             try:
                 try:
                     conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -310,11 +314,14 @@ def make_handler(gateway: Gateway):
                     conn.endheaders(body or None)
                     upstream = conn.getresponse()
                 except (socket.timeout, TimeoutError) as err:
-                    raise GatewayError(504, component, f"{self.command} {self.path}: {who} did not answer within "
-                                       f"{gateway.upstream_timeout_s:g}s", endpoint=destination) from err
+                    raise too_late from err
                 except OSError as err:
                     raise GatewayError(502, component, f"{self.command} {self.path}: cannot reach {who}: {err}",
                                        endpoint=destination) from err
+                # A deadline, not only a socket timeout: a model server busy on every core can keep
+                # this process from running until its answer is already there.
+                if time.monotonic() - started > budget_s:
+                    raise too_late
                 self.relay(stream, upstream, who, component, log)
             finally:
                 conn.close()

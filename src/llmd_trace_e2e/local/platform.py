@@ -20,7 +20,7 @@ from typing import Any, Iterator, Mapping
 from .. import diagnose
 from ..charts import Launch, epp_launch, localize, vllm_launch
 from ..collector_config import CollectorConfig, load_collector_config, repo_collector_config
-from ..errors import ConfigError
+from ..errors import ConfigError, StartupError
 from ..paths import tool
 from ..pipeline import LocalCollector, LocalJaeger
 from ..ports import free_ports
@@ -38,6 +38,7 @@ from .scraper import MetricsScraper
 from .vllm import SERVED_MODEL, VllmServer, start_vllm
 
 TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "epp")
+PORT_ATTEMPTS = 3  # a port picked free can be taken by another process before ours binds it
 UNIX_SOCKET_PATH_MAX = 107  # bytes in sockaddr_un.sun_path, less the terminating NUL
 VLLM_IPC_TAIL = len("/vllm-decode-tmp/") + 36  # vllm_spec's scratch folder, then vLLM's uuid4 socket name
 
@@ -70,7 +71,9 @@ class LocalPlatform:
         self.profile, self.baseline, self.values = profile, dict(values), dict(values)
         self.artifacts, self.supervisor = run_dir, supervisor
         self.started_at = datetime.now(timezone.utc)
-        self.vllm_port, self.gateway_port, *self.epp_ports = free_ports(5)  # EPP: grpc, health, metrics
+        [self.vllm_port] = free_ports(1)
+        self.gateway_port: int | None = None  # these are picked right before their processes start
+        self.epp_ports: list[int] = []  # grpc, health, metrics
         self.jaeger_process: LocalJaeger | None = None
         self.jaeger: JaegerClient | None = None
         self.collector: LocalCollector | None = None
@@ -132,6 +135,28 @@ class LocalPlatform:
             self.epp.wait_ready(Timeouts.epp_ready_s)
         self.values = dict(values)
 
+    def _start_routing(self, epp_launch_: Launch, t0: float) -> None:
+        """The EPP and the gateway, on ports picked just before they start. A port picked free
+        can still be taken before the process binds it (vLLM alone opens a dozen ephemeral
+        listeners meanwhile): then both start again on new ports."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.gateway_port, *self.epp_ports = free_ports(4)
+            prepare_pool(self.control_plane, POD_LABELS, self.vllm_port, self.epp_ports[0])
+            self.epp = self._start_epp(epp_launch_)
+            self.gateway = start_gateway(self.supervisor, self.gateway_port, self.epp.grpc_address,
+                                         request_timeout_s=Timeouts.gateway_request_s)
+            try:
+                self.epp.wait_ready(Timeouts.epp_ready_s)
+                self._timed("epp ready", t0)
+                self.gateway.wait_ready(Timeouts.gateway_ready_s)
+                self._timed("gateway ready", t0)
+                return
+            except StartupError as err:
+                if attempt == PORT_ATTEMPTS or not port_taken(err):
+                    raise
+                self.supervisor.stop(self.gateway.proc)
+                self.supervisor.stop(self.epp.proc)
+
     def _start_epp(self, launch: Launch) -> EppServer:
         return start_epp(self.supervisor, launch, self.epp_ports, self.control_plane.kubeconfig)
 
@@ -173,16 +198,9 @@ class LocalPlatform:
         self.collector.wait_ready(Timeouts.pipeline_ready_s)
         self._timed("collector+jaeger ready", t0)
         self.control_plane.wait_ready(Timeouts.control_plane_ready_s)
-        prepare_pool(self.control_plane, POD_LABELS, self.vllm_port, self.epp_ports[0])
         self.control_plane.put_endpoint_pod("vllm-local", POD_LABELS, ports=[self.vllm_port])
         self._timed("control plane ready", t0)
-        self.epp = self._start_epp(epp_launch_)
-        self.gateway = start_gateway(self.supervisor, self.gateway_port, self.epp.grpc_address,
-                                     request_timeout_s=Timeouts.gateway_request_s)
-        self.epp.wait_ready(Timeouts.epp_ready_s)
-        self._timed("epp ready", t0)
-        self.gateway.wait_ready(Timeouts.gateway_ready_s)
-        self._timed("gateway ready", t0)
+        self._start_routing(epp_launch_, t0)
         self.vllm.wait_ready(Timeouts.vllm_ready_s)
         self._timed("vllm ready", t0)
         self.scraper = MetricsScraper({
@@ -245,6 +263,11 @@ class _PlatformDiagnosis:
 
     def findings(self) -> list[diagnose.Finding]:
         return self.platform.findings()
+
+
+def port_taken(err: StartupError) -> bool:
+    """Whether a component failed because its port was taken (Go and Python say it alike)."""
+    return "address already in use" in f"{err.reason}\n{err.log_tail}".lower()
 
 
 def vllm_scratch_dir() -> Path:
