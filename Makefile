@@ -7,7 +7,7 @@ PYTEST := $(VENV)/bin/pytest
 ARTIFACTS ?= artifacts
 PYTEST_ARGS ?=
 
-.PHONY: all venv tools assets test unit integration e2e e2e-local plan clean
+.PHONY: all venv tools assets test unit integration e2e e2e-local soak plan clean
 
 all: test
 
@@ -38,6 +38,11 @@ integration: venv tools
 
 e2e-local: venv tools assets
 	$(PYTEST) e2e --platform local --artifacts $(ARTIFACTS) $(PYTEST_ARGS)
+
+# The local suite RUNS times in a row: passes, failures and each failure's reason.
+RUNS ?= 3
+soak: venv tools assets
+	$(VENV)/bin/llmd-trace-e2e soak --runs $(RUNS) --artifacts $(ARTIFACTS)/soak
 
 # The main job: a kind cluster with the collector, Jaeger, the llm-d charts and vLLM.
 e2e: venv tools
