@@ -29,10 +29,11 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import traffic
 from .errors import HarnessError
@@ -173,6 +174,14 @@ class VerdictRun:
     @property
     def polling_lag_s(self) -> float | None:
         return None if self.condition_held_after_s is None else max(0.0, self.spans_visible_s - self.condition_held_after_s)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "total_s": self.total_s, "polling_lag_s": self.polling_lag_s}
+
+
+def running_total_s(pytest_start_s: float, median_run: dict[str, Any]) -> float:
+    """A verdict against a running stack: pytest's start, then one median verdict run."""
+    return pytest_start_s + sum(median_run[k] or 0 for k in ("first_request_s", "spans_visible_s", "report_s"))
 
 
 def joined_trace(jaeger, done: traffic.Completion, epp: str, vllm: str):
@@ -436,21 +445,22 @@ def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float,
     server in production has its node to itself."""
     from .charts import localize, vllm_launch
     from .collector_config import repo_collector_config
-    from .local.vllm import SERVED_MODEL, VllmServer, vllm_spec
+    from .local.vllm import SERVED_MODEL, VllmServer, vllm_scratch_dir, vllm_spec
     from .pipeline import TracePipeline
     from .ports import free_ports
     from .procs import Supervisor
     from .profiles import load_profile
 
     profile = load_profile("local")
-    with Supervisor(run_dir) as supervisor:
+    scratch = vllm_scratch_dir()
+    with _removed_at_exit(scratch), Supervisor(run_dir) as supervisor:  # the folder goes after vLLM stops
         pipeline = TracePipeline.start(supervisor, run_dir, repo_collector_config())
         endpoint = pipeline.collector.otlp_grpc_endpoint
         servers, procs = [], []
         t0, since = time.monotonic(), datetime.now(timezone.utc) - timedelta(seconds=5)
         for label, port in zip(labels, free_ports(len(labels))):
             launch = localize(vllm_launch(sampler_values(profile, label), profile), endpoint)
-            proc = supervisor.start(vllm_spec(launch, port, run_dir, name=f"vllm-sampler-{label}"))
+            proc = supervisor.start(vllm_spec(launch, port, scratch, name=f"vllm-sampler-{label}"))
             server = VllmServer(proc, port, launch)
             procs.append(server)
             servers.append(Server(label, launch.env.get("OTEL_SERVICE_NAME"), server.url))
@@ -569,20 +579,19 @@ def render(result: dict[str, Any]) -> str:
         out += ["## The harness's polling overhead", "",
                 "Waits as the suite does them (wait_for: 50 ms first interval, doubling to 1 s), against an "
                 "independent 50 ms probe of the same condition. Lag = time waited after the condition held.", ""]
-        rows = [("canary -> Jaeger (barrier)", fmt(pol["needed"]["median"]), fmt(pol["waited"]["median"]),
-                 fmt(pol["lag"]["median"]), fmt(pol["lag"]["max"]), f"{pol['polls']['median']:.0f}")]
-        if v:
-            for r in v["runs"]:
-                rows.append((f"verdict wait ({r['label']})", fmt(r["condition_held_after_s"]), fmt(r["spans_visible_s"]),
-                             fmt(r["polling_lag_s"]), "-", str(r["polls"])))
+        def canary_row(what, p):
+            return (what, fmt(p["needed"]["median"]), fmt(p["waited"]["median"]), fmt(p["lag"]["median"]),
+                    fmt(p["lag"]["max"]), f"{p['polls']['median']:.0f}")
+
+        def verdict_rows(runs, cap=""):
+            return [(f"verdict wait ({r['label']}{cap})", fmt(r["condition_held_after_s"]), fmt(r["spans_visible_s"]),
+                     fmt(r["polling_lag_s"]), "-", str(r["polls"])) for r in runs]
+
+        rows = [canary_row("canary -> Jaeger (barrier)", pol)] + verdict_rows(v["runs"] if v else [])
         tight = result.get("polling_tight")
         if tight:
-            rows.append((f"canary -> Jaeger, backoff capped at {TIGHT_INTERVAL_S} s", fmt(tight["needed"]["median"]),
-                         fmt(tight["waited"]["median"]), fmt(tight["lag"]["median"]), fmt(tight["lag"]["max"]),
-                         f"{tight['polls']['median']:.0f}"))
-            for r in tight.get("verdicts", []):
-                rows.append((f"verdict wait ({r['label']}, cap {TIGHT_INTERVAL_S} s)", fmt(r["condition_held_after_s"]),
-                             fmt(r["spans_visible_s"]), fmt(r["polling_lag_s"]), "-", str(r["polls"])))
+            rows.append(canary_row(f"canary -> Jaeger, backoff capped at {TIGHT_INTERVAL_S} s", tight))
+            rows += verdict_rows(tight.get("verdicts", []), f", cap {TIGHT_INTERVAL_S} s")
         out += [markdown_table(("wait", "pipeline needed (median)", "harness waited (median)", "lag (median)",
                                 "lag (max)", "polls"), rows), ""]
     ovh = result.get("overhead")
@@ -640,7 +649,7 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
         tight = (result.get("polling_tight") or {}).get("verdicts")
         if tight:
             m = _median_run(tight)
-            total = v["pytest_start_s"] + sum(m[k] or 0 for k in ("first_request_s", "spans_visible_s", "report_s"))
+            total = running_total_s(v["pytest_start_s"], m)
             row(f"... the same with the wait backoff capped at {TIGHT_INTERVAL_S} s (running stack)",
                 (m["polling_lag_s"] or 0) / total if total else None, 0.10, share=True)
     return rows
@@ -655,25 +664,15 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def scratch_dir() -> Path:
-    """Where the bench's processes run: vLLM binds IPC sockets under its run folder, and a Unix
-    socket path must stay under 108 bytes, which <checkout>/artifacts/bench/<time>/local/<time>/
-    vllm-decode-tmp/<uuid> exceeds. Logs are copied into the results folder at the end."""
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix="llmd-bench-"))
-
-
-def keep_logs(scratch: Path, folder: Path) -> None:
-    """Copy the run's logs and configs into `folder` (not vLLM's scratch with its sockets), then
-    remove the scratch folder."""
-    shutil.copytree(scratch, folder, ignore=shutil.ignore_patterns("*-tmp"), dirs_exist_ok=True,
-                    ignore_dangling_symlinks=True)
-    shutil.rmtree(scratch, ignore_errors=True)
+@contextmanager
+def _removed_at_exit(folder: Path) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def with_stack(args: argparse.Namespace, result: dict[str, Any], folder: Path, scratch: Path,
-               phases: set[str]) -> None:
+def with_stack(args: argparse.Namespace, result: dict[str, Any], folder: Path, phases: set[str]) -> None:
     """The phases that need the whole local stack: one start, measured, shared."""
     from .local.platform import LocalPlatform
     from .platform import expected_service
@@ -686,7 +685,7 @@ def with_stack(args: argparse.Namespace, result: dict[str, Any], folder: Path, s
         log(f"  tools ready in {tools['seconds']} s")
     log("starting the local stack (collector, Jaeger, kube-apiserver, EPP, gateway, vLLM)")
     t0 = time.monotonic()
-    with LocalPlatform.running(RunOptions(artifacts=scratch)) as platform:
+    with LocalPlatform.running(RunOptions(artifacts=folder)) as platform:
         stack_s = time.monotonic() - t0
         log(f"  stack ready in {stack_s:.1f} s: {platform.timings}")
         epp = expected_service(platform.baseline, platform.profile, "epp")
@@ -698,10 +697,10 @@ def with_stack(args: argparse.Namespace, result: dict[str, Any], folder: Path, s
                 runs.append(verdict_run(platform, f"warm-{i + 1}", folder, epp, vllm))
                 log(f"  warm verdict {i + 1}: visible after {runs[-1].spans_visible_s:.2f} s")
             pytest_s = time_pytest_start()
-            run_dicts = [{**asdict(r), "total_s": r.total_s, "polling_lag_s": r.polling_lag_s} for r in runs]
+            run_dicts = [r.as_dict() for r in runs]
             warm = _median_run(run_dicts[1:] or run_dicts)
             fresh_total = tools["seconds"] + stack_s + runs[0].total_s
-            running_total = pytest_s + sum(warm[k] or 0 for k in ("first_request_s", "spans_visible_s", "report_s"))
+            running_total = running_total_s(pytest_s, warm)
             result["verdict"] = {"tools": tools, "stack": platform.timings, "stack_s": round(stack_s, 2),
                                  "runs": run_dicts, "warm_median": warm, "pytest_start_s": pytest_s,
                                  "fresh_total_s": round(fresh_total, 2), "running_total_s": round(running_total, 2)}
@@ -718,8 +717,7 @@ def with_stack(args: argparse.Namespace, result: dict[str, Any], folder: Path, s
             result["polling_tight"] = polling_overhead(platform, max_interval_s=TIGHT_INTERVAL_S)
             tight = [verdict_run(platform, f"tight-{i + 1}", folder, epp, vllm, TIGHT_INTERVAL_S)
                      for i in range(args.warm_runs)]
-            result["polling_tight"]["verdicts"] = [{**asdict(r), "total_s": r.total_s, "polling_lag_s": r.polling_lag_s}
-                                                   for r in tight]
+            result["polling_tight"]["verdicts"] = [r.as_dict() for r in tight]
             log(f"  lag {result['polling_tight']['lag']}; verdict lags "
                 f"{[round(r.polling_lag_s or 0, 2) for r in tight]}")
     log("stack stopped")
@@ -736,38 +734,35 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     log(f"machine: {result['machine']}")
     log(f"results and logs: {folder}")
 
-    phases, scratch = set(args.phases), scratch_dir()
-    try:
-        if phases & {"verdict", "latency", "polling"}:
-            with_stack(args, result, folder, scratch, phases)
-        busy = set(other_vllms())
-        remaining = deadline - time.monotonic()
-        if "overhead" not in phases:
-            result["notes"].append("tracing overhead not measured (not in --phases)")
-        elif remaining < args.min_overhead_s:
-            result["notes"].append(f"tracing overhead skipped: {remaining:.0f} s of the {args.budget:.0f} s budget left, "
-                                   f"it needs about {args.min_overhead_s:.0f} s")
-        else:
-            import psutil
+    phases = set(args.phases)
+    if phases & {"verdict", "latency", "polling"}:
+        with_stack(args, result, folder, phases)
+    busy = set(other_vllms())
+    remaining = deadline - time.monotonic()
+    if "overhead" not in phases:
+        result["notes"].append("tracing overhead not measured (not in --phases)")
+    elif remaining < args.min_overhead_s:
+        result["notes"].append(f"tracing overhead skipped: {remaining:.0f} s of the {args.budget:.0f} s budget left, "
+                               f"it needs about {args.min_overhead_s:.0f} s")
+    else:
+        import psutil
 
-            available = psutil.virtual_memory().available / GIB
-            labels = list(SAMPLERS)
-            fit = int(available // VLLM_RSS_GIB)
-            if fit < len(labels):
-                labels = labels[:max(2, fit)]
-                result["notes"].append(f"only {available:.1f} GiB available: {len(labels)} vLLMs at once "
-                                       f"({', '.join(labels)}), not {len(SAMPLERS)}")
-            log(f"overhead: starting {len(labels)} vLLMs at once ({', '.join(labels)}); this takes minutes on 2 cores")
-            load_budget = max(30.0, min(args.load_s, remaining - 60 - 300))
-            result["overhead"] = tracing_overhead(scratch / "overhead", labels, load_budget, args.concurrency,
-                                                  args.burst, args.max_tokens, args.max_rounds,
-                                                  pause_idle=not args.no_pause)
-            for s in result["overhead"]["servers"]:
-                log(f"  {s['sampler']}: median {s['latency_median_s']}, ratio {s['latency_median_ratio']}, "
-                    f"throughput {s['throughput_rps']}")
-            busy |= set(other_vllms())
-    finally:
-        keep_logs(scratch, folder)
+        available = psutil.virtual_memory().available / GIB
+        labels = list(SAMPLERS)
+        fit = int(available // VLLM_RSS_GIB)
+        if fit < len(labels):
+            labels = labels[:max(2, fit)]
+            result["notes"].append(f"only {available:.1f} GiB available: {len(labels)} vLLMs at once "
+                                   f"({', '.join(labels)}), not {len(SAMPLERS)}")
+        log(f"overhead: starting {len(labels)} vLLMs at once ({', '.join(labels)}); this takes minutes on 2 cores")
+        load_budget = max(30.0, min(args.load_s, remaining - 60 - 300))
+        result["overhead"] = tracing_overhead(folder / "overhead", labels, load_budget, args.concurrency,
+                                              args.burst, args.max_tokens, args.max_rounds,
+                                              pause_idle=not args.no_pause)
+        for s in result["overhead"]["servers"]:
+            log(f"  {s['sampler']}: median {s['latency_median_s']}, ratio {s['latency_median_ratio']}, "
+                f"throughput {s['throughput_rps']}")
+        busy |= set(other_vllms())
     if busy:
         result["notes"].append(f"another vLLM ran during the bench (pids {sorted(busy)}): the numbers are skewed")
     result["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)

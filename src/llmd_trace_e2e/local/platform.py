@@ -10,7 +10,6 @@ Each process gets the flags and env the charts would render for the run's Helm v
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -35,12 +34,10 @@ from .epp import EppServer, prepare_pool, start_epp
 from .gateway_process import GatewayProcess, start_gateway
 from .kube import LocalControlPlane
 from .scraper import MetricsScraper
-from .vllm import SERVED_MODEL, VllmServer, start_vllm
+from .vllm import SERVED_MODEL, VllmServer, start_vllm, vllm_scratch_dir
 
 TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "epp")
 PORT_ATTEMPTS = 3  # a port picked free can be taken by another process before ours binds it
-UNIX_SOCKET_PATH_MAX = 107  # bytes in sockaddr_un.sun_path, less the terminating NUL
-VLLM_IPC_TAIL = len("/vllm-decode-tmp/") + 36  # vllm_spec's scratch folder, then vLLM's uuid4 socket name
 
 POD_LABELS = {"app": "vllm-local", "llm-d.ai/inference-serving": "true"}
 
@@ -268,20 +265,6 @@ class _PlatformDiagnosis:
 def port_taken(err: StartupError) -> bool:
     """Whether a component failed because its port was taken (Go and Python say it alike)."""
     return "address already in use" in f"{err.reason}\n{err.log_tail}".lower()
-
-
-def vllm_scratch_dir() -> Path:
-    """A private folder for vLLM's scratch (its TMPDIR, where its engine's IPC sockets live, and
-    its compile caches), removed at stop. Not under the artifacts folder: a unix socket path
-    has at most 107 bytes, which a deep artifacts path (a CI checkout, a soak's run folder)
-    exceeds, and vLLM then fails at start with a ZMQError."""
-    path = Path(tempfile.mkdtemp(prefix="llmd-vllm-"))
-    if len(str(path)) + VLLM_IPC_TAIL > UNIX_SOCKET_PATH_MAX:
-        shutil.rmtree(path, ignore_errors=True)
-        room = UNIX_SOCKET_PATH_MAX - VLLM_IPC_TAIL - len(path.name) - 1
-        raise ConfigError(f"the temporary folder {path.parent} has too long a path for vLLM's IPC sockets "
-                          f"(at most {room} characters): set TMPDIR to a shorter folder, such as /tmp")
-    return path
 
 
 def check_writable(folder: Path, artifacts: Path | None = None) -> Path:

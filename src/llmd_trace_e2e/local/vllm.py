@@ -7,17 +7,22 @@ spans (GET /metrics among them): the component the guide's filter exists for. vL
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from ..charts import Launch
+from ..errors import ConfigError
 from ..procs import ManagedProcess, ProcessSpec, Supervisor
 from ..waits import Pending
 from .assets import model_dir, vllm_python
 
 SERVED_MODEL = "tiny-llama"
+UNIX_SOCKET_PATH_MAX = 107  # bytes in sockaddr_un.sun_path, less the terminating NUL
+VLLM_IPC_TAIL = len("/vllm-decode-tmp/") + 36  # vllm_spec's scratch folder, then vLLM's uuid4 socket name
 
 
 @dataclass
@@ -41,9 +46,10 @@ class VllmServer:
         self.proc.wait_ready("GET /health answers 200", healthy, timeout_s)
 
 
-def vllm_spec(launch: Launch, port: int, run_dir: Path, name: str = "vllm-decode") -> ProcessSpec:
+def vllm_spec(launch: Launch, port: int, scratch_root: Path, name: str = "vllm-decode") -> ProcessSpec:
+    """`scratch_root`: a folder from vllm_scratch_dir()."""
     python = vllm_python()
-    scratch = run_dir / f"{name}-tmp"  # vLLM's IPC sockets live here: keep the path short
+    scratch = scratch_root / f"{name}-tmp"  # vLLM's IPC sockets live here: keep the path short
     scratch.mkdir(parents=True, exist_ok=True)
     argv = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir(),
             "--served-model-name", SERVED_MODEL, "--host", "127.0.0.1", "--port", port,
@@ -56,5 +62,19 @@ def vllm_spec(launch: Launch, port: int, run_dir: Path, name: str = "vllm-decode
     return ProcessSpec(name, argv, env)
 
 
-def start_vllm(supervisor: Supervisor, launch: Launch, port: int, run_dir: Path) -> VllmServer:
-    return VllmServer(supervisor.start(vllm_spec(launch, port, run_dir)), port, launch)
+def start_vllm(supervisor: Supervisor, launch: Launch, port: int, scratch_root: Path) -> VllmServer:
+    return VllmServer(supervisor.start(vllm_spec(launch, port, scratch_root)), port, launch)
+
+
+def vllm_scratch_dir() -> Path:
+    """A private folder for vLLM's scratch (its TMPDIR, where its engine's IPC sockets live, and
+    its compile caches), removed at stop. Not under the artifacts folder: a unix socket path
+    has at most 107 bytes, which a deep artifacts path (a CI checkout, a soak's run folder)
+    exceeds, and vLLM then fails at start with a ZMQError."""
+    path = Path(tempfile.mkdtemp(prefix="llmd-vllm-"))
+    if len(str(path)) + VLLM_IPC_TAIL > UNIX_SOCKET_PATH_MAX:
+        shutil.rmtree(path, ignore_errors=True)
+        room = UNIX_SOCKET_PATH_MAX - VLLM_IPC_TAIL - len(path.name) - 1
+        raise ConfigError(f"the temporary folder {path.parent} has too long a path for vLLM's IPC sockets "
+                          f"(at most {room} characters): set TMPDIR to a shorter folder, such as /tmp")
+    return path
