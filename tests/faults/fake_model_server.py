@@ -1,7 +1,7 @@
 """A FAKE model server, for fault tests only: it answers OpenAI completions instantly with a
 fixed text, serves the vLLM metric names the EPP scrapes, and makes no spans.
 
-It lets a fault test run the real EPP and the gateway stand-in without starting vLLM (which
+It lets a fault test run the real EPP and the real Envoy without starting vLLM (which
 takes a minute and most of this machine's two cores). Nothing in the e2e suite uses it: a test
 that needs a model server's behaviour uses the real vLLM of the local platform.
 

@@ -1,18 +1,24 @@
-"""Faults of the request path: the EPP dies (cheap stack: real EPP, gateway stand-in, FAKE
-model server), and vLLM is slower than the request timeout (the session's real vLLM)."""
+"""Faults of the request path, through the real Envoy: the EPP dies, the EPP is too slow, the
+model server is down (cheap stack: real EPP, real Envoy, FAKE model server), and vLLM is slower
+than the route timeout (the session's real vLLM). Each answers in OpenAI's error shape naming
+the component, within its timeout."""
 from __future__ import annotations
 
-import sys
+import os
+import signal
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from llmd_trace_e2e import traffic
-from llmd_trace_e2e.ports import free_port, is_listening
-from llmd_trace_e2e.procs import ProcessSpec, Supervisor
+from llmd_trace_e2e.gateway_values import GatewayTracing
+from llmd_trace_e2e.local.envoy import GatewaySettings, start_envoy
+from llmd_trace_e2e.ports import free_ports
+from llmd_trace_e2e.procs import Supervisor
 from llmd_trace_e2e.traces.assertions import SpansExist, TraceAssertionError, expect
-from llmd_trace_e2e.waits import Pending
+
+from .conftest import EPP_MESSAGE_TIMEOUT_S
 
 pytestmark = pytest.mark.integration
 ARRIVE_S = 30.0
@@ -21,9 +27,27 @@ DIAGNOSIS_S = 10.0
 FAIL_FAST_S = 10.0  # a request to a dead EPP must fail this fast, not at the gateway's timeout
 
 
+def failed_request(url: str, **kwargs) -> tuple[traffic.RequestFailed, traffic.TraceParent, float]:
+    tp = traffic.TraceParent.new()
+    start = time.monotonic()
+    with pytest.raises(traffic.RequestFailed) as info:
+        traffic.send(url, kwargs.pop("model", "fake"), traceparent=tp, timeout_s=60, **kwargs)
+    took = time.monotonic() - start
+    print(f"--- the request's error ({took:.1f}s) ---\n{info.value}")
+    return info.value, tp, took
+
+
+def assert_names(err: traffic.RequestFailed, status: int, component: str, *phrases: str) -> None:
+    error = err.error()
+    assert err.status == status, f"expected HTTP {status}, got {err.status}: {err.body}"
+    assert error.get("component") == component, f"expected the error to name {component}: {err.body}"
+    for phrase in phrases:
+        assert phrase in error.get("message", ""), f"expected {phrase!r} in the error message: {err.body}"
+
+
 def test_epp_dies(routing_stack):
-    """Requests fail at the gateway with a 502 naming the EPP, at once; the trace verdict for
-    the failed request names the dead EPP."""
+    """Requests fail at Envoy with a 500 naming the EPP, at once; the trace verdict for the
+    failed request names the dead EPP."""
     stack = routing_stack
     client = stack.pipeline.client
 
@@ -35,18 +59,11 @@ def test_epp_dies(routing_stack):
            ARRIVE_S, context="the EPP's span for a request routed before the fault")
 
     stack.epp.proc.kill()
-    tp = traffic.TraceParent.new()
     sent_at = datetime.now(timezone.utc)
-    start = time.monotonic()
-    with pytest.raises(traffic.RequestFailed) as info:
-        traffic.send(stack.gateway.url, "fake", traceparent=tp, timeout_s=60)
-    took = time.monotonic() - start
-    message = str(info.value)
-    print(f"--- the request's error ({took:.1f}s) ---\n{message}")
+    err, tp, took = failed_request(stack.gateway.url)
     assert took < FAIL_FAST_S, f"the request took {took:.1f}s to fail"
-    assert f"/v1/completions (trace {tp.trace_id}) answered HTTP 502" in message
-    assert f"ext_proc call to EPP at {stack.epp.grpc_address} failed: UNAVAILABLE" in message
-    assert '"component": "epp"' in message
+    assert f"/v1/completions (trace {tp.trace_id}) answered HTTP 500" in str(err)
+    assert_names(err, 500, "epp", f"ext_proc call to the EPP at {stack.epp.grpc_address} failed", "gRPC_error_14")
 
     start = time.monotonic()
     with pytest.raises(TraceAssertionError) as verdict:
@@ -58,6 +75,31 @@ def test_epp_dies(routing_stack):
     assert took < VERDICT_S + DIAGNOSIS_S
     assert f"a span from {stack.epp_service} named 'gateway.request' | at least 1 | 0" in text
     assert "- epp: is not running: killed by SIGKILL" in text, text
+
+
+def test_epp_too_slow(routing_stack):
+    """An EPP that does not answer (stopped with SIGSTOP: it holds the connection but says
+    nothing) fails the request once Envoy's ext_proc message timeout runs out, naming the EPP."""
+    stack = routing_stack
+    traffic.send(stack.gateway.url, "fake", timeout_s=ARRIVE_S)  # positive control: the route works
+    os.kill(stack.epp.proc.pid, signal.SIGSTOP)
+    try:
+        err, _, took = failed_request(stack.gateway.url)
+    finally:
+        os.kill(stack.epp.proc.pid, signal.SIGCONT)
+    assert took < EPP_MESSAGE_TIMEOUT_S + FAIL_FAST_S, f"the request took {took:.1f}s to fail"
+    assert_names(err, 504, "epp", f"ext_proc call to the EPP at {stack.epp.grpc_address} failed")
+
+
+def test_model_server_down(routing_stack):
+    """The endpoint the EPP picked refuses connections: a 503 naming the model server and its
+    address, at once."""
+    stack = routing_stack
+    traffic.send(stack.gateway.url, "fake", timeout_s=ARRIVE_S)  # positive control
+    stack.model_server.kill()
+    err, _, took = failed_request(stack.gateway.url)
+    assert took < FAIL_FAST_S, f"the request took {took:.1f}s to fail"
+    assert_names(err, 503, "model-server", f"model server {stack.model_address} (picked by the EPP) cannot be reached")
 
 
 # vLLM is made slow by work, not by a pause: a long completion that may not stop early
@@ -72,8 +114,8 @@ MIN_DIRECT_S = 0.1  # below this, a quarter of it is too close to scheduling noi
 
 @pytest.mark.local_only
 def test_vllm_slower_than_the_request_timeout(platform, tmp_path):
-    """A request that keeps vLLM busy past the gateway's timeout fails with a 504 that names
-    the request (path, trace id) and the component (vLLM, its address), within that timeout."""
+    """A request that keeps vLLM busy past Envoy's route timeout fails with a 504 that names
+    the request (path, trace id) and the component (the model server, its address), within that timeout."""
     if platform.name != "local":
         pytest.skip(f"needs the local platform's processes; this run is on {platform.name}")
     vllm_address = f"127.0.0.1:{platform.vllm.port}"
@@ -82,25 +124,15 @@ def test_vllm_slower_than_the_request_timeout(platform, tmp_path):
         f"{LONG_REQUEST} took only {direct.seconds:.3f}s straight to vLLM: too fast to stand for a slow "
         f"model server; raise max_tokens in LONG_REQUEST")
     budget_s = round(direct.seconds * BUDGET_SHARE, 3)
-    port = free_port()
+    port, admin_port = free_ports(2)
     with Supervisor(tmp_path / "gateway") as supervisor:
-        gateway = supervisor.start(ProcessSpec("gateway-short-timeout", [
-            sys.executable, "-m", "llmd_trace_e2e.local.gateway", "--port", port,
-            "--epp-address", platform.epp.grpc_address, "--request-timeout", 30,
-            "--upstream-timeout", budget_s, "--endpoint-name", f"{vllm_address}=vllm-decode"]))
-        gateway.wait_ready("port listens", lambda: is_listening(port) or Pending("port closed"), 30)
-        url = f"http://127.0.0.1:{port}"
-
-        tp = traffic.TraceParent.new()
-        start = time.monotonic()
-        with pytest.raises(traffic.RequestFailed) as info:
-            traffic.send(url, platform.model, traceparent=tp, timeout_s=60, **LONG_REQUEST)
-        took = time.monotonic() - start
-    message = str(info.value)
-    print(f"--- straight to vLLM: {direct.seconds:.3f}s; through a gateway giving vLLM {budget_s:g}s, "
-          f"the request's error ({took:.1f}s) ---\n{message}")
+        gateway = start_envoy(supervisor, GatewaySettings(
+            port, admin_port, platform.epp.grpc_address, platform.collector_otlp_grpc, GatewayTracing(),
+            route_timeout_s=budget_s, message_timeout_s=30), tmp_path / "gateway", name="gateway-short-timeout")
+        gateway.wait_ready(30)
+        err, tp, took = failed_request(gateway.url, model=platform.model, **LONG_REQUEST)
+    print(f"--- straight to vLLM: {direct.seconds:.3f}s; through a gateway giving vLLM {budget_s:g}s ---")
     assert took < budget_s + FAIL_FAST_S, f"the request took {took:.1f}s to fail"
-    assert f"/v1/completions (trace {tp.trace_id}) answered HTTP 504" in message
-    assert (f"POST /v1/completions: vllm-decode (model server {vllm_address}, picked by the EPP) "
-            f"did not answer within {budget_s:g}s") in message, message
-    assert '"component": "vllm-decode"' in message
+    assert f"/v1/completions (trace {tp.trace_id}) answered HTTP 504" in str(err)
+    assert_names(err, 504, "model-server",
+                 f"model server {vllm_address} (picked by the EPP) did not answer within the route timeout")

@@ -132,13 +132,14 @@ def test_interrupted_at_a_random_moment_of_set_up(guard, suite, tmp_path, sig):
 def _everything_running(guard: LeakGuard) -> bool:
     names = {info.name for info in guard.seen.values() if info.alive()}
     cmdlines = " ".join(info.cmdline for info in guard.seen.values() if info.alive())
-    return "VLLM::EngineCore" in names and "epp" in names and "llmd_trace_e2e.local.gateway" in cmdlines \
+    return "VLLM::EngineCore" in names and "epp" in names and "--disable-hot-restart" in cmdlines \
         and any(guard.tmp.glob("llmd-trace-e2e-kube-*"))
 
 
 def test_interrupted_with_every_component_starting(guard, suite, tmp_path):
     """SIGTERM (a cancelled CI job) once vLLM's engine core, the control plane (its private
-    credentials folder), the EPP and the gateway all exist: the widest tree to take down."""
+    credentials folder), the EPP and Envoy all exist: the widest tree to take down. The guard
+    covers Envoy like the rest: its process, its listener and admin ports, any shared memory."""
     story = interrupt_run(guard, suite, tmp_path, signal.SIGTERM, when=_everything_running)
     assert "during set-up" in story, story
     assert_nothing_left(guard, story)

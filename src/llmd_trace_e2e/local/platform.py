@@ -1,10 +1,11 @@
 """The local platform: the llm-d request path as real processes on 127.0.0.1.
 
-    client -> gateway stand-in -> (ext_proc) EPP -> vLLM          spans -> collector -> Jaeger
-                                     |                                   (+ unfiltered tap)
-                             kube-apiserver + etcd (the EPP's endpoint discovery)
+    client -> Envoy -> (ext_proc) EPP -> vLLM          spans -> collector -> Jaeger
+                          |                                (+ unfiltered tap)
+                  kube-apiserver + etcd (the EPP's endpoint discovery)
 
-Each process gets the flags and env the charts would render for the run's Helm values.
+Every process is the real program. Each gets the flags and env the charts would render for
+the run's Helm values; Envoy traces when `gateway.tracing.enabled` says so.
 `variant()` restarts only the components whose launch changes under other values.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .. import diagnose
 from ..charts import Launch, epp_launch, localize, vllm_launch
 from ..collector_config import CollectorConfig, load_collector_config, repo_collector_config
 from ..errors import ConfigError, StartupError
+from ..gateway_values import GatewayTracing
 from ..paths import tool
 from ..pipeline import LocalCollector, LocalJaeger
 from ..ports import free_ports
@@ -31,12 +33,12 @@ from ..traces.patterns import GUIDE_CONDITIONS
 from ..values import deep_merge, merge_values_files, tracing_values
 from .assets import model_dir, vllm_python
 from .epp import EppServer, prepare_pool, start_epp
-from .gateway_process import GatewayProcess, start_gateway
+from .envoy import EnvoyGateway, GatewaySettings, start_envoy
 from .kube import LocalControlPlane
 from .scraper import MetricsScraper
 from .vllm import SERVED_MODEL, VllmServer, start_vllm, vllm_scratch_dir
 
-TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "epp")
+TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "epp", "envoy")
 PORT_ATTEMPTS = 3  # a port picked free can be taken by another process before ours binds it
 
 POD_LABELS = {"app": "vllm-local", "llm-d.ai/inference-serving": "true"}
@@ -51,6 +53,9 @@ class Timeouts:
     # Below traffic.send's 60 s: when a hop stalls, the gateway's 504 names it (EPP or model
     # server) before the client gives up knowing only that the gateway did not answer.
     gateway_request_s = 50.0
+    # Each answer of the EPP (Envoy's ext_proc message timeout; its default, 200 ms, is far too
+    # short for a scheduling decision on a loaded machine).
+    epp_message_s = 30.0
 
 
 def baseline_values(profile: Profile) -> dict[str, Any]:
@@ -70,6 +75,7 @@ class LocalPlatform:
         self.started_at = datetime.now(timezone.utc)
         [self.vllm_port] = free_ports(1)
         self.gateway_port: int | None = None  # these are picked right before their processes start
+        self.gateway_admin_port: int | None = None
         self.epp_ports: list[int] = []  # grpc, health, metrics
         self.jaeger_process: LocalJaeger | None = None
         self.jaeger: JaegerClient | None = None
@@ -77,7 +83,7 @@ class LocalPlatform:
         self.control_plane: LocalControlPlane | None = None
         self.vllm: VllmServer | None = None
         self.epp: EppServer | None = None
-        self.gateway: GatewayProcess | None = None
+        self.gateway: EnvoyGateway | None = None
         self.scraper: MetricsScraper | None = None
         self.vllm_scratch: Path | None = None  # vLLM's TMPDIR parent: see vllm_scratch_dir()
         self.timings: dict[str, float] = {}
@@ -87,6 +93,11 @@ class LocalPlatform:
     @property
     def gateway_url(self) -> str:
         return self.gateway.url
+
+    @property
+    def gateway_service(self) -> str | None:
+        """The service.name of the gateway's own spans, None when the gateway does not trace."""
+        return GatewayTracing.from_values(self.values).service
 
     @property
     def collector_otlp_grpc(self) -> str:
@@ -130,18 +141,27 @@ class LocalPlatform:
             self.supervisor.stop(self.epp.proc)
             self.epp = self._start_epp(epp)
             self.epp.wait_ready(Timeouts.epp_ready_s)
+        gateway = self._gateway_settings(values)
+        if gateway != self.gateway.settings:
+            self.supervisor.stop(self.gateway.proc)
+            self.gateway = start_envoy(self.supervisor, gateway, self.artifacts)
+            self.gateway.wait_ready(Timeouts.gateway_ready_s)
         self.values = dict(values)
+
+    def _gateway_settings(self, values: Mapping[str, Any]) -> GatewaySettings:
+        return GatewaySettings(self.gateway_port, self.gateway_admin_port, self.epp.grpc_address,
+                               self.collector.otlp_grpc_endpoint, GatewayTracing.from_values(values),
+                               route_timeout_s=Timeouts.gateway_request_s, message_timeout_s=Timeouts.epp_message_s)
 
     def _start_routing(self, epp_launch_: Launch, t0: float) -> None:
         """The EPP and the gateway, on ports picked just before they start. A port picked free
         can still be taken before the process binds it (vLLM alone opens a dozen ephemeral
         listeners meanwhile): then both start again on new ports."""
         for attempt in range(1, PORT_ATTEMPTS + 1):
-            self.gateway_port, *self.epp_ports = free_ports(4)
+            self.gateway_port, self.gateway_admin_port, *self.epp_ports = free_ports(5)
             prepare_pool(self.control_plane, POD_LABELS, self.vllm_port, self.epp_ports[0])
             self.epp = self._start_epp(epp_launch_)
-            self.gateway = start_gateway(self.supervisor, self.gateway_port, self.epp.grpc_address,
-                                         request_timeout_s=Timeouts.gateway_request_s)
+            self.gateway = start_envoy(self.supervisor, self._gateway_settings(self.values), self.artifacts)
             try:
                 self.epp.wait_ready(Timeouts.epp_ready_s)
                 self._timed("epp ready", t0)
@@ -214,6 +234,7 @@ class LocalPlatform:
             raise ConfigError(f"profile {profile.name} is for the {profile.platform} platform; "
                               "the local platform runs --profile local")
         values = merge_values_files(list(options.values_files), profile, base=baseline_values(profile))
+        GatewayTracing.from_values(values)  # bad gateway.tracing keys fail here, in one line
         config = load_collector_config(options.collector_config) if options.collector_config \
             else repo_collector_config()
         return profile, values, config
