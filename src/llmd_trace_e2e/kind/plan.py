@@ -17,7 +17,7 @@ from .. import collector_config
 from ..errors import ConfigError
 from ..profiles import Profile, load_profile, load_versions
 from ..values import COLLECTOR_ENDPOINT
-from . import manifests, valuesfiles
+from . import cluster, manifests, valuesfiles
 from .options import (COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT,
                       MONITORING_NAMESPACE, NAMESPACE, KindOptions)
 
@@ -162,17 +162,15 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     # -- the cluster
     if not opts.use_existing_cluster:
         cluster_yaml = plan.add_file("cluster.yaml", _cluster_config(repo, opts, node_image))
-        steps.append(Command(
+        steps.append(Command(  # run by pytest-kind's KindCluster.create (cluster.py), exactly this argv
             f"create kind cluster {opts.cluster_name}",
-            ("kind", "create", "cluster", "--name", opts.cluster_name, "--config", str(cluster_yaml),
-             "--kubeconfig", kc, "--wait", "120s"), only_if="cluster-absent"))
+            cluster.create_argv(opts.cluster_name, opts.kubeconfig_path, cluster_yaml), only_if="cluster-absent"))
         steps.append(Command(
             f"reuse kind cluster {opts.cluster_name}: write its kubeconfig to the run folder",
             ("kind", "export", "kubeconfig", "--name", opts.cluster_name, "--kubeconfig", kc),
             only_if="cluster-present"))
         for image in opts.load_images:
-            steps.append(Command(f"load local image {image} into the nodes",
-                                 ("kind", "load", "docker-image", image, "--name", opts.cluster_name)))
+            steps.append(Command(f"load local image {image} into the nodes", cluster.load_argv(opts.cluster_name, image)))
     if opts.gpu:
         _gpu_steps(plan, repo, versions)
 
@@ -195,7 +193,8 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     steps.append(Wait("collector ready", "deployments", "collector_ready", MONITORING_NAMESPACE,
                       name=manifests.COLLECTOR_NAME))
 
-    # -- gateway: Gateway API + InferencePool CRDs, Istio, a Gateway
+    # -- gateway: Gateway API + InferencePool CRDs, Istio, a Gateway (traced when gateway.tracing says so)
+    gateway_tracing = GatewayTracing.from_values(merged_user_values(user_values))
     crds = versions.get("crds", {})
     for key, name in (("gateway_api", "crds-gateway-api.yaml"), ("inference_extension", "crds-inference-extension.yaml")):
         if key not in crds:
@@ -207,13 +206,13 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     steps.append(Command("Istio CRDs (istio/base)", _helm_install(opts, "istio-base", istio_base.helm_ref(),
                                                                  ISTIO_NAMESPACE, [])))
     istiod_values = plan.add_file("values-istiod.yaml", valuesfiles.to_yaml(
-        manifests.istiod_values(), "istiod: the gateway implementation, with the inference extension on"))
+        manifests.istiod_values(gateway_tracing), "istiod: the gateway implementation, with the inference extension on"))
     steps.append(Command("Istio control plane (istio/istiod)", _helm_install(opts, "istiod", istiod.helm_ref(),
                                                                             ISTIO_NAMESPACE, [istiod_values])))
     steps.append(Wait("istiod ready", "deployments", "istiod_ready", ISTIO_NAMESPACE, name="istiod"))
     plan.releases += [(ISTIO_NAMESPACE, "istio-base"), (ISTIO_NAMESPACE, "istiod")]
     steps.append(Apply("Gateway and its host NodePort", plan.add_file(
-        "20-gateway.yaml", manifests.dump_all(manifests.gateway()))))
+        "20-gateway.yaml", manifests.dump_all(manifests.gateway(gateway_tracing)))))
     steps.append(Wait("Gateway programmed", "gateway", "gateway_programmed", NAMESPACE, name=manifests.GATEWAY_NAME))
 
     # -- llm-d: EPP chart, HTTPRoute, llm-d-modelservice (or the user's helmfile)

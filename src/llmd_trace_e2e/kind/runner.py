@@ -1,5 +1,7 @@
 """`kind up` and `kind down`: execute the plan step by step, and own what gets created.
 
+The cluster's lifecycle (create, `kind load`, delete) goes through pytest-kind's KindCluster
+(cluster.py); helm, helmfile, docker and `kind export kubeconfig` run as plain commands.
 A cluster this run created is deleted again when set-up fails half-way or is interrupted,
 unless --keep-cluster; diagnostics are collected first. A reused cluster is left standing.
 """
@@ -19,16 +21,13 @@ import requests
 from ..errors import HarnessError
 from ..waits import wait_for
 from . import diagnostics
+from .cluster import CommandFailed, HarnessKindCluster
 from .kube import Kube, http_ready
 from .options import KindOptions
 from .plan import Apply, Command, Plan, Wait, build_plan
 from .preflight import Host, PreflightResult, cluster_state, find_tools, run_preflight
 
 Log = Callable[[str], None]
-
-
-class CommandFailed(HarnessError):
-    pass
 
 
 @dataclass
@@ -98,12 +97,31 @@ def _probe(kube: Kube, step: Wait):
     raise HarnessError(f"unknown wait {step.check!r}")
 
 
+def _kind_cluster(opts: KindOptions, tools: dict[str, str]) -> HarnessKindCluster:
+    return HarnessKindCluster(opts.cluster_name, opts.kubeconfig_path, tools["kind"])
+
+
+def _run_command_step(step: Command, cluster: HarnessKindCluster | None, tools: dict[str, str],
+                      opts: KindOptions, log_path: Path) -> None:
+    """Creating the cluster and loading images go through KindCluster; the rest runs as is."""
+    if step.argv[:3] == ("kind", "create", "cluster"):
+        cluster.create_cluster(Path(step.argv[step.argv.index("--config") + 1]), log_path,
+                               opts.timeouts.cluster_create)
+    elif step.argv[:3] == ("kind", "load", "docker-image"):
+        cluster.load_image(step.argv[-1], log_path, opts.timeouts.command)
+    else:
+        run_command(step, tools, opts.timeouts.command, log_path)
+        if step.argv[:2] == ("kind", "export"):
+            os.chmod(opts.kubeconfig_path, 0o600)
+
+
 def execute(plan: Plan, pre: PreflightResult, log: Log) -> bool:
     """Run every step; return whether this run created the cluster. Raises on the first failure
     with `created` recorded on the exception for the caller's teardown."""
     opts = plan.options
     created = False
     kube: Kube | None = None
+    cluster = _kind_cluster(opts, pre.tools) if "kind" in pre.tools else None
     try:
         for number, step in enumerate(plan.steps, 1):
             if isinstance(step, Command) and step.only_if:
@@ -115,10 +133,7 @@ def execute(plan: Plan, pre: PreflightResult, log: Log) -> bool:
             if isinstance(step, Command):
                 if step.only_if == "cluster-absent":
                     created = True  # owned from the first attempt on: a half-made cluster is ours to delete
-                timeout = opts.timeouts.cluster_create if step.only_if == "cluster-absent" else opts.timeouts.command
-                run_command(step, pre.tools, timeout, opts.run_dir / "logs" / _log_name(number, step.argv))
-                if step.argv[:2] in (("kind", "create"), ("kind", "export")):
-                    os.chmod(opts.kubeconfig_path, 0o600)
+                _run_command_step(step, cluster, pre.tools, opts, opts.run_dir / "logs" / _log_name(number, step.argv))
             elif isinstance(step, Apply):
                 kube = kube or Kube(opts.kubeconfig_path, opts.kube_context)
                 text = _fetch(step.url, step.path) if step.url else step.path.read_text()
@@ -160,8 +175,11 @@ def up(opts: KindOptions, log: Log = print, host: Host | None = None) -> KindPla
             log(f"[kind] diagnostics incomplete: {diag_exc}")
         if created and not opts.keep_cluster:
             log(f"[kind] deleting cluster {opts.cluster_name} (pass --keep-cluster to keep it for debugging)")
-            subprocess.run([pre.tools["kind"], "delete", "cluster", "--name", opts.cluster_name],
-                           capture_output=True, text=True, timeout=300)
+            try:
+                _kind_cluster(opts, pre.tools).delete_cluster(opts.run_dir / "logs" / "teardown-delete-cluster.log",
+                                                              opts.timeouts.command)
+            except HarnessError as delete_exc:  # never hides the failure that brought us here
+                log(f"[kind] deleting the cluster failed too: {delete_exc}")
         raise
     platform_file = opts.run_dir / "platform.json"
     platform_file.write_text(json.dumps(plan.endpoints, indent=2) + "\n")
@@ -181,9 +199,6 @@ def down(opts: KindOptions, log: Log = print, host: Host | None = None) -> None:
         log(f"[kind] no cluster {opts.cluster_name}: nothing to delete")
         return
     log(f"[kind] deleting cluster {opts.cluster_name}")
-    proc = subprocess.run([kind, "delete", "cluster", "--name", opts.cluster_name], capture_output=True, text=True,
-                          timeout=opts.timeouts.command)
-    if proc.returncode != 0:
-        raise CommandFailed(f"`kind delete cluster --name {opts.cluster_name}` exited {proc.returncode}: "
-                            f"{proc.stderr.strip()}")
+    _kind_cluster(opts, {"kind": kind}).delete_cluster(opts.run_dir / "logs" / "down-delete-cluster.log",
+                                                       opts.timeouts.command)
     opts.kubeconfig_path.unlink(missing_ok=True)

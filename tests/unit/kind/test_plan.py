@@ -264,7 +264,7 @@ def test_render_shows_every_command_and_every_file(make_plan):
     for path, content in plan.files.items():
         assert f"--- {path} ---" in text
         assert all(line in text for line in content.splitlines() if line.strip())
-    assert "kind load docker-image localhost/epp:pr-123 --name llmd-trace-e2e" in text
+    assert "kind load docker-image --name llmd-trace-e2e localhost/epp:pr-123" in text
     assert "localhost/epp:pr-123" not in plan.images  # loaded, so not pulled
 
 
@@ -273,7 +273,7 @@ def test_kind_create_uses_the_runs_own_kubeconfig(make_plan, tmp_path):
     create = plan.steps[0]
     assert create.only_if == "cluster-absent"
     kubeconfig = str(plan.options.run_dir / "kubeconfig")
-    assert create.argv[create.argv.index("--kubeconfig") + 1] == kubeconfig
+    assert f"--kubeconfig={kubeconfig}" in create.argv
     for step in plan.steps:
         if isinstance(step, Command) and step.argv[0] == "helm":
             assert step.argv[step.argv.index("--kubeconfig") + 1] == kubeconfig
