@@ -12,7 +12,7 @@ from .errors import ConfigError
 PATH = "gateway.tracing"
 # What Istio names a gateway's service: <gateway>-istio.<namespace> (the kind platform's Gateway
 # and namespace), so both platforms expect the same service.
-DEFAULT_SERVICE = "llm-d-inference-gateway-istio.llmd-trace-e2e"
+DEFAULT_SERVICE = "llm-d-inference-gateway-istio.llm-d"
 KEYS = {"enabled": bool, "serviceName": str, "randomSamplingPercentage": (int, float)}
 
 

@@ -21,6 +21,7 @@ class Platform(Protocol):
     values: Mapping[str, Any]  # the values in effect now (the baseline, or a variant's)
     gateway_url: str
     collector_otlp_grpc: str  # where the harness's own canary and barrier spans enter the collector
+    gateway_service: str | None  # the service.name of the gateway's spans; None: it does not trace
     model: str
     jaeger: JaegerClient
     started_at: datetime

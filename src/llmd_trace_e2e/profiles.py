@@ -16,6 +16,8 @@ import yaml
 from .errors import ConfigError
 
 COMPONENTS = ("epp", "routing-proxy", "vllm-decode", "vllm-prefill")
+# Changes a profile makes to a chart's render before it is applied (helm --post-renderer), by name.
+POST_RENDERS = ("kv-connector",)
 
 
 class ProfileError(ConfigError):
@@ -79,11 +81,15 @@ class Profile:
     gaps: tuple[Gap, ...]
     values_schema: Mapping[str, TracingSchema]
     pd_spans: Mapping[str, list[tuple[str, ...]]] = field(default_factory=dict)
-    charts: Mapping[str, ChartPin] = field(default_factory=dict)  # role (epp, modelservice) -> pin
+    charts: Mapping[str, ChartPin] = field(default_factory=dict)  # role (epp, modelservice) -> pin (local: emulated)
     images: Mapping[str, str] = field(default_factory=dict)  # role -> repository:tag
     supports_pd: bool = False
     versions: Mapping[str, str] = field(default_factory=dict)  # what runs, for the run's header
+    post_render: tuple[str, ...] = ()  # POST_RENDERS applied to llm-d-modelservice's render
     absent: Mapping[str, str] = field(default_factory=dict)  # component -> why this platform lacks it
+    # The gateway's span names in traced mode (gateway.tracing.enabled): "server" (one per request)
+    # and "ext_proc" (its call to the EPP). Empty: not known for this profile's gateway.
+    gateway_spans: Mapping[str, str] = field(default_factory=dict)
 
     def gap(self, gap_id: str) -> Gap | None:
         return next((g for g in self.gaps if g.id == gap_id), None)
@@ -193,15 +199,25 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
     supports_pd = False
     shown: dict[str, str] = {}
     absent: dict[str, str] = {}
+    post_render: tuple[str, ...] = ()
+    section = (raw.get(platform) if platform in ("kind", "local") else None) or {}
+    charts = {role: resolve_chart(versions, key) for role, key in (section.get("charts") or {}).items()}
+    missing = {"epp", "modelservice"} - set(charts)
+    if platform in ("kind", "local") and missing:
+        raise ProfileError(f"{where}: {platform}.charts lacks {', '.join(sorted(missing))} (keys into versions.toml [charts.*])")
     if platform == "kind":
-        kind = raw.get("kind") or {}
-        charts = {role: resolve_chart(versions, key) for role, key in (kind.get("charts") or {}).items()}
+        kind = section
         images = {role: resolve_image(versions, key) for role, key in (kind.get("images") or {}).items()}
         supports_pd = bool(kind.get("pd"))
+        post_render = tuple(kind.get("post_render") or ())
+        unknown = set(post_render) - set(POST_RENDERS)
+        if unknown:
+            raise ProfileError(f"{where}: unknown post_render {sorted(unknown)}; known: {', '.join(POST_RENDERS)}")
         shown = {f"chart {p.chart}": p.version for p in charts.values()}
         shown.update({f"image {role}": ref for role, ref in images.items()})
+        shown.update({"post-render": ", ".join(post_render)} if post_render else {})
     elif platform == "local":
-        local = raw.get("local") or {}
+        local = section
         for role, tool in (local.get("binaries") or {}).items():
             shown[role] = f"{tool} {_dotted(versions, f'go_tools.{tool}.version', where)}"
         requirements = root / local.get("python_requirements", "config/python/vllm-requirements.txt")
@@ -225,6 +241,7 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
         supports_pd=supports_pd,
         versions=shown,
         absent=absent,
+        gateway_spans=dict((raw.get("gateway") or {}).get("spans") or {}),
     )
 
 

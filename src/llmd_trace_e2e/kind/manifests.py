@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from ..collector_config import CollectorConfig
 from ..errors import ConfigError
+from ..gateway_values import GatewayTracing
 from . import yamlout
 from .options import (COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT,
                       MONITORING_NAMESPACE, NAMESPACE)
@@ -125,8 +126,9 @@ def collector(image: str, config_text: str, config: CollectorConfig) -> list[dic
     ]
 
 
-def gateway() -> list[dict[str, Any]]:
-    """An Istio Gateway (ClusterIP: kind has no load balancer) and a NodePort to reach it from the host."""
+def gateway(tracing: GatewayTracing | None = None) -> list[dict[str, Any]]:
+    """An Istio Gateway (ClusterIP: kind has no load balancer), a NodePort to reach it from the
+    host, and in traced mode the Telemetry resource that makes it trace."""
     return [
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
          "metadata": {"name": GATEWAY_NAME, "namespace": NAMESPACE,
@@ -139,7 +141,7 @@ def gateway() -> list[dict[str, Any]]:
          "spec": {"type": "NodePort",
                   "selector": {"gateway.networking.k8s.io/gateway-name": GATEWAY_NAME},
                   "ports": [{"name": "http", "port": 80, "targetPort": 80, "nodePort": GATEWAY_PORT}]}},
-    ]
+    ] + gateway_telemetry(tracing or GatewayTracing())
 
 
 def httproute(pool: str) -> list[dict[str, Any]]:
@@ -163,12 +165,32 @@ def tiny_model_script(script_text: str) -> list[dict[str, Any]]:
              "data": {"make_tiny_model.py": script_text}}]
 
 
-def istiod_values() -> dict[str, Any]:
+TRACING_PROVIDER = "otel-tracing"
+
+
+def istiod_values(tracing: GatewayTracing | None = None) -> dict[str, Any]:
+    """istiod with the inference extension on; in traced mode (gateway.tracing.enabled), an
+    OpenTelemetry extension provider pointing at the run's collector."""
+    mesh: dict[str, Any] = {"defaultConfig": {"proxyMetadata": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"}}}
+    if tracing and tracing.enabled:
+        mesh["extensionProviders"] = [{"name": TRACING_PROVIDER, "opentelemetry": {
+            "service": f"{COLLECTOR_NAME}.{MONITORING_NAMESPACE}.svc.cluster.local", "port": 4317}}]
     return {
         "pilot": {"env": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"},
                   "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}},
-        "meshConfig": {"defaultConfig": {"proxyMetadata": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"}}},
+        "meshConfig": mesh,
     }
+
+
+def gateway_telemetry(tracing: GatewayTracing) -> list[dict[str, Any]]:
+    """The Telemetry resource that turns the gateway's tracing on (none in transparent mode)."""
+    if not tracing.enabled:
+        return []
+    return [{"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry",
+             "metadata": {"name": "gateway-tracing", "namespace": NAMESPACE},
+             "spec": {"selector": {"matchLabels": {"gateway.networking.k8s.io/gateway-name": GATEWAY_NAME}},
+                      "tracing": [{"providers": [{"name": TRACING_PROVIDER}],
+                                   "randomSamplingPercentage": tracing.sampling_percent}]}}]
 
 
 def device_plugin_values() -> dict[str, Any]:

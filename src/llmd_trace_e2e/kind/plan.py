@@ -15,8 +15,9 @@ import yaml
 
 from .. import collector_config
 from ..errors import ConfigError
+from ..gateway_values import GatewayTracing
 from ..profiles import Profile, load_profile, load_versions
-from ..values import COLLECTOR_ENDPOINT
+from ..values import COLLECTOR_ENDPOINT, deep_merge
 from . import cluster, manifests, valuesfiles
 from .options import (COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT,
                       MONITORING_NAMESPACE, NAMESPACE, KindOptions)
@@ -194,7 +195,10 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
                       name=manifests.COLLECTOR_NAME))
 
     # -- gateway: Gateway API + InferencePool CRDs, Istio, a Gateway (traced when gateway.tracing says so)
-    gateway_tracing = GatewayTracing.from_values(merged_user_values(user_values))
+    harness_values: dict[str, Any] = {}
+    for uv in user_values:
+        harness_values = deep_merge(harness_values, uv.harness)
+    gateway_tracing = GatewayTracing.from_values(harness_values)
     crds = versions.get("crds", {})
     for key, name in (("gateway_api", "crds-gateway-api.yaml"), ("inference_extension", "crds-inference-extension.yaml")):
         if key not in crds:

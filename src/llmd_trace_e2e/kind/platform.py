@@ -13,6 +13,7 @@ from ..collector_config import load_collector_config, repo_collector_config
 from ..errors import ConfigError
 from ..traces.jaeger import JaegerClient
 from ..traces.patterns import GUIDE_CONDITIONS
+from ..gateway_values import GatewayTracing
 from ..values import deep_merge, tracing_values
 from . import runner, valuesfiles
 from .options import KindOptions
@@ -65,6 +66,10 @@ class KindE2EPlatform:
     def filtered_span_count(self):
         return None
 
+    @property
+    def gateway_service(self) -> str | None:
+        return GatewayTracing.from_values(self.values).service
+
     def logs_hint(self) -> str:
         return str(self.artifacts)
 
@@ -79,7 +84,8 @@ class KindE2EPlatform:
     def _upgrade(self, overlay: Mapping[str, Any]) -> None:
         """Re-run each chart's install with the overlay's part for that chart, and wait."""
         epp_part = {k: v for k, v in overlay.items() if k in valuesfiles.EPP_TOP_LEVEL}
-        ms_part = {k: v for k, v in overlay.items() if k not in valuesfiles.EPP_TOP_LEVEL}
+        ms_part = {k: v for k, v in overlay.items()
+                   if k not in valuesfiles.EPP_TOP_LEVEL | valuesfiles.HARNESS_TOP_LEVEL}
         tools = find_tools(["helm"], Host())
         for step in self._installs():
             part = epp_part if step.argv[3] == valuesfiles.EPP_RELEASE else ms_part
@@ -109,7 +115,7 @@ class KindE2EPlatform:
         opts = kind_options(options)
         user_values: dict[str, Any] = {}
         for uv in (valuesfiles.load_user_values(p, runner.build_plan(opts).profile) for p in opts.values_files):
-            user_values = deep_merge(user_values, {**uv.epp, **uv.modelservice})
+            user_values = deep_merge(user_values, {**uv.epp, **uv.modelservice, **uv.harness})
         deployed = runner.up(opts)
         failed = False
         try:

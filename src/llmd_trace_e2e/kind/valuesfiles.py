@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,18 +29,21 @@ SERVICE_PORT = 8000
 # top-level key of a --values file goes to llm-d-modelservice.
 EPP_TOP_LEVEL = {"inferenceExtension", "inferencePool", "provider", "router", "experimentalHttpRoute",
                  "httpRoute", "inferenceObjectives"}
+# The harness's own keys (gateway.tracing.*): read by the harness, handed to no chart.
+HARNESS_TOP_LEVEL = {"gateway"}
 @dataclass(frozen=True)
 class UserValues:
     source: Path
     epp: dict[str, Any]
     modelservice: dict[str, Any]
+    harness: dict[str, Any] = field(default_factory=dict)  # HARNESS_TOP_LEVEL keys
 
 
 def load_user_values(path: Path, profile: Profile) -> UserValues:
     doc = load_values_file(path, profile)
     epp = {k: v for k, v in doc.items() if k in EPP_TOP_LEVEL}
-    ms = {k: v for k, v in doc.items() if k not in EPP_TOP_LEVEL}
-    return UserValues(Path(path), epp, ms)
+    ms = {k: v for k, v in doc.items() if k not in EPP_TOP_LEVEL | HARNESS_TOP_LEVEL}
+    return UserValues(Path(path), epp, ms, {k: v for k, v in doc.items() if k in HARNESS_TOP_LEVEL})
 
 
 

@@ -1,0 +1,90 @@
+"""The gateway in traced mode (gateway.tracing.enabled: an Istio gateway with its Telemetry on;
+locally, Envoy's OpenTelemetry tracer): its SERVER span continues the caller's trace, its
+ext_proc CLIENT span hangs under it, and because it overwrites the upstream traceparent,
+vLLM's llm_request becomes the gateway's child. Where the EPP's span hangs depends on whether
+its version reads the gateway's context (a known gap where it does not).
+
+On the local platform the traced mode is a variant (only Envoy restarts); on kind it is the
+run's own values (`--values` with gateway.tracing.enabled: true)."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import pytest
+
+from llmd_trace_e2e import traffic
+from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist, expect_now
+
+from checks import expect_gap, expect_spans, service_or_skip, spans_around
+
+pytestmark = pytest.mark.variant
+TRACED = {"gateway": {"tracing": {"enabled": True}}}
+
+
+@pytest.fixture(scope="module")
+def traced(platform):
+    """The platform with a tracing gateway, and one completion sent through it."""
+    if not {"server", "ext_proc"} <= set(platform.profile.gateway_spans):
+        pytest.skip(f"profile {platform.profile.name} does not name its gateway's spans "
+                    "(config/profiles.yaml gateway.spans: server, ext_proc)")
+    with ExitStack() as stack:
+        if platform.gateway_service is None:
+            if platform.name != "local":
+                pytest.skip("the run's values leave the gateway transparent: pass --values with "
+                            "gateway.tracing.enabled: true to check the gateway's spans")
+            stack.enter_context(platform.variant(TRACED))
+        yield platform, traffic.send(platform.gateway_url, platform.model)
+    platform.reset()
+
+
+def gateway(platform) -> tuple[str, str, str]:
+    names = platform.profile.gateway_spans
+    return platform.gateway_service, names["server"], names["ext_proc"]
+
+
+def trace_of(platform, completion):
+    return lambda: platform.jaeger.trace_spans(completion.traceparent.trace_id)
+
+
+def test_gateway_span_continues_the_callers_trace(traced):
+    platform, done = traced
+    service, server, ext_proc = gateway(platform)
+    tp = done.traceparent
+    expect_spans(platform, trace_of(platform, done),
+                 [SpansExist(service, server), SpansExist(service, ext_proc),
+                  JoinedInOneTrace(tp.trace_id, ((service, server), (service, ext_proc)), external_parent=tp.span_id)],
+                 f"the gateway's spans in the caller's trace {tp.trace_id}")
+
+
+def test_vllm_span_is_a_child_of_the_gateways_span(traced):
+    platform, done = traced
+    service, server, _ = gateway(platform)
+    vllm = service_or_skip(platform, "vllm-decode")
+    tp = done.traceparent
+    spans = expect_spans(platform, trace_of(platform, done),
+                         [JoinedInOneTrace(tp.trace_id, ((service, server), (vllm, "llm_request")),
+                                           external_parent=tp.span_id)],
+                         f"vLLM's llm_request under the gateway's {server} span (trace {tp.trace_id})")
+    gateway_span = next(s for s in spans if s.service == service and s.name == server)
+    llm_request = next(s for s in spans if s.service == vllm and s.name == "llm_request")
+    assert llm_request.parent_span_id == gateway_span.span_id, (
+        f"llm_request's parent is {llm_request.parent_span_id}, expected the gateway's {server} span "
+        f"{gateway_span.span_id}: the gateway overwrites the traceparent it sends upstream "
+        f"(logs: {platform.logs_hint()})")
+
+
+def test_epp_span_hangs_under_the_gateways_ext_proc_span(request, traced):
+    platform, done = traced
+    service, server, ext_proc = gateway(platform)
+    epp = service_or_skip(platform, "epp")
+    expect_gap(request, platform, "epp-ignores-gateway-context")
+    tp = done.traceparent
+    expect_spans(platform, spans_around(platform, epp, done), [SpansExist(epp, "gateway.request")],
+                 "the EPP's span for the request, in whatever trace (positive control)")
+    expect_spans(platform, trace_of(platform, done), [SpansExist(service, ext_proc)],
+                 f"the gateway's ext_proc span in the caller's trace {tp.trace_id}")
+    expect_now(trace_of(platform, done)(),
+               [JoinedInOneTrace(tp.trace_id, ((service, server), (service, ext_proc), (epp, "gateway.request")),
+                                 external_parent=tp.span_id)],
+               context=f"the EPP's gateway.request under the gateway's ext_proc span (trace {tp.trace_id})",
+               logs_hint=platform.logs_hint())
