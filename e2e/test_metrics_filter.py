@@ -1,34 +1,25 @@
-"""The guide's collector filter: no span of Prometheus scraping /metrics reaches Jaeger, while
-the collector's unfiltered tap proves such spans were really produced upstream of it."""
+"""The collector filter on real traffic: no span of Prometheus scraping /metrics (nor its
+children) reaches Jaeger, while the collector's unfiltered tap proves such spans were really
+produced upstream of it. The canaries of test_collector_canaries.py cover every pattern."""
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pytest
-
-from llmd_trace_e2e.canary import barrier
+from llmd_trace_e2e.canary import SCRAPE_CHILDREN, barrier
 from llmd_trace_e2e.traces.assertions import NoMetricsSpans, expect_now
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, matching_patterns
 from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.waits import Pending, wait_for
 
-SCRAPE_WAIT_S = 60.0
+from noise_checks import NOISE_WAIT_S, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
 
 
 def metrics_spans_upstream(platform):
     """Positive control: /metrics spans that reached the collector (before its filter)."""
     def probe():
-        tapped = platform.unfiltered_spans()
-        if tapped is None:
-            pytest.skip(f"the {platform.name} platform cannot observe spans before the filter")
+        tapped = tapped_or_skip(platform)
         hits = [s for s in tapped if matching_patterns(s, GUIDE_PATTERNS)]
         return hits or Pending(f"{len(tapped)} span(s) tapped, none from /metrics; tapped: {render_inventory(tapped)}")
 
-    return wait_for("a /metrics span to reach the collector (positive control)", probe, SCRAPE_WAIT_S)
-
-
-def jaeger_spans_since_start(platform):
-    return platform.jaeger.all_spans(platform.started_at - timedelta(minutes=1))
+    return wait_for("a /metrics span to reach the collector (positive control)", probe, NOISE_WAIT_S)
 
 
 def test_metrics_spans_are_produced_and_then_dropped(platform):
@@ -46,22 +37,16 @@ def test_no_orphaned_children_of_dropped_metrics_spans(request, platform):
     """Instrumented servers give each GET /metrics SERVER span INTERNAL children ('GET /metrics
     http send') that carry no URL attributes: the guide's six patterns cannot match them."""
     def children_tapped():
-        tapped = platform.unfiltered_spans()
-        if tapped is None:
-            pytest.skip(f"the {platform.name} platform cannot observe spans before the filter")
+        tapped = tapped_or_skip(platform)
         dropped = {s.span_id for s in tapped if matching_patterns(s, GUIDE_PATTERNS)}
         kids = [s for s in tapped if s.parent_span_id in dropped]
         return kids or Pending(f"{len(dropped)} /metrics span(s) tapped, none with children yet")
 
-    children = wait_for("children of /metrics spans to reach the collector", children_tapped, SCRAPE_WAIT_S)
+    children = wait_for("children of /metrics spans to reach the collector", children_tapped, NOISE_WAIT_S)
     barrier(platform.collector_otlp_grpc, platform.jaeger)
     stored = {(s.trace_id, s.span_id) for s in jaeger_spans_since_start(platform)}
     leaked = [s for s in children if (s.trace_id, s.span_id) in stored]
-    if platform.collector_config_is_guides():
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "the guide's filter/drop-metrics-scraping matches the /metrics SERVER span but not its ASGI "
-            "children ('GET /metrics http send'), which reach the backend as orphans; a name condition "
-            "such as IsMatch(name, \"^GET /metrics\") would drop them (tracing guide, Recommended Filters)")))
+    expect_noise_gap(request, platform, SCRAPE_CHILDREN)
     assert not leaked, (
         f"{len(leaked)} of {len(children)} child span(s) of dropped /metrics spans reached Jaeger as orphans: "
         + ", ".join(sorted({f"{s.service}:{s.name}" for s in leaked})) + f" (logs: {platform.logs_hint()})")

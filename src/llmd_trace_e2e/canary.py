@@ -1,19 +1,31 @@
-"""Canary spans sent through a collector with the OpenTelemetry SDK: one per /metrics pattern
-(each matching that pattern alone), and ordinary spans that every filter must let through."""
+"""Canary spans sent through a collector with the OpenTelemetry SDK.
+
+Noise canaries, one per filter condition (each matching that condition alone): the guide's six
+/metrics patterns, and the noise the suite found beyond them (the INTERNAL children of scrape
+spans, health checks). Controls: the request path's spans, which every filter must let through.
+"""
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from .traces.patterns import GUIDE_PATTERNS, SpanPattern
+from .traces.patterns import (GUIDE_CONDITIONS, HEALTH_CHILD_CONDITIONS, HEALTH_SERVER_CONDITIONS,
+                              SCRAPE_CHILD_CONDITIONS, SpanPattern, parse_all)
 
 CANARY_SERVICE = "llmd-trace-e2e-canary"
+
+# Canary groups: which noise a canary stands for ("" for the controls).
+GUIDE = "the guide's /metrics patterns"
+SCRAPE_CHILDREN = "children of scrape spans"
+HEALTH = "health checks"
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,15 @@ class Canary:
     name: str
     attributes: Mapping[str, str] = field(default_factory=dict)
     must_drop: bool = True
+    group: str = ""  # GUIDE, SCRAPE_CHILDREN, HEALTH; "" for the controls
+    kind: SpanKind = SpanKind.SERVER
+    child: bool = False  # sent under a parent from elsewhere, as an instrumented server's INTERNAL spans are
+    condition: str = ""  # the filter condition that drops it
+
+    @property
+    def shape(self) -> str:
+        attrs = ", ".join(f"{k}={v}" for k, v in self.attributes.items()) or "no URL attributes"
+        return f"`{self.name}` ({self.kind.name}{', child' if self.child else ''}; {attrs})"
 
 
 @dataclass(frozen=True)
@@ -31,22 +52,62 @@ class SentCanary:
     span_id: str
 
 
-def metrics_canaries(patterns: Sequence[SpanPattern] = GUIDE_PATTERNS) -> list[Canary]:
-    out = []
-    for p in patterns:
-        if p.attribute is None:
-            out.append(Canary(p.label, p.value))
-        else:  # a name no name-pattern matches, so only the attribute can drop it
-            out.append(Canary(p.label, f"canary {p.attribute}", {p.attribute: p.value}))
-    return out
+def _noise_canary(pattern: SpanPattern, group: str, child: bool = False) -> Canary:
+    kind = SpanKind.INTERNAL if child else SpanKind.SERVER
+    if pattern.attribute is None:
+        return Canary(pattern.label, pattern.value, {}, True, group, kind, child, pattern.condition)
+    # a name no name-pattern matches, so only the attribute can drop it
+    return Canary(pattern.label, f"canary {pattern.attribute}", {pattern.attribute: pattern.value}, True,
+                  group, kind, child, pattern.condition)
 
 
+def metrics_canaries(patterns: Sequence[SpanPattern] = parse_all(GUIDE_CONDITIONS)) -> list[Canary]:
+    """One canary per /metrics pattern of the guide."""
+    return [_noise_canary(p, GUIDE) for p in patterns]
+
+
+SCRAPE_CHILD_CANARIES = tuple(_noise_canary(p, SCRAPE_CHILDREN, child=True)
+                              for p in parse_all(SCRAPE_CHILD_CONDITIONS))
+HEALTH_CANARIES = tuple([_noise_canary(p, HEALTH) for p in parse_all(HEALTH_SERVER_CONDITIONS)]
+                        + [_noise_canary(p, HEALTH, child=True) for p in parse_all(HEALTH_CHILD_CONDITIONS)])
+
+
+def _control(label: str, name: str, attributes: Mapping[str, str] | None = None,
+             kind: SpanKind = SpanKind.SERVER) -> Canary:
+    return Canary(label, name, attributes or {}, False, kind=kind)
+
+
+# The spans of the request path the suite needs, with the attributes their components set. None
+# may match a filter condition (the guide's `name == "GET"` drops every span of that name).
 CONTROL_CANARIES = (
-    Canary("inference request (url.path)", "GET /v1/completions", {"url.path": "/v1/completions"}, False),
-    Canary("chat request (http.route)", "POST /v1/chat/completions", {"http.route": "/v1/chat/completions"}, False),
-    Canary("vLLM request span", "llm_request", {"gen_ai.request.model": "tiny"}, False),
-    Canary("EPP request span", "gateway.request", {}, False),
+    _control("inference request (url.path)", "GET /v1/completions", {"url.path": "/v1/completions"}),
+    _control("chat request (http.route)", "POST /v1/chat/completions", {"http.route": "/v1/chat/completions"}),
+    _control("vLLM request span", "llm_request", {"gen_ai.request.model": "tiny"}),
+    _control("EPP request span", "gateway.request", {}),
+    _control("EPP orchestration span", "gateway.request_orchestration", {}, SpanKind.INTERNAL),
+    _control("vLLM HTTP server span", "POST /v1/completions",
+             {"http.route": "/v1/completions", "http.target": "/v1/completions", "url.path": "/v1/completions"}),
+    _control("gateway server span (Envoy default)", "ingress",
+             {"http.url": "http://gateway/v1/completions", "http.method": "POST"}),
+    _control("gateway server span (Istio route decorator)", "inference-gateway-istio.llm-d.svc.cluster.local:80/*",
+             {"http.url": "http://gateway/v1/completions", "http.method": "POST"}),
+    _control("gateway ext_proc call", "async envoy.service.ext_proc.v3.ExternalProcessor.Process egress",
+             {"upstream_cluster": "epp"}, SpanKind.CLIENT),
 )
+
+NOISE_CANARIES = tuple(metrics_canaries()) + SCRAPE_CHILD_CANARIES + HEALTH_CANARIES
+
+
+def predicted_leaks(patterns: Sequence[SpanPattern], canaries: Sequence[Canary]) -> list[Canary]:
+    """The canaries no pattern matches, as the harness evaluates the conditions."""
+    return [c for c in canaries if not any(p.matches_shape(c.name, c.attributes) for p in patterns)]
+
+
+def _remote_parent():
+    """A context whose current span is a sampled parent in another process (a new trace)."""
+    parent = SpanContext(random.getrandbits(128), random.getrandbits(64) or 1, is_remote=True,
+                         trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    return trace.set_span_in_context(NonRecordingSpan(parent))
 
 
 def send_canaries(otlp_grpc_endpoint: str, canaries: Sequence[Canary],
@@ -58,7 +119,8 @@ def send_canaries(otlp_grpc_endpoint: str, canaries: Sequence[Canary],
     sent = []
     try:
         for canary in canaries:
-            with tracer.start_as_current_span(canary.name, kind=SpanKind.SERVER,
+            with tracer.start_as_current_span(canary.name, context=_remote_parent() if canary.child else None,
+                                              kind=canary.kind,
                                               attributes={**canary.attributes, "harness.canary": canary.label}) as span:
                 ctx = span.get_span_context()
                 sent.append(SentCanary(canary, f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"))

@@ -114,7 +114,8 @@ def adapt_for_local(config: CollectorConfig, addr: LocalAddresses) -> CollectorC
     return CollectorConfig(f"{config.source} (adapted for 127.0.0.1)", body)
 
 
-def repo_collector_config() -> CollectorConfig:
+def repo_collector_config(name: str = "collector.yaml") -> CollectorConfig:
+    """The guide's config (default), or another of config/collector/ such as recommended.yaml."""
     from .paths import config_dir
 
-    return load_collector_config(config_dir() / "collector" / "collector.yaml")
+    return load_collector_config(config_dir() / "collector" / name)

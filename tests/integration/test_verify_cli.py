@@ -5,6 +5,7 @@ import sys
 import pytest
 import yaml
 
+from llmd_trace_e2e.canary import CONTROL_CANARIES
 from llmd_trace_e2e.paths import config_dir
 
 pytestmark = pytest.mark.integration
@@ -15,11 +16,31 @@ def run_cli(*args):
                           timeout=120)
 
 
-def test_the_repo_config_passes():
+GUIDE_SIX, CHILDREN, HEALTH, CONTROLS = 6, 2, 7, len(CONTROL_CANARIES)
+
+
+def verdict_line(stdout):
+    return next(line for line in stdout.splitlines() if line.startswith("verdict:"))
+
+
+def test_the_guides_config_passes_its_six_patterns_and_is_reported_leaking_children_and_health():
     result = run_cli("verify-collector-config", str(config_dir() / "collector" / "collector.yaml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: PASS" in result.stdout
-    assert result.stdout.count("| ok |") == 10
+    assert result.stdout.count("| ok |") == GUIDE_SIX + CONTROLS, result.stdout
+    assert result.stdout.count("| gap |") == CHILDREN + HEALTH, result.stdout
+    gaps = [line for line in result.stdout.splitlines() if line.startswith("gap: ")]
+    assert len(gaps) == 2, result.stdout
+    assert 'children of scrape spans got through: name == "GET /metrics http send"' in gaps[0]
+    assert 'health checks got through: url.path == "/health"' in gaps[1]
+    assert all("config/collector/recommended.yaml" in line for line in gaps)
+
+
+def test_the_recommended_config_passes_every_canary():
+    result = run_cli("verify-collector-config", str(config_dir() / "collector" / "recommended.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("| ok |") == GUIDE_SIX + CHILDREN + HEALTH + CONTROLS, result.stdout
+    assert "| gap |" not in result.stdout and "gap: " not in result.stdout, result.stdout
 
 
 def test_the_guides_minimal_operator_resource_fails_naming_what_leaked(tmp_path):
@@ -41,9 +62,11 @@ def test_the_guides_minimal_operator_resource_fails_naming_what_leaked(tmp_path)
     path.write_text(yaml.safe_dump(resource))
     result = run_cli("verify-collector-config", str(path))
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "verdict: FAIL: /metrics spans got through: " in result.stdout
+    verdict = verdict_line(result.stdout)
+    assert verdict.startswith("verdict: FAIL: /metrics spans got through: "), result.stdout
     for leaked in ('http.route == "/metrics"', 'http.target == "/metrics"', 'http.url == "/metrics"', 'name == "GET"'):
-        assert leaked in result.stdout.splitlines()[-1]
+        assert leaked in verdict
+    assert 'url.path == "/metrics"' not in verdict
 
 
 def test_a_config_without_the_filter_fails(tmp_path):
@@ -53,7 +76,8 @@ def test_a_config_without_the_filter_fails(tmp_path):
     path.write_text(yaml.safe_dump(body))
     result = run_cli("verify-collector-config", str(path))
     assert result.returncode == 1
-    assert result.stdout.count("| FAIL |") == 6
+    assert result.stdout.count("| FAIL |") == GUIDE_SIX, result.stdout
+    assert result.stdout.count("| gap |") == CHILDREN + HEALTH, result.stdout
 
 
 @pytest.mark.parametrize("text,message", [

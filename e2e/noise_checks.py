@@ -1,0 +1,54 @@
+"""How the suite reads the run's collector filter: its conditions, and the known gaps they leave."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from llmd_trace_e2e.canary import CANARY_SERVICE
+from llmd_trace_e2e.errors import ConfigError
+from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS
+from llmd_trace_e2e.verify import noise_gap_reason
+
+
+def run_patterns(platform):
+    """The run's filter conditions as the harness evaluates them; None when it cannot."""
+    config = getattr(platform, "collector_config", None)
+    if config is None:  # a platform that does not expose its config: only the guide's is known
+        return GUIDE_PATTERNS if platform.collector_config_is_guides() else None
+    try:
+        return config.filter_patterns()
+    except ConfigError:
+        return None
+
+
+def config_source(platform) -> str:
+    config = getattr(platform, "collector_config", None)
+    return config.source if config is not None else "the run's collector config"
+
+
+def expect_noise_gap(request, platform, group: str) -> None:
+    """A strict expected failure when the run's conditions leave this noise through (a known gap)."""
+    reason = noise_gap_reason(platform.profile, run_patterns(platform), group)
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+
+
+NOISE_WAIT_S = 60.0  # a scrape every 2 s; vLLM's span exporter batches for 5 s
+
+
+def components_spans(spans):
+    """Spans the components made, without the harness's own canaries."""
+    return [s for s in spans if s.service != CANARY_SERVICE]
+
+
+def tapped_or_skip(platform):
+    """What the components sent the collector, before its filter (a loud skip where unobservable)."""
+    tapped = platform.unfiltered_spans()
+    if tapped is None:
+        pytest.skip(f"the {platform.name} platform cannot observe spans before the filter")
+    return components_spans(tapped)
+
+
+def jaeger_spans_since_start(platform):
+    return components_spans(platform.jaeger.all_spans(platform.started_at - timedelta(minutes=1)))

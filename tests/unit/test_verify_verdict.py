@@ -1,0 +1,59 @@
+"""The filter verdict from canary outcomes (plain values, no collector): what it names."""
+import pytest
+
+from llmd_trace_e2e.canary import CONTROL_CANARIES, GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, SentCanary
+from llmd_trace_e2e.collector_config import repo_collector_config
+from llmd_trace_e2e.traces.patterns import SpanPattern
+from llmd_trace_e2e.verify import (CanaryOutcome, FilterVerdictError, VerifyReport, assert_controls_kept,
+                                   assert_noise_dropped)
+
+
+def report(leaked_labels=(), lost_names=()):
+    outcomes = []
+    for i, canary in enumerate(NOISE_CANARIES + CONTROL_CANARIES):
+        arrived = canary.label in leaked_labels if canary.must_drop else canary.name not in lost_names
+        outcomes.append(CanaryOutcome(SentCanary(canary, f"{i:032x}", f"{i:016x}"), arrived))
+    return VerifyReport("test.yaml", tuple(outcomes))
+
+
+def children_and_health():
+    return [c.label for c in NOISE_CANARIES if c.group in (SCRAPE_CHILDREN, HEALTH)]
+
+
+def test_the_guides_config_passes_its_six_patterns_and_reports_the_gaps():
+    r = report(leaked_labels=children_and_health())
+    assert r.passed
+    verdict = r.verdict()
+    assert verdict[0].startswith("verdict: PASS")
+    assert verdict[1].startswith("gap: children of scrape spans got through: name == \"GET /metrics http send\"")
+    assert verdict[2].startswith("gap: health checks got through: url.path == \"/health\"")
+    assert r.table().count("| gap |") == len(children_and_health())
+
+
+def test_a_missing_guide_pattern_fails_naming_it_and_its_condition():
+    r = report(leaked_labels=['http.target == "/metrics"'])
+    assert not r.passed and r.verdict() == ['verdict: FAIL: /metrics spans got through: http.target == "/metrics"']
+    with pytest.raises(FilterVerdictError) as info:
+        assert_noise_dropped(r, GUIDE, "the run folder")
+    text = str(info.value)
+    assert "let 1 of 6 canaries of the guide's /metrics patterns through" in text
+    assert 'http.target == "/metrics": canary `canary http.target` (SERVER; http.target=/metrics)' in text
+    assert 'the condition that drops it: attributes["http.target"] == "/metrics"' in text
+    assert "url.path" not in text and "logs: the run folder" in text
+
+
+def test_no_control_arrived_means_no_verdict_on_the_noise():
+    r = report(lost_names=[c.name for c in CONTROL_CANARIES])
+    assert not r.settled and r.verdict()[0].startswith("verdict: FAIL: no ordinary span reached the backend")
+    with pytest.raises(FilterVerdictError, match="the absence of noise proves nothing"):
+        assert_noise_dropped(r, GUIDE)
+
+
+def test_a_dropped_control_is_named_with_the_condition_that_matches_it():
+    r = report(lost_names=["ingress"])
+    assert r.verdict() == ["verdict: FAIL: ordinary spans were dropped: gateway server span (Envoy default)"]
+    greedy = [*repo_collector_config().filter_patterns(), SpanPattern.parse('name == "ingress"')]
+    with pytest.raises(FilterVerdictError) as info:
+        assert_controls_kept(r, greedy)
+    assert "`ingress` (SERVER;" in str(info.value) and 'it matches name == "ingress"' in str(info.value)
+    assert_controls_kept(report())
