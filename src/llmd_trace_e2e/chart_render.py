@@ -228,7 +228,7 @@ def containers_of(documents: Iterable[Mapping[str, Any]]) -> list[RenderedContai
     """The traced containers of rendered Deployments: the EPP, vLLM of each role, the routing proxy."""
     found = []
     for doc in documents:
-        if doc.get("kind") != "Deployment":
+        if not isinstance(doc, Mapping) or doc.get("kind") != "Deployment":
             continue
         pod = ((doc.get("spec") or {}).get("template") or {})
         labels = ((pod.get("metadata") or {}).get("labels") or {})

@@ -1,19 +1,116 @@
-"""What the charts would hand each container, computed from Helm values without Kubernetes.
-
-The local platform starts processes with exactly the tracing flags and environment that
-llm-d-modelservice and the GAIE inferencepool chart render for these values, including what
-they do not do (no tracing for `modelCommand: custom`; the chart's OTEL_SERVICE_NAME after the
-container's own env, where Kubernetes keeps the last of duplicate names).
-Sources: llm-d-modelservice templates/_helpers.tpl; GAIE config/charts/epplib/templates/_deployment.yaml.
+"""What the charts hand each traced container for a run's Helm values: the real render where
+the chart can be had (chart_render.py), the emulation otherwise (chart_emulation.py); and, from
+that, the launch the local platform gives each process (endpoints moved by `localize`).
 """
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
 from urllib.parse import urlparse
 
+from . import chart_emulation
+from .chart_render import NAMESPACE, ChartUnavailable, RenderedContainer, containers_of, render_chart
 from .profiles import Profile
-from .values import COLLECTOR_ENDPOINT, lookup
+
+EPP_RELEASE = "trace-e2e"  # the InferencePool is named after the EPP release
+MODELSERVICE_RELEASE = "trace-e2e-ms"
+# Top-level keys that belong to the EPP chart (GAIE inferencepool or llm-d-router); every other
+# top-level key goes to llm-d-modelservice.
+EPP_TOP_LEVEL = frozenset({"inferenceExtension", "inferencePool", "provider", "router", "experimentalHttpRoute",
+                           "httpRoute", "inferenceObjectives"})
+# Post-renders a profile may ask for (config/profiles.yaml kind.post_render), by name.
+POST_RENDERS = ("kv-connector",)
+
+
+def split_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(EPP chart part, llm-d-modelservice part) of one values mapping."""
+    return ({k: v for k, v in values.items() if k in EPP_TOP_LEVEL},
+            {k: v for k, v in values.items() if k not in EPP_TOP_LEVEL})
+
+
+@dataclass(frozen=True)
+class Prediction:
+    chart: str
+    version: str
+    source: str  # "helm" (the real chart) or "emulation"
+    containers: tuple[RenderedContainer, ...]
+    documents: tuple[dict, ...] = ()  # the full render, when source is helm
+
+    def of(self, role: str) -> list[RenderedContainer]:
+        return [c for c in self.containers if c.role == role]
+
+
+def kv_connector(containers: tuple[RenderedContainer, ...]) -> tuple[RenderedContainer, ...]:
+    """llm-d-router's pd-sidecar from v0.10.0 takes `--kv-connector` (PR 2054 removed `--connector`),
+    which every llm-d-modelservice release up to v0.4.12 still renders."""
+    def fix(c: RenderedContainer) -> RenderedContainer:
+        if c.role != "routing-proxy":
+            return c
+        args = tuple("--kv-" + a[2:] if a.startswith("--connector=") else a for a in c.args)
+        return RenderedContainer(c.role, c.name, c.env, args, c.command)
+    return tuple(fix(c) for c in containers)
+
+
+def post_render_documents(documents: list[dict], names: tuple[str, ...]) -> list[dict]:
+    """The same post-render on rendered manifests (helm --post-renderer runs this on kind)."""
+    if "kv-connector" not in names:
+        return documents
+    for doc in documents:
+        if doc.get("kind") != "Deployment":
+            continue
+        for c in (((doc.get("spec") or {}).get("template") or {}).get("spec") or {}).get("initContainers") or []:
+            if c.get("name") == "routing-proxy":
+                c["args"] = ["--kv-" + a[2:] if str(a).startswith("--connector=") else a for a in c.get("args") or []]
+    return documents
+
+
+@lru_cache(maxsize=256)
+def _predict_cached(chart: str, version: str, values_json: str, release: str, namespace: str,
+                    chart_dirs: tuple[tuple[str, str], ...], post_render: tuple[str, ...]) -> Prediction:
+    values = json.loads(values_json)
+    dirs = {name: Path(path) for name, path in chart_dirs}
+    try:
+        documents = post_render_documents(render_chart(chart, version, values, release=release, namespace=namespace,
+                                                       chart_dirs=dirs), post_render)
+        return Prediction(chart, version, "helm", tuple(containers_of(documents)), tuple(documents))
+    except ChartUnavailable:
+        containers = tuple(chart_emulation.predict(chart, version, values, release=release, namespace=namespace))
+        return Prediction(chart, version, "emulation", kv_connector(containers) if "kv-connector" in post_render
+                          else containers)
+
+
+def predict(chart: str, version: str, values: Mapping[str, Any], *, release: str = EPP_RELEASE,
+            namespace: str = NAMESPACE, chart_dirs: Mapping[str, Path] | None = None,
+            post_render: tuple[str, ...] = ()) -> Prediction:
+    """What `chart` at `version` hands its traced containers: helm's render where the chart can be
+    had, else the emulation's. Values the chart refuses raise ChartRefused either way."""
+    key = json.dumps(values, sort_keys=True, default=str)
+    dirs = tuple(sorted((k, str(v)) for k, v in (chart_dirs or {}).items()))
+    return _predict_cached(chart, version, key, release, namespace, dirs, tuple(post_render))
+
+
+# ---- per profile -----------------------------------------------------------------------------
+
+
+def chart_release(role: str) -> str:
+    return EPP_RELEASE if role == "epp" else MODELSERVICE_RELEASE
+
+
+def predict_for(profile: Profile, role: str, values: Mapping[str, Any],
+                chart_dirs: Mapping[str, Path] | None = None) -> Prediction:
+    """The profile's `role` chart ("epp" or "modelservice") for that chart's part of `values`."""
+    pin = profile.charts[role]
+    epp_part, ms_part = split_values(values)
+    post = tuple(profile.post_render) if role == "modelservice" else ()
+    return predict(pin.chart, pin.version, epp_part if role == "epp" else ms_part, release=chart_release(role),
+                   chart_dirs=chart_dirs, post_render=post)
+
+
+# ---- what the local platform gives a process -------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -31,70 +128,88 @@ class Launch:
         return dict(self.env_list)
 
 
-def _env_items(env: Iterable[Mapping[str, Any]] | None) -> list[tuple[str, str]]:
-    return [(e["name"], str(e["value"])) for e in env or [] if isinstance(e, Mapping) and "value" in e]
+# A process has no pod: the Downward API fields the charts read get these stand-ins.
+LOCAL_FIELDS = {"metadata.namespace": NAMESPACE, "spec.nodeName": "localhost"}
 
 
-@dataclass(frozen=True)
-class ModelServiceTracing:
-    enabled: bool
-    endpoint: str
-    sampler: str
-    sampler_arg: str
-    service_names: Mapping[str, str]
-    collect_detailed_traces: str | None
+def _process_env(container: RenderedContainer, own: set[str]) -> tuple[tuple[str, str], ...]:
+    """The container's env as a process gets it: fieldRefs resolved, $(VAR) expanded as the kubelet
+    does, and only the OTEL_* entries plus the container's own (the rest is Kubernetes plumbing)."""
+    resolved: dict[str, str] = {}
+    out = []
+    for name, value in container.env:
+        ref = re.fullmatch(r"<fieldRef (.+)>", value)
+        if ref:
+            value = LOCAL_FIELDS.get(ref.group(1), f"{container.name}-local")
+        value = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: resolved.get(m.group(1), m.group(0)), value)
+        resolved[name] = value
+        if name.startswith("OTEL_") or name in own:
+            out.append((name, value))
+    return tuple(out)
 
 
-def modelservice_tracing(values: Mapping[str, Any], profile: Profile) -> ModelServiceTracing:
-    block = lookup(values, profile.values_schema["modelservice"].path, {}) or {}
-    names = {"vllmDecode": "vllm-decode", "vllmPrefill": "vllm-prefill", "routingProxy": "routing-proxy"}
-    names.update(lookup(block, "serviceNames", {}) or {})
-    return ModelServiceTracing(
-        enabled=bool(block.get("enabled", False)),
-        endpoint=str(block.get("otlpEndpoint", COLLECTOR_ENDPOINT)),
-        sampler=str(lookup(block, "sampling.sampler", "parentbased_traceidratio")),
-        sampler_arg=str(lookup(block, "sampling.samplerArg", "1.0")),
-        service_names=names,
-        collect_detailed_traces=lookup(block, "vllm.collectDetailedTraces"),
-    )
+def _own_env(values: Mapping[str, Any], role: str) -> set[str]:
+    containers = (values.get(role) or {}).get("containers") or [{}]
+    return {e["name"] for e in containers[0].get("env") or [] if isinstance(e, Mapping) and "name" in e}
+
+
+def _with_process_image(values: Mapping[str, Any], role: str) -> dict[str, Any]:
+    """On the local platform vLLM is a process, not an image: the chart's required image is moot."""
+    section = dict(values.get(role) or {})
+    if section.get("containers"):
+        section["containers"] = [{"image": "local-process", **c} for c in section["containers"]]
+    return {**values, role: section}
+
+
+TRACING_ARGS = ("--otlp-traces-endpoint", "--collect-detailed-traces")
 
 
 def vllm_launch(values: Mapping[str, Any], profile: Profile, role: str = "decode") -> Launch:
-    """The vLLM container of `role` (decode/prefill): its own env, then the chart's tracing."""
-    container = (lookup(values, f"{role}.containers", [{}]) or [{}])[0]
-    env = _env_items(container.get("env"))
-    tracing = modelservice_tracing(values, profile)
-    command = container.get("modelCommand", "custom")
-    if not tracing.enabled:
-        return Launch(env_list=tuple(env), notes=("tracing.enabled is false: no tracing env or args",))
-    if command not in ("vllmServe", "imageDefault"):
-        return Launch(env_list=tuple(env), notes=(
-            f"modelCommand {command!r}: the chart injects no tracing env or args (add them to the command)",))
-    name = tracing.service_names["vllmDecode" if role == "decode" else "vllmPrefill"]
-    env += [("OTEL_SERVICE_NAME", name), ("OTEL_EXPORTER_OTLP_ENDPOINT", tracing.endpoint),
-            ("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_TRACES_SAMPLER", tracing.sampler),
-            ("OTEL_TRACES_SAMPLER_ARG", tracing.sampler_arg)]
-    args = ["--otlp-traces-endpoint", tracing.endpoint]
-    if tracing.collect_detailed_traces:
-        args += ["--collect-detailed-traces", str(tracing.collect_detailed_traces)]
-    return Launch(tuple(args), tuple(env), True)
+    """The vLLM container of `role` (decode/prefill), as the profile's llm-d-modelservice renders it."""
+    if profile.platform == "local":
+        values = _with_process_image(values, role)
+    prediction = predict_for(profile, "modelservice", values)
+    found = [c for c in prediction.of(role)]
+    if not found:
+        return Launch(notes=(f"{prediction.chart} {prediction.version} renders no {role} vLLM for these values",))
+    vllm = found[0]
+    args = []
+    for flag in TRACING_ARGS:
+        if flag in vllm.args:
+            i = vllm.args.index(flag)
+            args += list(vllm.args[i:i + 2])
+    env = _process_env(vllm, _own_env(values, role))
+    tracing = "--otlp-traces-endpoint" in args
+    notes = () if tracing else (
+        ("the chart renders OTEL_* env but no --otlp-traces-endpoint (modelCommand custom): vLLM exports nothing",)
+        if any(n == "OTEL_SERVICE_NAME" for n, _ in vllm.env) else ("tracing is off in these values",))
+    return Launch(tuple(args), env, tracing, notes)
+
+
+# The EPP's identity in the cluster (its pool, its plugins ConfigMap): the local platform names its own.
+CLUSTER_ARGS = ("--pool-name", "--pool-namespace", "--pool-group", "--config-file", "--grpc-health-port")
 
 
 def epp_launch(values: Mapping[str, Any], profile: Profile) -> Launch:
-    """The GAIE inferencepool chart's EPP container (inferenceExtension.tracing.*)."""
-    path = profile.values_schema["epp"].path
-    block = lookup(values, path, {}) or {}
-    enabled = bool(block.get("enabled", False))
-    env: list[tuple[str, str]] = []
-    if enabled:
-        env = [("OTEL_SERVICE_NAME", "gateway-api-inference-extension/epp"),
-               ("OTEL_EXPORTER_OTLP_ENDPOINT", str(block.get("otelExporterEndpoint", "http://localhost:4317"))),
-               ("OTEL_TRACES_EXPORTER", "otlp"),
-               ("OTEL_RESOURCE_ATTRIBUTES", "k8s.namespace.name=llmd-trace-e2e,k8s.pod.name=epp-local"),
-               ("OTEL_TRACES_SAMPLER", str(lookup(block, "sampling.sampler", "parentbased_traceidratio"))),
-               ("OTEL_TRACES_SAMPLER_ARG", str(lookup(block, "sampling.samplerArg", "0.1")))]
-    env += _env_items(lookup(values, "inferenceExtension.env"))
-    return Launch((f"--tracing={'true' if enabled else 'false'}",), tuple(env), enabled)
+    """The EPP container as the profile's EPP chart renders it (the real chart where it can be
+    had), less the flags naming its pool and config, which the local platform sets itself."""
+    prediction = predict_for(profile, "epp", values)
+    [epp] = prediction.of("epp")
+    args, skip = [], False
+    for arg in epp.args:
+        if skip:
+            skip = False
+        elif arg in CLUSTER_ARGS:
+            skip = True
+        elif not arg.startswith(tuple(f"{a}=" for a in CLUSTER_ARGS)):
+            args.append(arg)
+    epp_part, _ = split_values(values)
+    root = chart_emulation.epp_values_root(prediction.chart)
+    own_env = (epp_part.get(root) or {}).get("epp" if root == "router" else "env")
+    own = {e["name"] for e in (own_env.get("env") if isinstance(own_env, Mapping) else own_env) or []
+           if isinstance(e, Mapping) and "name" in e}
+    return Launch(tuple(args), _process_env(epp, own), "--tracing=true" in args,
+                  (f"rendered by {prediction.source} ({prediction.chart} {prediction.version})",))
 
 
 def is_in_cluster(endpoint: str) -> bool:

@@ -241,6 +241,7 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
         supports_pd=supports_pd,
         versions=shown,
         absent=absent,
+        post_render=post_render,
         gateway_spans=dict((raw.get("gateway") or {}).get("spans") or {}),
     )
 

@@ -53,7 +53,9 @@ def leaves(node: Mapping[str, Any], prefix: str = "") -> list[str]:
 
 
 def tracing_values(profile: Profile, chart: str) -> dict[str, Any]:
-    """The tracing block the guide documents, with 100% sampling, at this profile's key path."""
+    """The tracing block the guide documents, with 100% sampling, at this profile's key path,
+    less the keys the profile's chart version does not have (llm-d-modelservice v0.4.5-v0.4.6
+    refuse serviceNames.routingProxy, so the guide's own block fails there)."""
     schema = profile.values_schema[chart]
     if chart == "modelservice":
         block = {
@@ -70,10 +72,20 @@ def tracing_values(profile: Profile, chart: str) -> dict[str, Any]:
     else:
         block = {"enabled": True, "otelExporterEndpoint": COLLECTOR_ENDPOINT,
                  "sampling": {"sampler": SAMPLER, "samplerArg": SAMPLER_ARG}}
-    unknown = set(leaves(block)) - set(schema.keys)
-    if unknown:  # the profile's schema and this block must agree
-        raise ValuesError(f"profile {profile.name}: values_schema.{chart} lacks {sorted(unknown)}")
-    return nest(schema.path, block)
+    return nest(schema.path, _only(block, set(schema.keys)))
+
+
+def _only(block: Mapping[str, Any], keep: set[str], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in block.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            inner = _only(value, keep, path + ".")
+            if inner:
+                out[key] = inner
+        elif path in keep:
+            out[key] = value
+    return out
 
 
 def load_values_file(path: Path, profile: Profile) -> dict[str, Any]:

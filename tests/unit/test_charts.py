@@ -1,6 +1,7 @@
 """Helm values -> the flags and env the charts render, as the local platform applies them."""
 import pytest
 
+from llmd_trace_e2e.chart_render import ChartRefused
 from llmd_trace_e2e.charts import epp_launch, localize, vllm_launch
 from llmd_trace_e2e.local.platform import baseline_values
 from llmd_trace_e2e.platform import expected_service
@@ -15,26 +16,47 @@ def profile():
     return load_profile("local")
 
 
+def decode_container(profile, **fields):
+    """The baseline's decode container with `fields` changed: Helm replaces lists, so an overlay
+    must carry the whole container."""
+    [base] = baseline_values(profile)["decode"]["containers"]
+    return {"decode": {"containers": [{**base, **fields}]}}
+
+
 def test_baseline_vllm_gets_the_guides_env_and_args(profile):
     launch = vllm_launch(baseline_values(profile), profile)
     assert launch.tracing
-    assert launch.env == {"OTEL_SERVICE_NAME": "vllm-decode", "OTEL_EXPORTER_OTLP_ENDPOINT": COLLECTOR_ENDPOINT,
-                          "OTEL_TRACES_EXPORTER": "otlp", "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                          "OTEL_TRACES_SAMPLER_ARG": "1.0"}
+    assert launch.env_list == (("OTEL_SERVICE_NAME", "vllm-decode"), ("OTEL_EXPORTER_OTLP_ENDPOINT", COLLECTOR_ENDPOINT),
+                               ("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+                               ("OTEL_TRACES_SAMPLER_ARG", "1.0"))
     assert launch.args == ("--otlp-traces-endpoint", COLLECTOR_ENDPOINT, "--collect-detailed-traces", "all")
 
 
-def test_disabled_and_custom_command_inject_nothing(profile):
+def test_disabled_injects_nothing(profile):
     off = deep_merge(baseline_values(profile), {"tracing": {"enabled": False}})
-    assert vllm_launch(off, profile).env == {} and not vllm_launch(off, profile).tracing
-    custom = deep_merge(baseline_values(profile), {"decode": {"containers": [{"modelCommand": "custom"}]}})
+    launch = vllm_launch(off, profile)
+    assert launch.env == {} and launch.args == () and not launch.tracing
+
+
+def test_custom_command_gets_the_env_but_not_the_args(profile):
+    custom = deep_merge(baseline_values(profile), decode_container(profile, modelCommand="custom",
+                                                                   command=["vllm", "serve", "m"]))
     launch = vllm_launch(custom, profile)
-    assert not launch.tracing and launch.args == () and "custom" in launch.notes[0]
+    assert launch.env["OTEL_SERVICE_NAME"] == "vllm-decode" and launch.env["OTEL_TRACES_EXPORTER"] == "otlp"
+    assert launch.args == () and not launch.tracing, "without --otlp-traces-endpoint vLLM exports nothing"
+    assert "no --otlp-traces-endpoint" in launch.notes[0]
+    assert expected_service(custom, profile, "vllm-decode") is None
+
+
+def test_custom_command_without_a_command_is_refused_as_helm_would(profile):
+    bare = deep_merge(baseline_values(profile), decode_container(profile, modelCommand="custom"))
+    with pytest.raises(ChartRefused, match=r"llm-d-modelservice v0\.4\.12 .*a `command` is required"):
+        vllm_launch(bare, profile)
 
 
 def test_container_env_comes_first_so_the_charts_service_name_wins(profile):
-    values = deep_merge(baseline_values(profile), {"decode": {"containers": [
-        {"modelCommand": "vllmServe", "env": [{"name": "OTEL_SERVICE_NAME", "value": "mine"}]}]}})
+    values = deep_merge(baseline_values(profile), decode_container(
+        profile, env=[{"name": "OTEL_SERVICE_NAME", "value": "mine"}]))
     launch = vllm_launch(values, profile)
     assert launch.env_list[0] == ("OTEL_SERVICE_NAME", "mine")
     assert launch.env["OTEL_SERVICE_NAME"] == "vllm-decode"  # Kubernetes keeps the last duplicate
@@ -48,14 +70,26 @@ def test_service_names_override(profile):
 
 def test_epp_flag_env_and_chart_defaults(profile):
     on = epp_launch(baseline_values(profile), profile)
-    assert on.args == ("--tracing=true",) and on.env["OTEL_TRACES_EXPORTER"] == "otlp"
+    assert on.args[-1] == "--tracing=true" and on.env["OTEL_TRACES_EXPORTER"] == "otlp"
+    assert not {"--pool-name", "--pool-namespace", "--config-file"} & set(on.args), "the local platform names its pool"
     assert on.env["OTEL_SERVICE_NAME"] == "gateway-api-inference-extension/epp"
+    # the Downward API fields a pod would fill, filled for a process; $(VAR) expanded as the kubelet does
+    assert on.env["OTEL_RESOURCE_ATTRIBUTES"] == \
+        "k8s.namespace.name=llmd-trace-e2e,k8s.node.name=localhost,k8s.pod.name=epp-local"
     bare = epp_launch({"inferenceExtension": {"tracing": {"enabled": True}}}, profile)
     # The GAIE chart's own defaults, not the guide's: a bare switch exports to localhost at 10%.
     assert bare.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4317"
     assert bare.env["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
     off = epp_launch({"inferenceExtension": {"tracing": {"enabled": False}}}, profile)
-    assert off.args == ("--tracing=false",) and off.env == {} and expected_service({}, profile, "epp") is None
+    assert off.args[-1] == "--tracing=false" and off.env == {} and expected_service({}, profile, "epp") is None
+
+
+def test_epp_user_env_comes_after_the_charts(profile):
+    values = deep_merge(baseline_values(profile), {"inferenceExtension": {"env": [
+        {"name": "OTEL_SERVICE_NAME", "value": "my-epp"}]}})
+    launch = epp_launch(values, profile)
+    assert [n for n, _ in launch.env_list].count("OTEL_SERVICE_NAME") == 2
+    assert launch.env["OTEL_SERVICE_NAME"] == "my-epp"  # the user's, last, wins here
 
 
 def test_localize_swaps_only_in_cluster_addresses(profile):

@@ -63,8 +63,12 @@ def test_images_and_charts_resolve_from_versions_toml():
         assert ":" in ref.rpartition("/")[2]
     assert latest.charts["modelservice"].version == versions["charts"]["llm-d-modelservice-latest"]["version"]
     guide = load_profile("guide")
-    # the guide profile's EPP image is the GAIE release the local platform builds
-    assert guide.images["epp"].endswith(":" + versions["go_tools"]["epp"]["version"])
+    # the guide profile runs what the guide's inference-scheduling helmfile pins
+    assert guide.images["epp"] == "ghcr.io/llm-d/llm-d-inference-scheduler:v0.5.0"
+    assert (guide.charts["epp"].version, guide.charts["modelservice"].version) == ("v1.3.0", "v0.4.5")
+    # the local platform's EPP gets the render of its own release's chart
+    local = load_profile("local")
+    assert local.charts["epp"].version == versions["go_tools"]["epp"]["version"]
     assert latest.charts["epp"].helm_ref()[0].startswith("oci://")
     assert latest.charts["modelservice"].helm_ref()[1] == "--repo"
 
