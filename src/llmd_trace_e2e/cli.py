@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", type=Path, help="a collector config, or an OpenTelemetryCollector resource")
     verify.add_argument("--run-dir", type=Path, default=None, help="keep configs and logs here")
     verify.set_defaults(func=_verify)
+    from .predict import add_parser as add_predict
+
+    add_predict(sub)
     for name, text in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser

@@ -90,6 +90,13 @@ def _only(block: Mapping[str, Any], keep: set[str], prefix: str = "") -> dict[st
 
 def load_values_file(path: Path, profile: Profile) -> dict[str, Any]:
     """One values file, parsed and its tracing keys checked; errors name the file and the fix."""
+    doc = read_values_file(path)
+    check_tracing_keys(doc, profile, str(path))
+    return doc
+
+
+def read_values_file(path: Path) -> dict[str, Any]:
+    """One values file, parsed; errors name the file and the fix."""
     try:
         doc = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
@@ -101,7 +108,6 @@ def load_values_file(path: Path, profile: Profile) -> dict[str, Any]:
     doc = doc or {}
     if not isinstance(doc, dict):
         raise ValuesError(f"values file {path} must be a mapping at the top, not {type(doc).__name__}")
-    check_tracing_keys(doc, profile, str(path))
     return doc
 
 
