@@ -70,12 +70,14 @@ class Kube:
             self.dynamic.resources.invalidate_cache()
             return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
-    def apply(self, doc: dict[str, Any]) -> None:
+    def apply(self, doc: dict[str, Any], *, dry_run: bool = False, namespace: str | None = None) -> None:
+        """Server-side apply; `namespace` for namespaced objects that name none (helm's release
+        namespace); `dry_run`: the API server validates and admits it, and stores nothing."""
         resource = self._resource(doc["apiVersion"], doc["kind"])
         meta = doc.get("metadata") or {}
-        namespace = meta.get("namespace") if resource.namespaced else None
-        resource.server_side_apply(body=doc, name=meta["name"], namespace=namespace,
-                                   field_manager=FIELD_MANAGER, force_conflicts=True)
+        namespace = (meta.get("namespace") or namespace) if resource.namespaced else None
+        resource.server_side_apply(body=doc, name=meta["name"], namespace=namespace, field_manager=FIELD_MANAGER,
+                                   force_conflicts=True, dry_run="All" if dry_run else None)
 
     def apply_text(self, text: str, source: str) -> int:
         count = 0
@@ -87,7 +89,7 @@ class Kube:
             except Exception as exc:
                 meta = doc.get("metadata") or {}
                 raise HarnessError(f"applying {doc.get('kind')}/{meta.get('name')} from {source} failed: "
-                                   f"{_api_reason(exc)}") from None
+                                   f"{api_reason(exc)}") from None
             count += 1
         return count
 
@@ -161,7 +163,7 @@ class Kube:
             return self.core.read_namespaced_pod_log(pod, namespace, container=container, previous=previous,
                                                      tail_lines=lines, _request_timeout=20)
         except Exception as exc:
-            return f"(log unavailable: {_api_reason(exc)})"
+            return f"(log unavailable: {api_reason(exc)})"
 
     def crds_established(self, names: Iterable[str]) -> Callable:
         names = list(names)
@@ -210,7 +212,8 @@ def http_ready(url: str, expect: str | None) -> Callable:
     return probe
 
 
-def _api_reason(exc: Exception) -> str:
+def api_reason(exc: Exception) -> str:
+    """The API server's message for a refused request, else the exception in one line."""
     body = getattr(exc, "body", None)
     if body:
         try:

@@ -54,8 +54,11 @@ def _openssl(*args: str | Path) -> None:
 class LocalControlPlane:
     """etcd + kube-apiserver on 127.0.0.1. `start()`, then `wait_ready()`, then `kubeconfig`."""
 
-    def __init__(self, supervisor: Supervisor):
+    def __init__(self, supervisor: Supervisor, authorization_mode: str = "AlwaysAllow"):
+        """authorization_mode: "RBAC" for checks of what a ServiceAccount may do (the kind plan's
+        dry run); the harness's own token is in system:masters, which RBAC always allows."""
         self.supervisor = supervisor
+        self.authorization_mode = authorization_mode
         # Credentials (token, keys, kubeconfig) and etcd's data never go to the artifacts
         # folder: a private folder, removed by discard().
         self.dir = Path(tempfile.mkdtemp(prefix="llmd-trace-e2e-kube-"))
@@ -113,7 +116,7 @@ class LocalControlPlane:
             f"--secure-port={self.apiserver_port}",
             f"--cert-dir={certs}",
             f"--token-auth-file={tokens}",
-            "--authorization-mode=AlwaysAllow",
+            f"--authorization-mode={self.authorization_mode}",
             "--anonymous-auth=false",
             # No controller manager creates the default ServiceAccount a Pod would need.
             "--disable-admission-plugins=ServiceAccount",

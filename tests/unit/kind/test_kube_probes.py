@@ -61,3 +61,33 @@ def test_gpus_allocatable_reports_per_node():
     kube.core = NS(list_node=lambda **kw: NS(items=nodes))
     assert kube.gpus_allocatable(1)() is True
     assert kube.gpus_allocatable(2)().state == "nvidia.com/gpu allocatable: {'w': 1}"
+
+
+class RecordingResource:
+    """Stands in for a dynamic-client resource: records what server-side apply was asked."""
+
+    def __init__(self, namespaced):
+        self.namespaced, self.calls = namespaced, []
+
+    def server_side_apply(self, **kwargs):
+        self.calls.append(kwargs)
+
+
+def kube_applying_to(resource):
+    kube = Kube.__new__(Kube)
+    kube._resource = lambda api_version, kind: resource
+    return kube
+
+
+def test_dry_run_apply_asks_for_dry_run_all_and_fills_in_the_release_namespace():
+    resource = RecordingResource(namespaced=True)
+    kube_applying_to(resource).apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "epp"}},
+                                     dry_run=True, namespace="llm-d")
+    assert resource.calls[0]["dry_run"] == "All" and resource.calls[0]["namespace"] == "llm-d"
+
+
+def test_a_plain_apply_is_not_a_dry_run_and_cluster_objects_get_no_namespace():
+    resource = RecordingResource(namespaced=False)
+    kube_applying_to(resource).apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "llm-d"}},
+                                     namespace="ignored")
+    assert resource.calls[0]["dry_run"] is None and resource.calls[0]["namespace"] is None
