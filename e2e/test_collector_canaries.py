@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.canary import GUIDE, HEALTH, SCRAPE_CHILDREN
+from llmd_trace_e2e.canary import GUIDE, HEALTH, SCRAPE_CHILDREN, expected_span_names
 from llmd_trace_e2e.verify import assert_controls_kept, assert_noise_dropped, canary_report
 
 from noise_checks import config_source, expect_noise_gap, run_patterns
@@ -33,3 +33,16 @@ def test_children_of_scrape_spans_are_dropped(request, platform, canaries):
 def test_health_check_spans_are_dropped(request, platform, canaries):
     expect_noise_gap(request, platform, HEALTH)
     assert_noise_dropped(canaries, HEALTH, platform.logs_hint())
+
+
+def test_no_span_the_profile_expects_matches_a_filter_condition(platform):
+    """The spans the suite asks for, by name (profile spans, P/D spans, the gateway's), held
+    against the run's conditions as the harness reads them; the controls above ran them for real."""
+    patterns = run_patterns(platform)
+    if patterns is None:
+        pytest.skip(f"the harness cannot evaluate the conditions of {config_source(platform)}; "
+                    "the canary controls checked the request path for real")
+    hits = {name: [p.condition for p in patterns if p.matches_shape(name, {})]
+            for name in expected_span_names(platform.profile)}
+    hits = {name: conditions for name, conditions in hits.items() if conditions}
+    assert not hits, f"spans the suite needs would be dropped by {config_source(platform)}: {hits}"

@@ -95,6 +95,16 @@ CONTROL_CANARIES = (
              {"upstream_cluster": "epp"}, SpanKind.CLIENT),
 )
 
+
+
+def expected_span_names(profile) -> list[str]:
+    """Every span name a profile tells the suite to expect (request path, P/D, gateway)."""
+    names = [n for spans in profile.spans.values() for n in spans]
+    names += [n for lines in profile.pd_spans.values() for alts in lines for n in alts]
+    names += list(getattr(profile, "gateway_spans", {}).values())
+    return sorted(set(names))
+
+
 NOISE_CANARIES = tuple(metrics_canaries()) + SCRAPE_CHILD_CANARIES + HEALTH_CANARIES
 
 

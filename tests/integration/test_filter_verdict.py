@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from llmd_trace_e2e.canary import GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, metrics_canaries
+from llmd_trace_e2e.canary import GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, metrics_canaries, predicted_leaks
 from llmd_trace_e2e.collector_config import CollectorConfig, repo_collector_config
 from llmd_trace_e2e.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts
 from llmd_trace_e2e.procs import Supervisor
@@ -75,3 +75,22 @@ def test_the_guides_config_drops_its_six_patterns_and_leaks_children_and_health(
     for group in (SCRAPE_CHILDREN, HEALTH):
         with pytest.raises(FilterVerdictError, match=f"canaries of {group} through"):
             assert_noise_dropped(report, group)
+
+
+def with_conditions(*extra: str) -> CollectorConfig:
+    body = copy.deepcopy(repo_collector_config().body)
+    body["processors"][FILTER]["traces"]["span"] += list(extra)
+    return CollectorConfig(f"the guide's config plus {', '.join(extra)}", body)
+
+
+@pytest.mark.parametrize("config", [
+    repo_collector_config(), repo_collector_config("recommended.yaml"),
+    with_conditions('IsMatch(name, "^GET /(metrics|health)")'),
+    with_conditions('IsMatch(attributes["http.route"], "^/health$")', 'name == "GET /health http send"'),
+], ids=["guide", "recommended", "ismatch-name", "ismatch-attribute"])
+def test_the_harness_predicts_what_the_real_filter_drops(run_canaries, config):
+    """The known noise gaps are judged by evaluating the conditions: held against the collector."""
+    report = run_canaries(config)
+    predicted = {c.label for c in predicted_leaks(config.filter_patterns(), NOISE_CANARIES)}
+    arrived = {o.sent.canary.label for o in report.outcomes if o.sent.canary.must_drop and o.arrived}
+    assert report.settled and arrived == predicted, f"predicted {sorted(predicted)}, the collector let through {sorted(arrived)}"

@@ -1,9 +1,10 @@
 import pytest
 
-from llmd_trace_e2e.canary import CONTROL_CANARIES, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, predicted_leaks
+from llmd_trace_e2e.canary import (CONTROL_CANARIES, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, expected_span_names,
+                                   predicted_leaks)
 from llmd_trace_e2e.collector_config import parse_collector_config, repo_collector_config
 from llmd_trace_e2e.errors import ConfigError
-from llmd_trace_e2e.profiles import load_profile
+from llmd_trace_e2e.profiles import load_profile, profile_names
 from llmd_trace_e2e.traces.patterns import (GUIDE_CONDITIONS, GUIDE_PATTERNS, HEALTH_CONDITIONS,
                                             SCRAPE_CHILD_CONDITIONS, SpanPattern, matching_patterns, parse_all)
 from llmd_trace_e2e.verify import noise_gap_reason
@@ -134,3 +135,12 @@ def test_the_readme_shows_the_real_diff_of_recommended_against_the_guides_config
     block = readme.split("```diff\n", 1)[1].split("```", 1)[0]
     assert [line[1:] for line in block.splitlines() if line.startswith("+")] == added, \
         "README's diff is stale: paste `diff config/collector/collector.yaml config/collector/recommended.yaml`"
+
+
+@pytest.mark.parametrize("config", [GUIDES, RECOMMENDED], ids=["guide", "recommended"])
+@pytest.mark.parametrize("name", profile_names())
+def test_no_span_a_profile_expects_matches_a_filter_condition(config, name):
+    expected = expected_span_names(load_profile(name))
+    assert "llm_request" in expected and "gateway.request" in expected
+    hits = {n: [p.condition for p in config.filter_patterns() if p.matches_shape(n, {})] for n in expected}
+    assert not {n: c for n, c in hits.items() if c}, f"profile {name}: {hits}"
