@@ -10,6 +10,8 @@ from llmd_trace_e2e.errors import ConfigError
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS
 from llmd_trace_e2e.verify import noise_gap_reason
 
+NOISE_WAIT_S = 60.0  # a scrape every 2 s; vLLM's span exporter batches for 5 s
+
 
 def run_patterns(platform):
     """The run's filter conditions as the harness evaluates them; None when it cannot."""
@@ -32,9 +34,6 @@ def expect_noise_gap(request, platform, group: str) -> None:
     reason = noise_gap_reason(platform.profile, run_patterns(platform), group)
     if reason:
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-
-
-NOISE_WAIT_S = 60.0  # a scrape every 2 s; vLLM's span exporter batches for 5 s
 
 
 def components_spans(spans):

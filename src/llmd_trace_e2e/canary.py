@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from .traces.patterns import (GUIDE_CONDITIONS, HEALTH_CHILD_CONDITIONS, HEALTH_SERVER_CONDITIONS,
+from .traces.patterns import (GUIDE_PATTERNS, HEALTH_CHILD_CONDITIONS, HEALTH_SERVER_CONDITIONS,
                               SCRAPE_CHILD_CONDITIONS, SpanPattern, parse_all)
 
 CANARY_SERVICE = "llmd-trace-e2e-canary"
@@ -61,7 +61,7 @@ def _noise_canary(pattern: SpanPattern, group: str, child: bool = False) -> Cana
                   group, kind, child, pattern.condition)
 
 
-def metrics_canaries(patterns: Sequence[SpanPattern] = parse_all(GUIDE_CONDITIONS)) -> list[Canary]:
+def metrics_canaries(patterns: Sequence[SpanPattern] = GUIDE_PATTERNS) -> list[Canary]:
     """One canary per /metrics pattern of the guide."""
     return [_noise_canary(p, GUIDE) for p in patterns]
 
@@ -70,6 +70,7 @@ SCRAPE_CHILD_CANARIES = tuple(_noise_canary(p, SCRAPE_CHILDREN, child=True)
                               for p in parse_all(SCRAPE_CHILD_CONDITIONS))
 HEALTH_CANARIES = tuple([_noise_canary(p, HEALTH) for p in parse_all(HEALTH_SERVER_CONDITIONS)]
                         + [_noise_canary(p, HEALTH, child=True) for p in parse_all(HEALTH_CHILD_CONDITIONS)])
+NOISE_CANARIES = tuple(metrics_canaries()) + SCRAPE_CHILD_CANARIES + HEALTH_CANARIES
 
 
 def _control(label: str, name: str, attributes: Mapping[str, str] | None = None,
@@ -95,17 +96,12 @@ CONTROL_CANARIES = (
              {"upstream_cluster": "epp"}, SpanKind.CLIENT),
 )
 
-
-
 def expected_span_names(profile) -> list[str]:
     """Every span name a profile tells the suite to expect (request path, P/D, gateway)."""
     names = [n for spans in profile.spans.values() for n in spans]
     names += [n for lines in profile.pd_spans.values() for alts in lines for n in alts]
-    names += list(getattr(profile, "gateway_spans", {}).values())
+    names += list(profile.gateway_spans.values())
     return sorted(set(names))
-
-
-NOISE_CANARIES = tuple(metrics_canaries()) + SCRAPE_CHILD_CANARIES + HEALTH_CANARIES
 
 
 def predicted_leaks(patterns: Sequence[SpanPattern], canaries: Sequence[Canary]) -> list[Canary]:
@@ -115,7 +111,7 @@ def predicted_leaks(patterns: Sequence[SpanPattern], canaries: Sequence[Canary])
 
 def _remote_parent():
     """A context whose current span is a sampled parent in another process (a new trace)."""
-    parent = SpanContext(random.getrandbits(128), random.getrandbits(64) or 1, is_remote=True,
+    parent = SpanContext(random.getrandbits(128) or 1, random.getrandbits(64) or 1, is_remote=True,
                          trace_flags=TraceFlags(TraceFlags.SAMPLED))
     return trace.set_span_in_context(NonRecordingSpan(parent))
 
