@@ -22,14 +22,16 @@ MODELSERVICE_RELEASE = "trace-e2e-ms"
 # top-level key goes to llm-d-modelservice.
 EPP_TOP_LEVEL = frozenset({"inferenceExtension", "inferencePool", "provider", "router", "experimentalHttpRoute",
                            "httpRoute", "inferenceObjectives"})
-# Post-renders a profile may ask for (config/profiles.yaml kind.post_render), by name.
-POST_RENDERS = ("kv-connector",)
+
+
+# The harness's own keys (gateway.tracing.*): read by the harness, handed to no chart.
+HARNESS_TOP_LEVEL = frozenset({"gateway"})
 
 
 def split_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(EPP chart part, llm-d-modelservice part) of one values mapping."""
     return ({k: v for k, v in values.items() if k in EPP_TOP_LEVEL},
-            {k: v for k, v in values.items() if k not in EPP_TOP_LEVEL})
+            {k: v for k, v in values.items() if k not in EPP_TOP_LEVEL | HARNESS_TOP_LEVEL})
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Prediction:
     source: str  # "helm" (the real chart) or "emulation"
     containers: tuple[RenderedContainer, ...]
     documents: tuple[dict, ...] = ()  # the full render, when source is helm
+    why: str = ""  # why the chart could not be rendered, when source is emulation
 
     def of(self, role: str) -> list[RenderedContainer]:
         return [c for c in self.containers if c.role == role]
@@ -77,10 +80,10 @@ def _predict_cached(chart: str, version: str, values_json: str, release: str, na
         documents = post_render_documents(render_chart(chart, version, values, release=release, namespace=namespace,
                                                        chart_dirs=dirs), post_render)
         return Prediction(chart, version, "helm", tuple(containers_of(documents)), tuple(documents))
-    except ChartUnavailable:
+    except ChartUnavailable as unavailable:
         containers = tuple(chart_emulation.predict(chart, version, values, release=release, namespace=namespace))
         return Prediction(chart, version, "emulation", kv_connector(containers) if "kv-connector" in post_render
-                          else containers)
+                          else containers, why=unavailable.why)
 
 
 def predict(chart: str, version: str, values: Mapping[str, Any], *, release: str = EPP_RELEASE,

@@ -86,6 +86,7 @@ class Profile:
     supports_pd: bool = False
     versions: Mapping[str, str] = field(default_factory=dict)  # what runs, for the run's header
     post_render: tuple[str, ...] = ()  # POST_RENDERS applied to llm-d-modelservice's render
+    image_flags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # role -> flags its binary takes
     absent: Mapping[str, str] = field(default_factory=dict)  # component -> why this platform lacks it
     # The gateway's span names in traced mode (gateway.tracing.enabled): "server" (one per request)
     # and "ext_proc" (its call to the EPP). Empty: not known for this profile's gateway.
@@ -200,6 +201,7 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
     shown: dict[str, str] = {}
     absent: dict[str, str] = {}
     post_render: tuple[str, ...] = ()
+    image_flags: dict[str, tuple[str, ...]] = {}
     section = (raw.get(platform) if platform in ("kind", "local") else None) or {}
     charts = {role: resolve_chart(versions, key) for role, key in (section.get("charts") or {}).items()}
     missing = {"epp", "modelservice"} - set(charts)
@@ -208,6 +210,8 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
     if platform == "kind":
         kind = section
         images = {role: resolve_image(versions, key) for role, key in (kind.get("images") or {}).items()}
+        image_flags = {role: tuple(versions["images"][key]["flags"]) for role, key in (kind.get("images") or {}).items()
+                       if "flags" in versions["images"][key]}
         supports_pd = bool(kind.get("pd"))
         post_render = tuple(kind.get("post_render") or ())
         unknown = set(post_render) - set(POST_RENDERS)
@@ -242,6 +246,7 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
         versions=shown,
         absent=absent,
         post_render=post_render,
+        image_flags=image_flags,
         gateway_spans=dict((raw.get("gateway") or {}).get("spans") or {}),
     )
 

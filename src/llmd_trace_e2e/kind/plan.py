@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..gateway_values import GatewayTracing
 from ..profiles import Profile, load_profile, load_versions
 from ..values import COLLECTOR_ENDPOINT, deep_merge
-from . import cluster, manifests, valuesfiles
+from . import chart_files, cluster, manifests, valuesfiles
 from .options import (COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT,
                       MONITORING_NAMESPACE, NAMESPACE, KindOptions)
 
@@ -35,6 +35,7 @@ class Command:
     title: str
     argv: tuple[str, ...]
     only_if: str | None = None  # "cluster-absent" or "cluster-present", decided at run time
+    shows: tuple[Path, ...] = ()  # files shown with the command (what a chart install renders)
 
     def shell(self) -> str:
         return shlex.join(self.argv)
@@ -72,6 +73,7 @@ class Plan:
     files: dict[Path, str] = field(default_factory=dict)  # in the order first written
     images: list[str] = field(default_factory=list)  # what the cluster will pull
     releases: list[tuple[str, str]] = field(default_factory=list)  # (namespace, release)
+    values: dict[str, Any] = field(default_factory=dict)  # every chart's merged values (the run's baseline)
     endpoints: dict[str, Any] = field(default_factory=dict)
 
     def add_file(self, name: str, text: str) -> Path:
@@ -95,7 +97,7 @@ class Plan:
                 when = {"cluster-absent": "  (only if no harness cluster of that name exists)",
                         "cluster-present": "  (only if it exists: reused)"}.get(step.only_if or "", "")
                 out.append(f"  $ {step.shell()}{when}")
-                referenced = [Path(a) for a in step.argv if Path(a) in self.files]
+                referenced = [Path(a) for a in step.argv if Path(a) in self.files] + list(step.shows)
             elif isinstance(step, Apply):
                 source = f" <- {step.url} (fetched at run time)" if step.url else ""
                 out.append(f"  apply (server-side) {step.path}{source}")
@@ -120,11 +122,12 @@ def _helm_common(opts: KindOptions) -> list[str]:
     return args
 
 
-def _helm_install(opts: KindOptions, release: str, ref: list[str], namespace: str, values: list[Path]) -> tuple[str, ...]:
+def _helm_install(opts: KindOptions, release: str, ref: list[str], namespace: str, values: list[Path],
+                  extra: list[str] | None = None) -> tuple[str, ...]:
     argv = ["helm", "upgrade", "--install", release, *ref, "--namespace", namespace, "--create-namespace"]
     for path in values:
         argv += ["-f", str(path)]
-    return tuple(argv + _helm_common(opts))
+    return tuple(argv + list(extra or []) + _helm_common(opts))
 
 
 def _cluster_config(repo: Path, opts: KindOptions, node_image: str) -> str:
@@ -301,24 +304,31 @@ def _chart_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) ->
         steps.append(Apply("the tiny-model generator script (for the vLLM init container)", plan.add_file(
             "30-tiny-model-script.yaml", manifests.dump_all(manifests.tiny_model_script(script)))))
     epp_chart = profile.charts["epp"]
+    epp_base = valuesfiles.epp_values(profile, opts)
     epp_values = plan.add_file("values-epp.yaml", valuesfiles.to_yaml(
-        valuesfiles.epp_values(profile, opts),
-        f"{epp_chart.chart} {epp_chart.version}: EPP with tracing on ({profile.values_schema['epp'].path})"))
+        epp_base, f"{epp_chart.chart} {epp_chart.version}: EPP with tracing on ({profile.values_schema['epp'].path})"))
+    epp_merged = valuesfiles.merged(epp_base, user_values, "epp")
+    epp_render = chart_files.rendered_file(plan, epp_chart, valuesfiles.EPP_RELEASE, epp_merged)
     steps.append(Command(f"EPP and InferencePool ({epp_chart.chart} {epp_chart.version})", _helm_install(
         opts, valuesfiles.EPP_RELEASE, epp_chart.helm_ref(), NAMESPACE,
-        [epp_values, *_user_value_files(plan, user_values, "epp")])))
+        [epp_values, *_user_value_files(plan, user_values, "epp")]), shows=(epp_render,)))
     steps.append(Wait("EPP ready", "deployments", "epp_ready", NAMESPACE, release=valuesfiles.EPP_RELEASE))
     steps.append(Apply("HTTPRoute from the Gateway to the InferencePool", plan.add_file(
         "40-httproute.yaml", manifests.dump_all(manifests.httproute(valuesfiles.EPP_RELEASE)))))
     ms_chart = profile.charts["modelservice"]
     packages = valuesfiles.otel_packages(repo / "config" / "python" / "vllm-requirements.txt")
+    ms_base = valuesfiles.modelservice_values(profile, opts, packages)
     ms_values = plan.add_file("values-modelservice.yaml", valuesfiles.to_yaml(
-        valuesfiles.modelservice_values(profile, opts, packages),
-        f"{ms_chart.chart} {ms_chart.version}: vLLM and routing proxy with tracing on "
-        f"({profile.values_schema['modelservice'].path})"))
+        ms_base, f"{ms_chart.chart} {ms_chart.version}: vLLM and routing proxy with tracing on "
+                 f"({profile.values_schema['modelservice'].path})"))
+    ms_merged = valuesfiles.merged(ms_base, user_values, "modelservice")
+    ms_render = chart_files.rendered_file(plan, ms_chart, valuesfiles.MODELSERVICE_RELEASE, ms_merged,
+                                          profile.post_render)
     steps.append(Command(f"vLLM via {ms_chart.chart} {ms_chart.version}", _helm_install(
         opts, valuesfiles.MODELSERVICE_RELEASE, ms_chart.helm_ref(), NAMESPACE,
-        [ms_values, *_user_value_files(plan, user_values, "modelservice")])))
+        [ms_values, *_user_value_files(plan, user_values, "modelservice")],
+        chart_files.post_renderer_args(profile.post_render)), shows=(ms_render,)))
+    plan.values = {**epp_merged, **ms_merged, **valuesfiles.merged({}, user_values, "harness")}
     steps.append(Wait("vLLM ready (image pull, init containers, model load)", "deployments", "model_server_ready",
                       NAMESPACE, release=valuesfiles.MODELSERVICE_RELEASE))
     plan.releases += [(NAMESPACE, valuesfiles.EPP_RELEASE), (NAMESPACE, valuesfiles.MODELSERVICE_RELEASE)]

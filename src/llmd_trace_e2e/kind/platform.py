@@ -46,8 +46,10 @@ class KindE2EPlatform:
         self.model = endpoints["model"]
         self.jaeger = JaegerClient(endpoints["jaeger_query_url"])
         self.collector_otlp_grpc = endpoints["collector_otlp_grpc"]
-        self.baseline = deep_merge(deep_merge(tracing_values(self.profile, "modelservice"),
-                                              tracing_values(self.profile, "epp")), user_values)
+        # every chart's merged values as the plan installs them (its vLLM container included), so
+        # the harness predicts what the pods really run; a --helmfile run has only the tracing block
+        self.baseline = dict(deployed.plan.values) or deep_merge(deep_merge(
+            tracing_values(self.profile, "modelservice"), tracing_values(self.profile, "epp")), user_values)
         self.values = dict(self.baseline)
         self.started_at = datetime.now(timezone.utc)
         self.artifacts = opts.run_dir

@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..charts import EPP_RELEASE, EPP_TOP_LEVEL, HARNESS_TOP_LEVEL, MODELSERVICE_RELEASE, split_values
 from ..profiles import Profile
 from ..values import ValuesError, deep_merge, load_values_file, tracing_values
 from . import yamlout
 from .options import KindOptions
 
 POOL_LABELS = {"llm-d.ai/inference-serving": "true", "llmd-trace-e2e.llm-d.ai/pool": "trace-e2e"}
-EPP_RELEASE = "trace-e2e"  # the InferencePool is named after the EPP release
-MODELSERVICE_RELEASE = "trace-e2e-ms"
 MODEL_MOUNT = "/model-cache"
 TINY_MODEL_NAME = "tiny-llama"
 GPU_MODEL_NAME = "Qwen/Qwen3-0.6B"
@@ -25,12 +24,11 @@ OTEL_SITE = "/opt/otel-site"
 VLLM_PORT = 8200  # behind the routing proxy, which listens on 8000
 SERVICE_PORT = 8000
 
-# Top-level keys that belong to the EPP chart (GAIE inferencepool or llm-d-router); every other
-# top-level key of a --values file goes to llm-d-modelservice.
-EPP_TOP_LEVEL = {"inferenceExtension", "inferencePool", "provider", "router", "experimentalHttpRoute",
-                 "httpRoute", "inferenceObjectives"}
-# The harness's own keys (gateway.tracing.*): read by the harness, handed to no chart.
-HARNESS_TOP_LEVEL = {"gateway"}
+# EPP_RELEASE, MODELSERVICE_RELEASE and how a values file splits between the charts
+# (EPP_TOP_LEVEL, HARNESS_TOP_LEVEL) are charts.py's, shared with the local platform.
+__all__ = ["EPP_RELEASE", "EPP_TOP_LEVEL", "HARNESS_TOP_LEVEL", "MODELSERVICE_RELEASE"]
+
+
 @dataclass(frozen=True)
 class UserValues:
     source: Path
@@ -40,10 +38,18 @@ class UserValues:
 
 
 def load_user_values(path: Path, profile: Profile) -> UserValues:
+    """A --values file, checked and split: EPP-chart keys, the harness's own, and the rest."""
     doc = load_values_file(path, profile)
-    epp = {k: v for k, v in doc.items() if k in EPP_TOP_LEVEL}
-    ms = {k: v for k, v in doc.items() if k not in EPP_TOP_LEVEL | HARNESS_TOP_LEVEL}
+    epp, ms = split_values(doc)
     return UserValues(Path(path), epp, ms, {k: v for k, v in doc.items() if k in HARNESS_TOP_LEVEL})
+
+
+def merged(base: Mapping[str, Any], user_values: list[UserValues], part: str) -> dict[str, Any]:
+    """What helm gets for one chart: the harness's values, then each user file's part, like -f."""
+    out = dict(base)
+    for uv in user_values:
+        out = deep_merge(out, getattr(uv, part))
+    return out
 
 
 
