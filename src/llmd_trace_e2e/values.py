@@ -22,6 +22,13 @@ KNOWN_TRACING_PATHS = {"modelservice": ("global.tracing", "tracing"),
                        "epp": ("inferenceExtension.tracing", "router.tracing")}
 
 
+# Every key of the guide's tracing blocks (the Global and Gateway Tracing Options).
+GUIDE_KEYS = {"modelservice": ("enabled", "otlpEndpoint", "sampling.sampler", "sampling.samplerArg",
+                               "serviceNames.vllmDecode", "serviceNames.vllmPrefill", "serviceNames.routingProxy",
+                               "vllm.collectDetailedTraces"),
+              "epp": ("enabled", "otelExporterEndpoint", "sampling.sampler", "sampling.samplerArg")}
+
+
 class ValuesError(ConfigError):
     pass
 
@@ -135,12 +142,28 @@ def _check_schema(values: Mapping[str, Any], schema: TracingSchema, profile: Pro
         return
     if not isinstance(node, Mapping):
         raise ValuesError(f"{source}: {schema.path} must be a mapping, not {type(node).__name__}")
+    pin = profile.charts.get(schema.chart)
+    chart = f"{pin.chart} {pin.version}" if pin else f"the {schema.chart} chart"
     for leaf in leaves(node):
         if leaf in schema.keys:
             continue
         guess = difflib.get_close_matches(leaf, schema.keys, n=1, cutoff=0.6)
-        hint = f"did you mean {schema.path}.{guess[0]}?" if guess else f"known keys: {', '.join(schema.key_paths())}"
-        raise ValuesError(f"{source}: unknown tracing key {schema.path}.{leaf} for profile {profile.name}; {hint}")
+        if leaf in GUIDE_KEYS[schema.chart]:  # a key of the guide's block this chart version does not have
+            hint = "its values schema refuses it (other versions of the chart have it): leave it out"
+        elif guess:
+            hint = f"did you mean {schema.path}.{guess[0]}?"
+        else:
+            hint = f"known keys: {', '.join(schema.key_paths())}"
+        raise ValuesError(f"{source}: unknown tracing key {schema.path}.{leaf} for {chart} (profile {profile.name}); {hint}")
+
+
+def container_overlay(values: Mapping[str, Any], role: str = "decode", **fields: Any) -> dict[str, Any]:
+    """An overlay changing `fields` of the first `role` container. Helm replaces lists, so an
+    overlay of `decode.containers` must carry the whole container (image included), not the change."""
+    containers = list(lookup(values, f"{role}.containers", []) or [])
+    if not containers:
+        raise ValuesError(f"these values have no {role}.containers to change")
+    return {role: {"containers": [{**containers[0], **fields}, *containers[1:]]}}
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
