@@ -17,13 +17,14 @@ from typing import Any, Mapping
 
 from .chart_render import ChartRefused, RenderedContainer, env_value
 from .errors import ConfigError
+from .values import COLLECTOR_ENDPOINT
 
 MODELSERVICE = "llm-d-modelservice"
 INFERENCEPOOL = "inferencepool"
 ROUTER = "llm-d-router-gateway"
 CHARTS = (MODELSERVICE, INFERENCEPOOL, ROUTER)
 
-GUIDE_COLLECTOR = "http://opentelemetry-collector.monitoring.svc.cluster.local:4317"
+GUIDE_COLLECTOR = COLLECTOR_ENDPOINT  # llm-d-modelservice v0.4.5-v0.4.6's default is the guide's
 SCHEMA_REFUSAL = "values don't meet the specifications of the schema(s) in the following chart(s):"
 
 
