@@ -383,3 +383,44 @@ def test_cli_refuses_the_local_profile(capsys, tmp_path):
 def test_cli_without_an_action_says_what_to_give(capsys):
     assert kind_main([]) == 2
     assert "give --plan, up or down" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("node", NODE_TYPES)
+def test_each_chart_install_shows_what_it_will_run(make_plan, profile, node):
+    from llmd_trace_e2e.chart_render import chart_source
+    from llmd_trace_e2e.errors import ToolMissing
+    from llmd_trace_e2e.paths import tool
+
+    plan = make_plan(profile, **node)
+    text = plan.render()
+    for release, role in ((valuesfiles.EPP_RELEASE, "epp"), (valuesfiles.MODELSERVICE_RELEASE, "modelservice")):
+        [shown] = helm_step(plan, release).shows
+        assert f"--- {shown} ---" in text
+        pin = plan.profile.charts[role]
+        try:
+            renderable = chart_source(pin.chart, pin.version) is not None and tool("helm") is not None
+        except ToolMissing:
+            renderable = False
+        assert shown.name == (f"rendered-{release}.yaml" if renderable else f"predicted-{release}.yaml"), \
+            f"{pin.chart} {pin.version}: renderable here={renderable}, the plan shows {shown.name}"
+        if not renderable:
+            assert "the chart cannot be rendered here" in plan.files[shown]
+
+
+def test_post_renderer_renames_connector_and_refuses_unknown_names():
+    import subprocess
+    import sys
+
+    manifest = yaml.safe_dump({"kind": "Deployment", "spec": {"template": {"spec": {
+        "initContainers": [{"name": "routing-proxy", "args": ["--port=8000", "--connector=nixlv2"]}],
+        "containers": [{"name": "vllm", "args": ["--connector=untouched"]}]}}}})
+    run = subprocess.run([sys.executable, "-m", "llmd_trace_e2e.kind.postrender", "kv-connector"], input=manifest,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    spec = yaml.safe_load(run.stdout)["spec"]["template"]["spec"]
+    assert spec["initContainers"][0]["args"] == ["--port=8000", "--kv-connector=nixlv2"]
+    assert spec["containers"][0]["args"] == ["--connector=untouched"]
+    bad = subprocess.run([sys.executable, "-m", "llmd_trace_e2e.kind.postrender", "kv-conector"], input=manifest,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown post-render ['kv-conector']" in bad.stderr
