@@ -286,6 +286,11 @@ def epp_values_root(chart: str) -> str:
     return "router" if chart == ROUTER else "inferenceExtension"
 
 
+def epp_user_env_path(chart: str) -> str:
+    """Where each EPP chart takes the user's env (rendered after its OTEL_* env, so it wins)."""
+    return "router.epp.env" if chart == ROUTER else "inferenceExtension.env"
+
+
 def epp_defaults(chart: str, version: str) -> dict[str, Any]:
     tracing = {"enabled": False, "otelExporterEndpoint": "http://localhost:4317",
                "sampling": {"sampler": "parentbased_traceidratio", "samplerArg": "0.1"}}
@@ -341,7 +346,7 @@ def epp(chart: str, version: str, user_values: Mapping[str, Any], *, release: st
                                              "k8s.pod.name=$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)"),
                 ("OTEL_TRACES_SAMPLER", str(_get(tracing, "sampling.sampler"))),
                 ("OTEL_TRACES_SAMPLER_ARG", str(_get(tracing, "sampling.samplerArg")))]
-    env += _env(_get(values, "router.epp.env" if chart == ROUTER else "inferenceExtension.env"))  # user env wins
+    env += _env(_get(values, epp_user_env_path(chart)))  # after the chart's: the user's env wins
     return [RenderedContainer("epp", "epp", tuple(env), tuple(_epp_args(chart, version, values, release, namespace, on)))]
 
 

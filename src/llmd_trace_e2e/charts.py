@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from . import chart_emulation
 from .chart_render import NAMESPACE, ChartUnavailable, RenderedContainer, containers_of, render_chart
 from .profiles import Profile
+from .values import lookup
 
 EPP_RELEASE = "trace-e2e"  # the InferencePool is named after the EPP release
 MODELSERVICE_RELEASE = "trace-e2e-ms"
@@ -152,7 +153,7 @@ def _process_env(container: RenderedContainer, own: set[str]) -> tuple[tuple[str
 
 
 def _own_env(values: Mapping[str, Any], role: str) -> set[str]:
-    containers = (values.get(role) or {}).get("containers") or [{}]
+    containers = lookup(values, f"{role}.containers") or [{}]
     return {e["name"] for e in containers[0].get("env") or [] if isinstance(e, Mapping) and "name" in e}
 
 
@@ -172,7 +173,7 @@ def vllm_launch(values: Mapping[str, Any], profile: Profile, role: str = "decode
     if profile.platform == "local":
         values = _with_process_image(values, role)
     prediction = predict_for(profile, "modelservice", values)
-    found = [c for c in prediction.of(role)]
+    found = prediction.of(role)
     if not found:
         return Launch(notes=(f"{prediction.chart} {prediction.version} renders no {role} vLLM for these values",))
     vllm = found[0]
@@ -206,11 +207,8 @@ def epp_launch(values: Mapping[str, Any], profile: Profile) -> Launch:
             skip = True
         elif not arg.startswith(tuple(f"{a}=" for a in CLUSTER_ARGS)):
             args.append(arg)
-    epp_part, _ = split_values(values)
-    root = chart_emulation.epp_values_root(prediction.chart)
-    own_env = (epp_part.get(root) or {}).get("epp" if root == "router" else "env")
-    own = {e["name"] for e in (own_env.get("env") if isinstance(own_env, Mapping) else own_env) or []
-           if isinstance(e, Mapping) and "name" in e}
+    user_env = lookup(values, chart_emulation.epp_user_env_path(prediction.chart)) or []
+    own = {e["name"] for e in user_env if isinstance(e, Mapping) and "name" in e}
     return Launch(tuple(args), _process_env(epp, own), "--tracing=true" in args,
                   (f"rendered by {prediction.source} ({prediction.chart} {prediction.version})",))
 

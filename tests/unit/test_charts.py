@@ -6,7 +6,7 @@ from llmd_trace_e2e.charts import epp_launch, localize, vllm_launch
 from llmd_trace_e2e.local.platform import baseline_values
 from llmd_trace_e2e.platform import expected_service
 from llmd_trace_e2e.profiles import load_profile
-from llmd_trace_e2e.values import COLLECTOR_ENDPOINT, deep_merge
+from llmd_trace_e2e.values import COLLECTOR_ENDPOINT, container_overlay, deep_merge
 
 LOCAL = "http://127.0.0.1:4999"
 
@@ -17,10 +17,7 @@ def profile():
 
 
 def decode_container(profile, **fields):
-    """The baseline's decode container with `fields` changed: Helm replaces lists, so an overlay
-    must carry the whole container."""
-    [base] = baseline_values(profile)["decode"]["containers"]
-    return {"decode": {"containers": [{**base, **fields}]}}
+    return container_overlay(baseline_values(profile), **fields)
 
 
 def test_baseline_vllm_gets_the_guides_env_and_args(profile):

@@ -19,10 +19,11 @@ import pytest
 import yaml
 
 from llmd_trace_e2e import chart_emulation
-from llmd_trace_e2e.chart_render import ChartRefused, chart_source, containers_of, helm_reason, render_chart
+from llmd_trace_e2e.chart_render import ChartRefused, containers_of, helm_reason, render_chart
 from llmd_trace_e2e.cli import main
-from llmd_trace_e2e.errors import ToolMissing
-from llmd_trace_e2e.paths import repo_root, tool
+from llmd_trace_e2e.paths import repo_root
+
+from .real_charts import real_chart_or_skip
 
 
 def golden_root() -> Path:
@@ -99,18 +100,9 @@ def test_the_emulation_predicts_the_real_render(case):
     assert got == case.expected_containers(), _mismatch(case, "the emulation", got, case.expected_containers())
 
 
-def _real_chart_or_skip(case: Case) -> None:
-    if chart_source(case.chart, case.version) is None:
-        pytest.skip(f"{case.chart} {case.version} cannot be had here (only the emulation is checked for it)")
-    try:
-        tool("helm")
-    except ToolMissing as exc:
-        pytest.skip(f"SKIPPED LOUDLY: {exc}: the real render of {case.id} is not compared")
-
-
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_the_harness_renders_what_helm_rendered(case):
-    _real_chart_or_skip(case)
+    real_chart_or_skip(case.chart, case.version, f"the real render of {case.id} (only the emulation is)")
     release, namespace = case.release_and_namespace
     try:
         documents = render_chart(case.chart, case.version, case.values, release=release, namespace=namespace)

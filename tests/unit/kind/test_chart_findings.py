@@ -9,15 +9,15 @@ import pytest
 import yaml
 
 from llmd_trace_e2e import chart_emulation as em
-from llmd_trace_e2e.chart_render import ChartRefused, chart_source, render_chart
+from llmd_trace_e2e.chart_render import ChartRefused, render_chart
 from llmd_trace_e2e.charts import predict, split_values
-from llmd_trace_e2e.errors import ConfigError, ToolMissing
-from llmd_trace_e2e.paths import repo_root, tool
+from llmd_trace_e2e.errors import ConfigError
+from llmd_trace_e2e.paths import repo_root
 from llmd_trace_e2e.platform import expected_service
 from llmd_trace_e2e.profiles import load_profile
 from llmd_trace_e2e.values import GUIDE_KEYS, ValuesError, container_overlay, deep_merge, nest
 
-from .kind.conftest import make_plan  # noqa: F401  (the fixture)
+from ..real_charts import real_chart_or_skip
 
 NS = {"release": "trace-e2e", "namespace": "llmd-trace-e2e"}
 BASE = {"modelArtifacts": {"name": "Qwen/Qwen3-0.6B", "uri": "hf://Qwen/Qwen3-0.6B", "size": "20Gi"},
@@ -160,12 +160,7 @@ def test_5_a_whole_container_overlay_keeps_the_image(make_plan):
 def test_6_the_guide_profiles_epp_chart_grants_what_its_epp_watches():
     pin = load_profile("guide").charts["epp"]
     assert (pin.chart, pin.version) == ("inferencepool", "v1.3.0"), "chart v1.2.0's Role lacks inferencemodelrewrites"
-    if chart_source(pin.chart, pin.version) is None:
-        pytest.skip(f"SKIPPED LOUDLY: {pin.chart} {pin.version} cannot be had here (no Go module): Role not checked")
-    try:
-        tool("helm")
-    except ToolMissing as exc:
-        pytest.skip(f"SKIPPED LOUDLY: {exc}: the Role of {pin.chart} {pin.version} is not checked")
+    real_chart_or_skip(pin.chart, pin.version, "its Role", loud_if_unavailable=True)
     docs = render_chart(pin.chart, pin.version, {"inferencePool": {"modelServers": {"matchLabels": {"a": "b"}}}})
     resources = {r for d in docs if d.get("kind") == "Role" for rule in d.get("rules") or []
                  for r in rule.get("resources") or []}
