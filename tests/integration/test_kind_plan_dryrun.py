@@ -17,8 +17,9 @@ from llmd_trace_e2e import chart_render
 from llmd_trace_e2e.errors import ToolMissing
 from llmd_trace_e2e.kind import manifests
 from llmd_trace_e2e.kind.crd_modules import crd_files, crd_modules
-from llmd_trace_e2e.kind.dryrun import (DryRunReport, Permission, check_epp_permissions, dry_run_plan,
-                                        epp_deployment, expected_denials, load_epp_rbac)
+from llmd_trace_e2e.kind.dryrun import DryRunReport, dry_run_plan
+from llmd_trace_e2e.kind.epp_rbac import (Permission, check_epp_permissions, epp_deployment, expected_denials,
+                                          load_epp_rbac)
 from llmd_trace_e2e.kind.kube import Kube, api_reason
 from llmd_trace_e2e.kind.options import NAMESPACE, KindOptions
 from llmd_trace_e2e.kind.plan import build_plan

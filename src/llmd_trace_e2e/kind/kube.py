@@ -79,6 +79,18 @@ class Kube:
         resource.server_side_apply(body=doc, name=meta["name"], namespace=namespace, field_manager=FIELD_MANAGER,
                                    force_conflicts=True, dry_run="All" if dry_run else None)
 
+    def delete(self, doc: dict[str, Any], *, namespace: str | None = None) -> None:
+        """Delete the object `doc` names; one already gone is fine."""
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        resource = self._resource(doc["apiVersion"], doc["kind"])
+        meta = doc.get("metadata") or {}
+        try:
+            resource.delete(name=meta["name"],
+                            namespace=(meta.get("namespace") or namespace) if resource.namespaced else None)
+        except NotFoundError:
+            pass
+
     def apply_text(self, text: str, source: str) -> int:
         count = 0
         for doc in yaml.safe_load_all(text):
