@@ -114,7 +114,19 @@ def _vendor_file_dependencies(chart_dir: Path, source_dir: Path) -> None:
             shutil.copytree(library, chart_dir / "charts" / library.name)
 
 
+_unavailable: dict[tuple[str, str], str] = {}  # asked once per process: the answer will not change
+
+
 def _module_chart(chart: str, version: str) -> tuple[Path | None, str]:
+    if (chart, version) in _unavailable:
+        return None, _unavailable[(chart, version)]
+    found, why = _prepare_module_chart(chart, version)
+    if found is None:
+        _unavailable[(chart, version)] = why
+    return found, why
+
+
+def _prepare_module_chart(chart: str, version: str) -> tuple[Path | None, str]:
     module, folder = GO_MODULE_CHARTS[chart]
     target = cache_dir() / "charts" / f"{chart}-{version}" / chart
     if (target / "Chart.yaml").exists():

@@ -78,3 +78,23 @@ def test_a_chart_folder_given_is_used_and_checked(tmp_path):
     assert chart_source("x", "v1", {"x": tmp_path}) == tmp_path
     with pytest.raises(ConfigError, match="no Chart.yaml there"):
         chart_source("x", "v1", {"x": tmp_path / "nope"})
+
+
+def test_a_go_module_chart_is_copied_stamped_and_its_file_library_vendored(tmp_path, monkeypatch):
+    from llmd_trace_e2e import chart_render
+
+    module = tmp_path / "FAKE-module"  # stands in for the Go module cache's read-only copy
+    chart, library = module / "config/charts/inferencepool", module / "config/charts/epplib"
+    for folder, meta in ((chart, {"name": "inferencepool", "version": "0.0.0", "dependencies": [
+            {"name": "inference-extension", "version": "0.0.0", "repository": "file://../epplib"}]}),
+                         (library, {"name": "inference-extension", "version": "0.0.0", "type": "library"})):
+        (folder / "templates").mkdir(parents=True)
+        (folder / "Chart.yaml").write_text(yaml.safe_dump(meta))
+        folder.chmod(0o555)
+    monkeypatch.setenv("LLMD_TRACE_E2E_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(chart_render, "_go_module_dir", lambda mod, version: (module, ""))
+    found = chart_source("inferencepool", "v9.8.7")
+    meta = yaml.safe_load((found / "Chart.yaml").read_text())
+    assert (meta["version"], meta["appVersion"]) == ("v9.8.7", "v9.8.7"), "stamped as the release script packages it"
+    assert (found / "charts" / "epplib" / "Chart.yaml").exists(), "the file:// library is vendored, nothing fetched"
+    assert chart_source("inferencepool", "v9.8.7") == found  # the second time from the cache
