@@ -44,7 +44,8 @@ def spans_around(platform, service: str, completion):
 
 
 def expect_spans(platform, fetch, checks, what: str):
-    return expect(fetch, checks, SPAN_TIMEOUT_S, context=what, logs_hint=platform.logs_hint())
+    return expect(fetch, checks, SPAN_TIMEOUT_S, context=what, logs_hint=platform.logs_hint(),
+                  diagnosis=platform.diagnosis())
 
 
 class LlmRequestOf:

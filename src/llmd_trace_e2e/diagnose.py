@@ -1,27 +1,22 @@
-"""Why spans are missing: facts about the stack, gathered when a trace assertion fails.
+"""Why spans are missing: what a platform knows about a failure, for the message of a failed
+trace assertion.
 
 A failed assertion shows what was expected and what arrived. It cannot see why something did
 not arrive: a component that died, a collector that cannot export, a Jaeger that lost its
-memory storage. Sources registered with `watching()` (the local platform registers its own, a
-test may register a stack's) are asked for findings when a failure is explained. A finding is
-a fact with its evidence (log lines, span names), never a guess; a source that cannot look
+memory storage, a pod that crash-loops. Each platform gives its own `Diagnosis`
+(`platform.diagnosis()`: the local one's processes, collector and Jaeger, kind's pods and
+events), and whoever calls `expect` passes it along; nothing is registered anywhere. A finding
+is a fact with its evidence (log lines, span names), never a guess; a source that cannot look
 says so instead of hiding the assertion behind a traceback.
 """
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
-
-if TYPE_CHECKING:
-    from .pipeline import LocalCollector
-    from .procs import Supervisor
-    from .traces.jaeger import JaegerClient
+from typing import Protocol, Sequence
 
 EVIDENCE_LINES = 5
-MAX_NAMED_SPANS = 12
 LINE_CHARS = 400
 
 
@@ -65,35 +60,32 @@ class Finding:
     evidence: tuple[str, ...] = ()  # log lines, span names
 
 
-class Source(Protocol):
+class Diagnosis(Protocol):
+    """Something that can say what is wrong right now (asked only when a check has failed)."""
+
     def findings(self) -> list[Finding]: ...
 
 
-_sources: list[Source] = []
-
-
-@contextmanager
-def watching(*sources: Source) -> Iterator[None]:
-    """Consult these sources for every failure explained inside the block."""
-    _sources.extend(sources)
-    try:
-        yield
-    finally:
-        for source in sources:
-            if source in _sources:
-                _sources.remove(source)
-
-
-def findings(sources: Sequence[Source] | None = None) -> list[Finding]:
-    """What the sources (default: every registered one) find; a source that fails says so."""
+def consult(*sources: Diagnosis) -> list[Finding]:
+    """What the sources find; a source that fails says so as a finding of its own."""
     found: list[Finding] = []
-    for source in list(_sources if sources is None else sources):
+    for source in sources:
         try:
             found += source.findings()
         except Exception as exc:  # noqa: BLE001 - a diagnosis must never hide the assertion
             found.append(Finding(getattr(source, "component", type(source).__name__),
                                  f"could not be checked: {type(exc).__name__}: {exc}"))
     return found
+
+
+class Sources:
+    """Several diagnoses asked as one, each on its own (one that fails does not silence the rest)."""
+
+    def __init__(self, *sources: Diagnosis):
+        self.sources = sources
+
+    def findings(self) -> list[Finding]:
+        return consult(*self.sources)
 
 
 def render(found: Sequence[Finding]) -> str:
@@ -104,82 +96,6 @@ def render(found: Sequence[Finding]) -> str:
     return "\n".join(lines)
 
 
-def report() -> str:
-    """The findings of every registered source, rendered; empty when nothing is registered or wrong."""
-    return render(findings()) if _sources else ""
-
-
-# --- sources ---------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class ProcessHealth:
-    """Components that are not running, and restarts the supervisor recorded."""
-
-    supervisor: "Supervisor"
-    component: str = "processes"
-
-    def findings(self) -> list[Finding]:
-        out = [Finding(e.name, f"{e.what} at {e.at:%H:%M:%S} UTC") for e in self.supervisor.history]
-        for proc in list(self.supervisor.processes):
-            if proc.pid is not None and not proc.alive():
-                tail = [short_log_line(ln) for ln in proc.tail(EVIDENCE_LINES).splitlines() if ln.strip()]
-                out.append(Finding(proc.name, f"is not running: {proc.describe_exit()} (log: {proc.log_path})",
-                                   tuple(tail)))
-        return out
-
-
-@dataclass(eq=False)
-class CollectorExport:
-    """The collector's own account of exporting to Jaeger: its log's export errors and counters."""
-
-    collector: "LocalCollector"
-    component: str = "collector"
-
-    def findings(self) -> list[Finding]:
-        errors = self.collector.export_errors()
-        if not errors:
-            return []
-        try:
-            c = self.collector.exporter_counts()
-            counts = f"; its counters: {c['sent']:g} span(s) sent, {c['failed']:g} failed, {c['queued']:g} batch(es) queued"
-        except Exception:  # noqa: BLE001 - the collector may be down; the log still speaks
-            counts = ""
-        return [Finding("collector", f"spans never reached Jaeger: the collector's exporter to "
-                                     f"{self.collector.jaeger_endpoint} logged {len(errors)} export error(s){counts} "
-                                     f"(log: {self.collector.proc.log_path})",
-                        tuple(errors[-EVIDENCE_LINES:]))]
-
-
-@dataclass(eq=False)
-class JaegerLedger:
-    """Spans the harness read from Jaeger earlier that Jaeger no longer returns."""
-
-    client: "JaegerClient"
-    component: str = "jaeger"
-
-    def findings(self) -> list[Finding]:
-        from .traces.jaeger import JaegerQueryError
-
-        try:
-            gone = self.client.vanished()
-        except JaegerQueryError as exc:
-            return [Finding("jaeger", f"does not answer queries: {exc}")]
-        if not gone:
-            return []
-        names = sorted({f"{s.service}:{s.name} (trace {s.trace_id})" for s in gone})
-        more = [f"... and {len(names) - MAX_NAMED_SPANS} more"] if len(names) > MAX_NAMED_SPANS else []
-        return [Finding("jaeger", f"{len(gone)} span(s) the harness had already read from Jaeger are gone "
-                                  "(a Jaeger restart empties its memory storage)",
-                        tuple(names[:MAX_NAMED_SPANS] + more))]
-
-
-def for_pipeline(supervisor: "Supervisor", collector: "LocalCollector | None",
-                 jaeger: "JaegerClient | None") -> list[Source]:
-    """The sources for a stack of local processes with (optionally) a collector and a Jaeger."""
-    sources: list[Source] = [ProcessHealth(supervisor)]
-    if collector is not None:
-        sources.append(CollectorExport(collector))
-    if jaeger is not None:
-        sources.append(JaegerLedger(jaeger))
-    return sources
+def report(diagnosis: Diagnosis | None) -> str:
+    """The diagnosis's findings, rendered; empty when there is no diagnosis or nothing is wrong."""
+    return render(consult(diagnosis)) if diagnosis is not None else ""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from .charts import epp_launch, vllm_launch
+from .diagnose import Diagnosis
 from .profiles import Profile
 from .traces.jaeger import JaegerClient
 from .traces.model import Span
@@ -41,6 +42,10 @@ class Platform(Protocol):
 
     def collector_config_is_guides(self) -> bool:
         """Whether the collector runs the guide's own filter conditions (known gaps apply)."""
+
+    def diagnosis(self) -> Diagnosis:
+        """What the platform knows about a failure, for `expect(..., diagnosis=...)`: asked only
+        when a check fails, so it looks at the components as they are then."""
 
 
 def expected_service(values: Mapping[str, Any], profile: Profile, component: str) -> str | None:

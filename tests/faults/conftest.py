@@ -23,8 +23,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from llmd_trace_e2e import diagnose
 from llmd_trace_e2e.collector_config import repo_collector_config
+from llmd_trace_e2e.diagnose import Diagnosis
+from llmd_trace_e2e.local.diagnosis import pipeline_diagnosis
 from llmd_trace_e2e.pipeline import LocalCollector, LocalJaeger
 from llmd_trace_e2e.ports import free_ports, is_listening
 from llmd_trace_e2e.procs import ManagedProcess, ProcessSpec, Supervisor
@@ -113,6 +114,11 @@ class PipelineStack:
     client: JaegerClient  # one client for the whole test: it remembers what it has read
     since: datetime = field(default_factory=lambda: datetime.now(timezone.utc) - timedelta(minutes=1))
 
+    @property
+    def diagnosis(self) -> Diagnosis:
+        """What this stack knows about a failure: its processes, the collector's export, Jaeger's ledger."""
+        return pipeline_diagnosis(self.supervisor, self.collector, self.client)
+
     def send(self, *names: str) -> dict[str, str]:
         return send_spans(self.collector.otlp_grpc_endpoint, *names)
 
@@ -135,9 +141,7 @@ def start_pipeline(supervisor: Supervisor, folder: Path, exporter_to: str | None
 def pipeline_stack(tmp_path):
     folder = tmp_path / "run"
     with Supervisor(folder) as supervisor:
-        stack = start_pipeline(supervisor, folder)
-        with diagnose.watching(*diagnose.for_pipeline(supervisor, stack.collector, stack.client)):
-            yield stack
+        yield start_pipeline(supervisor, folder)
 
 
 @dataclass
@@ -148,6 +152,10 @@ class RoutingStack:
     model_server: ManagedProcess
     model_address: str
     epp_service: str
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        return self.pipeline.diagnosis  # one supervisor: the EPP, Envoy and the model server are its processes too
 
 
 @pytest.fixture
@@ -184,8 +192,7 @@ def routing_stack(tmp_path):
             model.wait_ready("port listens", lambda: is_listening(model_port) or Pending("port closed"), READY_S)
             epp.wait_ready(READY_S)
             gateway.wait_ready(READY_S)
-            with diagnose.watching(*diagnose.for_pipeline(supervisor, pipeline.collector, pipeline.client)):
-                yield RoutingStack(pipeline, epp, gateway, model, f"127.0.0.1:{model_port}", profile.services["epp"])
+            yield RoutingStack(pipeline, epp, gateway, model, f"127.0.0.1:{model_port}", profile.services["epp"])
         finally:
             supervisor.stop_all()
             if control_plane is not None:

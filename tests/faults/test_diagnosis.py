@@ -1,12 +1,13 @@
 """The diagnosis a failed trace assertion carries (llmd_trace_e2e.diagnose), in isolation:
-log lines made short, sources consulted only while registered, a broken source reported
-instead of hiding the assertion."""
+log lines made short, a diagnosis consulted only where it is passed and only when a check
+fails, a broken source reported instead of hiding the assertion."""
 from __future__ import annotations
 
 import pytest
 
 from llmd_trace_e2e import diagnose
-from llmd_trace_e2e.traces.assertions import SpansExist, TraceAssertionError, expect
+from llmd_trace_e2e.traces.assertions import SpansExist, TraceAssertionError, expect, expect_now
+from llmd_trace_e2e.traces.model import Span
 
 
 def test_zap_console_and_json_lines_are_shortened():
@@ -36,21 +37,48 @@ class Broken:
         raise RuntimeError("cannot read the log")
 
 
-def test_sources_count_only_while_registered():
+class Counting(Fixed):
+    def __init__(self, *found):
+        super().__init__(*found)
+        self.asked = 0
+
+    def findings(self):
+        self.asked += 1
+        return super().findings()
+
+
+def failed_verdict(**kwargs) -> str:
+    with pytest.raises(TraceAssertionError) as info:
+        expect(lambda: [], [SpansExist("svc", "span")], timeout_s=0.2, **kwargs)
+    return str(info.value)
+
+
+def test_a_diagnosis_counts_only_where_it_is_passed():
     source = Fixed(diagnose.Finding("epp", "is not running: killed by SIGKILL", ("last log line",)))
-    assert diagnose.report() == ""
-    with diagnose.watching(source):
-        assert diagnose.report() == "- epp: is not running: killed by SIGKILL\n    last log line"
-    assert diagnose.report() == ""
+    assert diagnose.report(None) == ""
+    assert diagnose.report(source) == "- epp: is not running: killed by SIGKILL\n    last log line"
+    assert "diagnosis:\n- epp: is not running: killed by SIGKILL\n    last log line" in failed_verdict(diagnosis=source)
+    assert "diagnosis:" not in failed_verdict()  # no module-level sources: nothing passed, nothing said
+    with pytest.raises(TraceAssertionError) as info:
+        expect_now([], [SpansExist("svc", "span")], diagnosis=source)
+    assert "diagnosis:\n- epp: is not running" in str(info.value)
+
+
+def test_a_diagnosis_is_asked_only_when_a_check_fails():
+    source = Counting(diagnose.Finding("epp", "restarted"))
+    arrived = Span("1" * 32, "2" * 16, None, "svc", "span")
+    expect(lambda: [arrived], [SpansExist("svc", "span")], timeout_s=1, diagnosis=source)
+    assert source.asked == 0
+    failed_verdict(diagnosis=source)
+    assert source.asked == 1
 
 
 def test_a_failing_source_is_a_finding_not_a_traceback():
-    with diagnose.watching(Broken(), Fixed(diagnose.Finding("jaeger", "restarted at 12:00:00 UTC"))):
-        with pytest.raises(TraceAssertionError) as info:
-            expect(lambda: [], [SpansExist("svc", "span")], timeout_s=0.2)
-    text = str(info.value)
+    both = diagnose.Sources(Broken(), Fixed(diagnose.Finding("jaeger", "restarted at 12:00:00 UTC")))
+    text = failed_verdict(diagnosis=both)
     assert "diagnosis:\n- broken source: could not be checked: RuntimeError: cannot read the log\n" \
            "- jaeger: restarted at 12:00:00 UTC" in text
+    assert "diagnosis:\n- broken source: could not be checked" in failed_verdict(diagnosis=Broken())  # alone, too
 
 
 def test_a_query_that_keeps_failing_is_named_in_the_verdict():

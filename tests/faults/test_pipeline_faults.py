@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from llmd_trace_e2e import diagnose
 from llmd_trace_e2e.ports import free_port
 from llmd_trace_e2e.procs import Supervisor
 from llmd_trace_e2e.traces.assertions import SpansExist, TraceAssertionError, expect
@@ -23,10 +22,12 @@ def present(*sent: dict[str, str]) -> list[SpansExist]:
     return [SpansExist(FAULT_SERVICE, name) for batch in sent for name in batch]
 
 
-def failing_verdict(fetch, checks) -> tuple[TraceAssertionError, float]:
+def failing_verdict(stack, checks) -> tuple[TraceAssertionError, float]:
+    """The verdict under the fault, with the stack's own diagnosis, as the suite gives it."""
     start = time.monotonic()
     with pytest.raises(TraceAssertionError) as info:
-        expect(fetch, checks, VERDICT_S, context="fault test: the verdict under the fault")
+        expect(stack.fetch, checks, VERDICT_S, context="fault test: the verdict under the fault",
+               diagnosis=stack.diagnosis)
     took = time.monotonic() - start
     print(f"--- the verdict ({took:.1f}s) ---\n{info.value}")  # shown with -rP: what a person would read
     assert took < VERDICT_S + DIAGNOSIS_S, f"the verdict took {took:.1f}s, past its {VERDICT_S:g}s timeout"
@@ -50,7 +51,7 @@ def test_collector_killed_then_restarted(pipeline_stack):
     after = stack.send("after-restart")
     expect(stack.fetch, present(after), ARRIVE_S)  # the suite recovers
 
-    error, _ = failing_verdict(stack.fetch, present(before, during, after))
+    error, _ = failing_verdict(stack, present(before, during, after))
     text = str(error)
     for name in during:
         assert missing_row(name) in text, text
@@ -69,7 +70,7 @@ def test_jaeger_restart_reports_the_spans_it_lost(pipeline_stack):
     stack.jaeger.proc.kill()
     stack.jaeger.restart()
 
-    error, _ = failing_verdict(stack.fetch, present(stored))
+    error, _ = failing_verdict(stack, present(stored))
     text = str(error)
     assert "- jaeger: restarted (previous process: killed by SIGKILL)" in text, text
     assert "- jaeger: 2 span(s) the harness had already read from Jaeger are gone" in text, text
@@ -88,7 +89,7 @@ def test_jaeger_down_is_a_verdict_not_a_traceback(pipeline_stack):
     sent = stack.send("sent-while-jaeger-down")
     stack.jaeger.proc.kill()
 
-    error, _ = failing_verdict(stack.fetch, present(sent))
+    error, _ = failing_verdict(stack, present(sent))
     text = str(error)
     assert error.failures[0].check == "query the trace backend"
     assert f"JaegerQueryError: Jaeger query at {stack.client.base_url}" in text, text
@@ -103,9 +104,8 @@ def test_exporter_pointing_at_a_wrong_port(tmp_path):
     folder = tmp_path / "run"
     with Supervisor(folder) as supervisor:
         stack = start_pipeline(supervisor, folder, exporter_to=wrong)
-        with diagnose.watching(*diagnose.for_pipeline(supervisor, stack.collector, stack.client)):
-            sent = stack.send("never-exported")
-            error, _ = failing_verdict(stack.fetch, present(sent))
+        sent = stack.send("never-exported")
+        error, _ = failing_verdict(stack, present(sent))
         received = {s.name for s in stack.collector.tap_spans()}
 
     text = str(error)

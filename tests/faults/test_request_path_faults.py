@@ -68,7 +68,8 @@ def test_epp_dies(routing_stack):
     start = time.monotonic()
     with pytest.raises(TraceAssertionError) as verdict:
         expect(epp_spans_since(sent_at), [SpansExist(stack.epp_service, "gateway.request")],
-               VERDICT_S, context=f"the EPP's span for the request that failed (trace {tp.trace_id})")
+               VERDICT_S, context=f"the EPP's span for the request that failed (trace {tp.trace_id})",
+               diagnosis=stack.diagnosis)
     took = time.monotonic() - start
     text = str(verdict.value)
     print(f"--- the verdict ({took:.1f}s) ---\n{text}")

@@ -1,16 +1,25 @@
 """What a failed (or finished) kind run leaves for a person: pods, events, every container's log,
 `helm get values` per release, the collector's log, `kind export logs`. Best effort: a piece that
 cannot be collected is noted in errors.txt, never raised. No kubeconfig content is copied.
+
+And what the cluster says when a trace check fails (`ClusterDiagnosis`, the kind platform's
+`diagnosis()`): pods not running or not ready, containers that restarted, warning events.
 """
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterable
 
+from ..diagnose import EVIDENCE_LINES, Finding, short_log_line
 from .manifests import COLLECTOR_NAME
 from .options import MONITORING_NAMESPACE
 from .plan import Plan
+
+MAX_EVENTS = 10  # the most recent warning events a diagnosis names
+API_TIMEOUT_S = 20
 
 
 def _safe(errors: list[str], what: str, action: Callable[[], None]) -> None:
@@ -96,3 +105,94 @@ def collect(plan: Plan, dest: Path, tools: dict[str, str], kube=None) -> Path:
     if errors:
         (dest / "errors.txt").write_text("\n".join(errors) + "\n")
     return dest
+
+
+# --- the diagnosis of a failed check -----------------------------------------------------------
+
+
+def _state(cs) -> str:
+    state = cs.state
+    if state and state.waiting:
+        return f"waiting: {state.waiting.reason}" + (f": {state.waiting.message}" if state.waiting.message else "")
+    if state and state.terminated:
+        return f"terminated: {state.terminated.reason} exit={state.terminated.exit_code}"
+    return "running" if state and state.running else "in an unknown state"
+
+
+def pod_findings(pods: Iterable[Any], previous_log: Callable[[str, str, str], str]) -> list[Finding]:
+    """Pods that are not running, containers that wait, failed or are not ready, and restarts
+    with the last lines their previous run logged (`previous_log(namespace, pod, container)`)."""
+    out = []
+    for pod in pods:
+        ns, name, status = pod.metadata.namespace, pod.metadata.name, pod.status
+        if status.phase not in ("Running", "Succeeded"):
+            why = [f"{c.type}: {c.reason}: {c.message}" for c in status.conditions or []
+                   if c.status != "True" and c.reason]
+            out.append(Finding(f"{ns}/{name}", f"pod is {status.phase}", tuple(why)))
+        statuses = [(True, cs) for cs in status.init_container_statuses or []]
+        statuses += [(False, cs) for cs in status.container_statuses or []]
+        for init, cs in statuses:
+            where = f"{ns}/{name}/{cs.name}"
+            finished = cs.state and cs.state.terminated and cs.state.terminated.exit_code == 0
+            if (cs.state and cs.state.waiting) or (cs.state and cs.state.terminated and not finished):
+                out.append(Finding(where, _state(cs)))
+            elif not init and not cs.ready and cs.state and cs.state.running:
+                out.append(Finding(where, "running but not ready (its readiness probe fails)"))
+            if cs.restart_count:
+                last = cs.last_state.terminated if cs.last_state else None
+                ended = f"; last run ended {last.reason} exit={last.exit_code} at {last.finished_at}" if last else ""
+                try:
+                    tail = [short_log_line(ln) for ln in previous_log(ns, name, cs.name).splitlines() if ln.strip()]
+                except Exception as exc:  # noqa: BLE001 - the restart is the finding; its log is a bonus
+                    tail = [f"(previous log unavailable: {type(exc).__name__})"]
+                out.append(Finding(where, f"restarted {cs.restart_count} time(s){ended}",
+                                   tuple(tail[-EVIDENCE_LINES:])))
+    return out
+
+
+def _when(event) -> datetime | None:
+    return event.last_timestamp or event.event_time or event.first_timestamp
+
+
+def event_findings(events: Iterable[Any], since: datetime | None = None) -> list[Finding]:
+    """Warning events (since the run began), the most recent MAX_EVENTS, oldest first."""
+    warnings = [e for e in events if e.type == "Warning" and (since is None or _when(e) is None or _when(e) >= since)]
+    warnings.sort(key=lambda e: (_when(e) is not None, _when(e) or 0))
+    out = []
+    for e in warnings[-MAX_EVENTS:]:
+        obj = e.involved_object
+        times = f" ({e.count} times)" if (e.count or 1) > 1 else ""
+        out.append(Finding(f"{e.metadata.namespace}/{obj.kind}/{obj.name}", f"event {e.reason}{times}: {e.message}"))
+    return out
+
+
+@dataclass(eq=False)
+class ClusterDiagnosis:
+    """What the API server says about the run's namespaces, asked when a check fails."""
+
+    connect: Callable[[], Any]  # -> kube.Kube; connected only when asked
+    namespaces: tuple[str, ...]
+    since: datetime | None = None
+    component: str = "cluster"
+
+    @classmethod
+    def of(cls, plan: Plan, since: datetime | None = None) -> "ClusterDiagnosis":
+        """The run's cluster (its own kubeconfig) and every namespace the plan installs into."""
+        from .kube import Kube
+
+        opts = plan.options
+        namespaces = sorted({ns for ns, _ in plan.releases} | {MONITORING_NAMESPACE, plan.endpoints["namespace"]})
+        return cls(lambda: Kube(opts.kubeconfig_path, opts.kube_context), tuple(namespaces), since)
+
+    def findings(self) -> list[Finding]:
+        core = self.connect().core
+
+        def previous_log(ns: str, pod: str, container: str) -> str:
+            return core.read_namespaced_pod_log(pod, ns, container=container, previous=True,
+                                                tail_lines=EVIDENCE_LINES, _request_timeout=API_TIMEOUT_S)
+
+        out: list[Finding] = []
+        for ns in self.namespaces:
+            out += pod_findings(core.list_namespaced_pod(ns, _request_timeout=API_TIMEOUT_S).items, previous_log)
+            out += event_findings(core.list_namespaced_event(ns, _request_timeout=API_TIMEOUT_S).items, self.since)
+        return out

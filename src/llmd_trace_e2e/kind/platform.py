@@ -10,12 +10,14 @@ from typing import Any, Iterator, Mapping
 import yaml
 
 from ..collector_config import load_collector_config, repo_collector_config
+from ..diagnose import Diagnosis
 from ..errors import ConfigError
 from ..traces.jaeger import JaegerClient
 from ..traces.patterns import GUIDE_CONDITIONS
 from ..gateway_values import GatewayTracing
 from ..values import deep_merge, tracing_values
 from . import runner, valuesfiles
+from .diagnostics import ClusterDiagnosis
 from .options import KindOptions
 from .plan import Command
 from .pods import ContainerView, container_views, list_pods
@@ -77,6 +79,11 @@ class KindE2EPlatform:
 
     def collector_config_is_guides(self) -> bool:
         return self.collector_config.filter_conditions() == list(GUIDE_CONDITIONS)
+
+    def diagnosis(self) -> Diagnosis:
+        """Pods not running or not ready, containers that restarted (their previous run's last log
+        lines), warning events since the run began, in every namespace the run installs into."""
+        return ClusterDiagnosis.of(self.deployed.plan, since=self.started_at)
 
     def _installs(self) -> list[Command]:
         releases = {release for _, release in self.deployed.plan.releases}

@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .. import diagnose
 from ..charts import Launch, epp_launch, localize, vllm_launch
 from ..collector_config import CollectorConfig, load_collector_config, repo_collector_config
+from ..diagnose import Diagnosis
 from ..errors import ConfigError, StartupError
 from ..gateway_values import GatewayTracing
 from ..paths import tool
@@ -32,6 +32,7 @@ from ..traces.model import Span
 from ..traces.patterns import GUIDE_CONDITIONS
 from ..values import deep_merge, merge_values_files, tracing_values
 from .assets import model_dir, vllm_python
+from .diagnosis import pipeline_diagnosis
 from .epp import EppServer, prepare_pool, start_epp
 from .envoy import EnvoyGateway, GatewaySettings, start_envoy
 from .kube import LocalControlPlane
@@ -180,12 +181,9 @@ class LocalPlatform:
     def _timed(self, name: str, start: float) -> None:
         self.timings[name] = round(time.monotonic() - start, 2)
 
-    def diagnosis(self) -> list[diagnose.Source]:
+    def diagnosis(self) -> Diagnosis:
         """What a failed assertion consults: dead components, restarts, export errors, lost spans."""
-        return diagnose.for_pipeline(self.supervisor, self.collector, self.jaeger)
-
-    def findings(self) -> list[diagnose.Finding]:
-        return diagnose.findings(self.diagnosis())
+        return pipeline_diagnosis(self.supervisor, self.collector, self.jaeger)
 
     @staticmethod
     def preflight() -> None:
@@ -255,9 +253,8 @@ class LocalPlatform:
         with Supervisor(run_dir) as supervisor:
             platform = cls(profile, values, run_dir, supervisor)
             try:
-                with diagnose.watching(_PlatformDiagnosis(platform)):
-                    platform.start(config)
-                    yield platform
+                platform.start(config)
+                yield platform
             finally:
                 try:
                     if platform.scraper:
@@ -268,19 +265,6 @@ class LocalPlatform:
                         platform.control_plane.discard()
                     if platform.vllm_scratch:
                         shutil.rmtree(platform.vllm_scratch, ignore_errors=True)
-
-
-class _PlatformDiagnosis:
-    """The platform's diagnosis sources, resolved when a failure is explained (components come
-    and go: variants restart them)."""
-
-    component = "local platform"
-
-    def __init__(self, platform: LocalPlatform):
-        self.platform = platform
-
-    def findings(self) -> list[diagnose.Finding]:
-        return self.platform.findings()
 
 
 def port_taken(err: StartupError) -> bool:

@@ -3,7 +3,8 @@
 A check looks at the spans seen and returns its failures as data (check, expected, actual).
 `expect` polls until every check passes or its timeout runs out, then fails with what did
 arrive (a tree per trace, an inventory per service), what was expected, why it may not have
-arrived (the diagnosis: dead components, export errors, lost spans) and where logs are.
+arrived (the diagnosis the caller passes, the platform's own: dead components, export errors,
+lost spans, crash-looping pods) and where logs are.
 """
 from __future__ import annotations
 
@@ -138,23 +139,24 @@ def evaluate(checks: Sequence[Check], spans: Sequence[Span]) -> list[Failure]:
 
 
 def explain(failures: Sequence[Failure], spans: Sequence[Span], *, context: str = "",
-            logs_hint: str = "") -> str:
+            logs_hint: str = "", diagnosis: diagnose.Diagnosis | None = None) -> str:
     parts = [context or "trace expectations not met", "",
              "what was expected and what was seen:",
              markdown_table(("check", "expected", "actual"), ((f.check, f.expected, f.actual) for f in failures)),
              "", "spans that arrived, per service:", render_inventory(spans),
              "", "traces:", render_traces(spans)]
-    diagnosis = diagnose.report()
-    if diagnosis:
-        parts += ["", "diagnosis:", diagnosis]
+    found = diagnose.report(diagnosis)
+    if found:
+        parts += ["", "diagnosis:", found]
     if logs_hint:
         parts += ["", f"logs and artifacts: {logs_hint}"]
     return "\n".join(parts)
 
 
 def expect(fetch: Callable[[], Sequence[Span]], checks: Sequence[Check], timeout_s: float, *,
-           context: str = "", logs_hint: str = "") -> list[Span]:
-    """Poll `fetch` until every check passes; return the spans, or raise TraceAssertionError."""
+           context: str = "", logs_hint: str = "", diagnosis: diagnose.Diagnosis | None = None) -> list[Span]:
+    """Poll `fetch` until every check passes; return the spans, or raise TraceAssertionError
+    (whose message includes what `diagnosis`, asked only then, finds)."""
     last: dict[str, object] = {"spans": [], "failures": [], "error": None}
 
     def probe():
@@ -174,12 +176,14 @@ def expect(fetch: Callable[[], Sequence[Span]], checks: Sequence[Check], timeout
         if last["error"] is not None:  # the trace backend did not answer the last query
             failures.insert(0, Failure("query the trace backend", "an answer", str(last["error"])))
         message = explain(failures, spans, context=context or f"after {timeout_s:g}s, trace expectations not met",
-                          logs_hint=logs_hint)
+                          logs_hint=logs_hint, diagnosis=diagnosis)
         raise TraceAssertionError(message, failures, spans) from None
 
 
-def expect_now(spans: Sequence[Span], checks: Sequence[Check], *, context: str = "", logs_hint: str = "") -> None:
+def expect_now(spans: Sequence[Span], checks: Sequence[Check], *, context: str = "", logs_hint: str = "",
+               diagnosis: diagnose.Diagnosis | None = None) -> None:
     """A one-shot verdict, for negative checks made after a positive control has passed."""
     failures = evaluate(checks, spans)
     if failures:
-        raise TraceAssertionError(explain(failures, spans, context=context, logs_hint=logs_hint), failures, spans)
+        raise TraceAssertionError(explain(failures, spans, context=context, logs_hint=logs_hint, diagnosis=diagnosis),
+                                  failures, spans)
