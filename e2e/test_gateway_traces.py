@@ -87,4 +87,4 @@ def test_epp_span_hangs_under_the_gateways_ext_proc_span(request, traced):
                [JoinedInOneTrace(tp.trace_id, ((service, server), (service, ext_proc), (epp, "gateway.request")),
                                  external_parent=tp.span_id)],
                context=f"the EPP's gateway.request under the gateway's ext_proc span (trace {tp.trace_id})",
-               logs_hint=platform.logs_hint())
+               logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())

@@ -27,7 +27,7 @@ def test_metrics_spans_are_produced_and_then_dropped(platform):
     stored = jaeger_spans_since_start(platform)
     expect_now(stored, [NoMetricsSpans()],
                context=f"{len(produced)} /metrics span(s) reached the collector; some got through its filter",
-               logs_hint=platform.logs_hint())
+               logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())
     dropped = platform.filtered_span_count()
     if dropped is not None:
         assert dropped >= 1, f"the collector reports {dropped} filtered spans though /metrics spans reached it"

@@ -46,7 +46,8 @@ def test_epp_tracing_off_and_vllm_renamed(platform):
                      "vLLM spans under the serviceNames override (positive control)")
         time.sleep(EXPORT_SETTLE_S)
         expect_now(spans_around(platform, old_epp, done)(), [NoSpansFrom(old_epp)],
-                   context="EPP tracing disabled in the values, yet EPP spans arrived", logs_hint=platform.logs_hint())
+                   context="EPP tracing disabled in the values, yet EPP spans arrived", logs_hint=platform.logs_hint(),
+                   diagnosis=platform.diagnosis())
 
 
 def test_vllm_tracing_off(platform):
@@ -60,7 +61,7 @@ def test_vllm_tracing_off(platform):
         time.sleep(EXPORT_SETTLE_S)
         expect_now(spans_around(platform, vllm, done)(), [LlmRequestOf(vllm, done, present=False)],
                    context="vLLM tracing disabled in the values, yet vLLM exported the request's span",
-                   logs_hint=platform.logs_hint())
+                   logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())
 
 
 def test_sampler_arg_zero_exports_nothing(platform):
