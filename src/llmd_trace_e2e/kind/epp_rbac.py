@@ -87,11 +87,13 @@ def _permissions(need: Mapping[str, Any], namespace: str) -> list[Permission]:
 
 
 def expected_denials(epp: EppDeployment, installed_crds: set[str], data: Mapping[str, Any]):
-    """(the permissions a known gap of this chart and EPP denies, those gaps' ids and findings)."""
+    """(the permissions a known gap of this chart (and EPP, where the gap names one) denies, those
+    gaps' ids and findings). Of these, a check expects the ones it asked for."""
     denied: set[Permission] = set()
     gaps = []
     for gap in data.get("known_gaps") or []:
-        if gap["chart"] == epp.chart and gap["epp"] == epp.image and gap.get("when_crd", "") in installed_crds | {""}:
+        if gap["chart"] == epp.chart and gap.get("epp", epp.image) == epp.image \
+                and gap.get("when_crd", "") in installed_crds | {""}:
             denied |= {p for need in gap["denied"] for p in _permissions(need, epp.namespace)}
             gaps.append(f"{gap['id']} ({gap['finding']})")
     return denied, gaps

@@ -61,4 +61,11 @@ def test_the_known_gap_is_expected_only_for_its_chart_epp_and_crds():
                                         for v in ("get", "list", "watch")}
     assert gaps == ["inferencepool-v1.2-role-lacks-inferencemodelrewrites (issue 10 finding 6)"]
     assert expected_denials(epp(chart="inferencepool v1.2.0"), set(), data) == (set(), [])
-    assert expected_denials(epp(chart="inferencepool v1.3.0"), {REWRITES_CRD}, data) == (set(), [])
+    assert expected_denials(epp(chart="inferencepool v1.5.0"), {REWRITES_CRD}, data) == (set(), [])
+
+
+def test_a_gap_that_names_no_epp_holds_for_every_epp_of_its_chart():
+    denied, gaps = expected_denials(epp(chart="inferencepool v1.3.0", image="example/epp:v9"), set(), load_epp_rbac())
+    assert {p.resource for p in denied} == {"tokenreviews", "subjectaccessreviews"}
+    assert gaps == ["inferencepool-v1.3-metrics-auth-without-review-rbac (found by the API-server dry run of the "
+                    "guide profile (not among issue 10's findings))"]
