@@ -333,6 +333,10 @@ def _epp_args(chart: str, version: str, values, release: str, namespace: str, tr
 def epp(chart: str, version: str, user_values: Mapping[str, Any], *, release: str, namespace: str) -> list[RenderedContainer]:
     values = helm_merge(epp_defaults(chart, version), user_values)
     root = epp_values_root(chart)
+    selector = "router.modelServers" if chart == ROUTER else "inferencePool.modelServers"
+    if not _get(values, f"{selector}.matchLabels"):  # the charts' _validations.tpl
+        raise _fail(chart, version, "inferencepool.yaml" if chart == INFERENCEPOOL else "epp.yaml",
+                    f".Values.{selector}.matchLabels is required")
     tracing = _get(values, f"{root}.tracing") or {}
     on = bool(tracing.get("enabled"))
     env = [("NAMESPACE", "<fieldRef metadata.namespace>"), ("POD_NAME", "<fieldRef metadata.name>")]

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from . import chart_emulation
 from .chart_render import NAMESPACE, ChartUnavailable, RenderedContainer, containers_of, render_chart
 from .profiles import Profile
-from .values import lookup
+from .values import deep_merge, lookup
 
 EPP_RELEASE = "trace-e2e"  # the InferencePool is named after the EPP release
 MODELSERVICE_RELEASE = "trace-e2e-ms"
@@ -104,14 +104,14 @@ def chart_release(role: str) -> str:
     return EPP_RELEASE if role == "epp" else MODELSERVICE_RELEASE
 
 
-def predict_for(profile: Profile, role: str, values: Mapping[str, Any],
-                chart_dirs: Mapping[str, Path] | None = None) -> Prediction:
+def predict_for(profile: Profile, role: str, values: Mapping[str, Any], chart_dirs: Mapping[str, Path] | None = None,
+                namespace: str = NAMESPACE) -> Prediction:
     """The profile's `role` chart ("epp" or "modelservice") for that chart's part of `values`."""
     pin = profile.charts[role]
     epp_part, ms_part = split_values(values)
     post = tuple(profile.post_render) if role == "modelservice" else ()
     return predict(pin.chart, pin.version, epp_part if role == "epp" else ms_part, release=chart_release(role),
-                   chart_dirs=chart_dirs, post_render=post)
+                   namespace=namespace, chart_dirs=chart_dirs, post_render=post)
 
 
 # ---- what the local platform gives a process -------------------------------------------------
@@ -194,9 +194,15 @@ def vllm_launch(values: Mapping[str, Any], profile: Profile, role: str = "decode
 CLUSTER_ARGS = ("--pool-name", "--pool-namespace", "--pool-group", "--config-file", "--grpc-health-port")
 
 
+# The local platform creates its own InferencePool (local/epp.py); the chart needs a selector to render.
+LOCAL_POOL_SELECTOR = {"inferencePool": {"modelServers": {"matchLabels": {"llm-d.ai/inference-serving": "true"}}}}
+
+
 def epp_launch(values: Mapping[str, Any], profile: Profile) -> Launch:
     """The EPP container as the profile's EPP chart renders it (the real chart where it can be
     had), less the flags naming its pool and config, which the local platform sets itself."""
+    if profile.platform == "local":
+        values = deep_merge(LOCAL_POOL_SELECTOR, values)
     prediction = predict_for(profile, "epp", values)
     [epp] = prediction.of("epp")
     args, skip = [], False

@@ -94,3 +94,25 @@ def test_localize_swaps_only_in_cluster_addresses(profile):
     assert launch.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == LOCAL and launch.args[1] == LOCAL
     elsewhere = deep_merge(baseline_values(profile), {"tracing": {"otlpEndpoint": "http://localhost:4317"}})
     assert localize(vllm_launch(elsewhere, profile), LOCAL).args[1] == "http://localhost:4317"
+
+
+def test_the_local_epp_launch_is_the_real_charts_and_the_emulation_agrees(profile, monkeypatch):
+    from llmd_trace_e2e import charts
+    from llmd_trace_e2e.chart_render import ChartUnavailable
+
+    from .real_charts import real_chart_or_skip
+
+    pin = profile.charts["epp"]
+    real_chart_or_skip(pin.chart, pin.version, "the local EPP's launch from the real render")
+    real = epp_launch(baseline_values(profile), profile)
+    assert real.notes == (f"rendered by helm ({pin.chart} {pin.version})",)
+
+    def unavailable(*args, **kwargs):
+        raise ChartUnavailable(pin.chart, pin.version, "FAKE: made unavailable to compare with the emulation")
+
+    monkeypatch.setattr(charts, "render_chart", unavailable)
+    charts._predict_cached.cache_clear()
+    emulated = epp_launch(baseline_values(profile), profile)
+    charts._predict_cached.cache_clear()
+    assert emulated.notes[0].startswith("rendered by emulation")
+    assert (emulated.args, emulated.env_list) == (real.args, real.env_list)

@@ -102,7 +102,7 @@ def test_the_emulation_predicts_the_real_render(case):
 
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_the_harness_renders_what_helm_rendered(case):
-    real_chart_or_skip(case.chart, case.version, f"the real render of {case.id} (only the emulation is)")
+    real_chart_or_skip(case.chart, case.version, f"the real render of {case.id} (the emulation of it is)")
     release, namespace = case.release_and_namespace
     try:
         documents = render_chart(case.chart, case.version, case.values, release=release, namespace=namespace)

@@ -40,6 +40,20 @@ def vllm(version: str, values: dict):
     return container
 
 
+def epp_values(chart: str, block: dict) -> dict:
+    """An EPP chart's `block` plus the pool selector every EPP chart requires."""
+    labels = {"modelServers": {"matchLabels": {"llm-d.ai/inference-serving": "true"}}}
+    if chart == "llm-d-router-gateway":
+        return {"router": {**labels, **block}}
+    return {"inferenceExtension": block, "inferencePool": labels}
+
+
+def test_7_an_epp_chart_refuses_values_without_a_pool_selector():
+    for chart, version in (("inferencepool", "v1.5.0"), ("llm-d-router-gateway", "v0.10.0")):
+        with pytest.raises(ChartRefused, match=r"modelServers\.matchLabels is required"):
+            em.epp(chart, version, {}, **NS)
+
+
 def write_values(tmp_path, doc) -> object:
     path = tmp_path / "values.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -198,14 +212,14 @@ def test_7_container_env_comes_before_the_charts():
                                                 ("inferencepool", "v1.5.0", "gateway-api-inference-extension/epp"),
                                                 ("llm-d-router-gateway", "v0.10.0", "llm-d-router/epp")])
 def test_7_epp_service_name_per_chart(chart, version, name):
-    root = em.epp_values_root(chart)
-    [epp] = em.epp(chart, version, {root: {"tracing": {"enabled": True}}}, **NS)
+    [epp] = em.epp(chart, version, epp_values(chart, {"tracing": {"enabled": True}}), **NS)
     assert epp.env_dict["OTEL_SERVICE_NAME"] == name
     assert epp.env_dict["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4317"
 
 
 def test_7_router_user_env_is_router_epp_env_and_comes_last():
-    values = {"router": {"tracing": {"enabled": True}, "epp": {"env": [{"name": "OTEL_SERVICE_NAME", "value": "mine"}]}}}
+    values = epp_values("llm-d-router-gateway", {"tracing": {"enabled": True},
+                                                 "epp": {"env": [{"name": "OTEL_SERVICE_NAME", "value": "mine"}]}})
     [epp] = em.epp("llm-d-router-gateway", "v0.10.0", values, **NS)
     assert epp.env[-1] == ("OTEL_SERVICE_NAME", "mine") and epp.env_dict["OTEL_SERVICE_NAME"] == "mine"
 

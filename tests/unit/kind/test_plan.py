@@ -424,3 +424,31 @@ def test_post_renderer_renames_connector_and_refuses_unknown_names():
     bad = subprocess.run([sys.executable, "-m", "llmd_trace_e2e.kind.postrender", "kv-conector"], input=manifest,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown post-render ['kv-conector']" in bad.stderr
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("node", NODE_TYPES)
+def test_the_emulation_agrees_with_the_real_chart_on_the_plans_values(make_plan, profile, node):
+    """For pinned charts that can be had here (the guide's inferencepool v1.3.0 has no golden case)."""
+    from llmd_trace_e2e import chart_emulation
+    from llmd_trace_e2e.charts import chart_release, predict_for, split_values
+
+    from ..real_charts import real_chart_or_skip
+
+    from llmd_trace_e2e.chart_render import chart_source
+    from llmd_trace_e2e.kind.options import NAMESPACE
+
+    plan = make_plan(profile, **node)
+    roles = [(role, part) for role, part in (("epp", 0), ("modelservice", 1))
+             if chart_source(plan.profile.charts[role].chart, plan.profile.charts[role].version)]
+    if not roles:
+        pytest.skip(f"no chart of profile {profile} can be had here: only the golden renders check its emulation")
+    for role, part in roles:
+        pin = plan.profile.charts[role]
+        real_chart_or_skip(pin.chart, pin.version, f"the emulation of {pin.chart} {pin.version} against its render")
+        real = predict_for(plan.profile, role, plan.values, namespace=NAMESPACE)
+        assert real.source == "helm"
+        emulated = chart_emulation.predict(pin.chart, pin.version, split_values(plan.values)[part],
+                                           release=chart_release(role), namespace=NAMESPACE)
+        assert [c.as_json() for c in emulated] == [c.as_json() for c in real.containers], \
+            f"{pin.chart} {pin.version}: the emulation differs from helm's render for the {profile} plan's values"
