@@ -54,23 +54,45 @@ def _get(values: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
     return node
 
 
+def _schema_errors(values: Any, closed: Mapping[str, set[str]], path: str) -> list[tuple[str, str, list]]:
+    """additionalProperties violations at `path` and below, as helm's JSON-schema check groups them:
+    a node with one error passes it up, a node with more says "validation failed" above them."""
+    if not isinstance(values, Mapping):
+        return []
+    errors = []
+    for key in sorted(values):
+        child = f"{path}.{key}" if path else key
+        if any(p == child or p.startswith(child + ".") for p in closed):
+            found = _schema_errors(values[key], closed, child)
+            if len(found) == 1:
+                errors.append(found[0])
+            elif found:
+                errors.append((child, "validation failed", found))
+    extra = sorted(k for k in values if k not in closed[path]) if path in closed else []
+    if extra:
+        errors.append((path, f"additional properties {', '.join(repr(k) for k in extra)} not allowed", []))
+    return errors
+
+
+def _error_lines(errors: list[tuple[str, str, list]]) -> list[str]:
+    lines = []
+    for path, message, causes in errors:
+        lines.append(f"- at '{'/' + path.replace('.', '/') if path else ''}': {message}")
+        lines += _error_lines(causes)
+    return lines
+
+
 def _schema_refusal(chart: str, version: str, values: Mapping[str, Any], closed: Mapping[str, set[str]]) -> None:
     """additionalProperties: false, as helm's JSON-schema check words a violation."""
-    problems = []
-    for path in sorted(closed):
-        node = _get(values, path)
-        extra = [k for k in node if k not in closed[path]] if isinstance(node, Mapping) else []
-        if extra:
-            where = "/" + path.replace(".", "/") if path else ""
-            props = ", ".join(f"'{k}'" for k in extra)
-            problems.append(f"- at '{where}': additional properties {props} not allowed")
-    if problems:
-        raise ChartRefused(chart, version, " ".join([SCHEMA_REFUSAL, f"{chart}:", *problems]))
+    lines = _error_lines(_schema_errors(values, closed, ""))
+    if lines:
+        raise ChartRefused(chart, version, " ".join([SCHEMA_REFUSAL, f"{chart}:", *lines]))
 
 
 def _fail(chart: str, version: str, template: str, message: str) -> ChartRefused:
-    """A template's `fail`/`required` (helm adds the line and column, which this cannot know)."""
-    return ChartRefused(chart, version, f"execution error at ({chart}/templates/{template}): {message}")
+    """A template's `fail`/`required`, in helm's words (less the line and column, which this cannot know)."""
+    return ChartRefused(chart, version, f"execution error at ({chart}/templates/{template}): {message} "
+                                        "Use --debug flag to render out invalid YAML")
 
 
 def _env(entries: Any) -> list[tuple[str, str]]:
@@ -130,7 +152,8 @@ def modelservice_defaults(version: str) -> dict[str, Any]:
             "intel-xe": [{"name": "VLLM_WORKER_MULTIPROC_METHOD", "value": "spawn"}]}},
         "routing": {"servicePort": 8000, "proxy": {"enabled": True, "image": "ghcr.io/llm-d/llm-d-routing-sidecar:latest",
                                                    "imagePullPolicy": "Always", "targetPort": 8200,
-                                                   "connector": "nixlv2"}},
+                                                   "connector": "nixlv2", "secure": False, "zapEncoder": "json",
+                                                   "zapLogLevel": "debug"}},
         "decode": {"create": True, "replicas": 1, "parallelism": dict(parallelism), "containers": [
             {"name": "vllm", "image": "ghcr.io/llm-d/llm-d-inference-sim:latest", "modelCommand": "imageDefault",
              "command": [], "args": [], "env": [], "mountModelVolume": True}]},

@@ -74,6 +74,17 @@ def test_1_guide_block_is_refused_by_v045_and_v046(version):
     assert vllm(version, ms(version, block)).env_dict["OTEL_SERVICE_NAME"] == "vllm-decode"
 
 
+def test_1_several_schema_errors_are_grouped_as_helm_words_them():
+    # helm v3.22.0's own text for these values on the v0.4.5 chart
+    values = {"bogus": 1, "tracing": {}, "global": {"tracing": {"enabled": True, "foo": 1}, "x": 2}}
+    with pytest.raises(ChartRefused) as refused:
+        em.modelservice("v0.4.5", values)
+    assert refused.value.reason == (
+        f"{em.SCHEMA_REFUSAL} llm-d-modelservice: - at '/global': validation failed - at '/global/tracing': "
+        "additional properties 'foo' not allowed - at '/global': additional properties 'x' not allowed - at '': "
+        "additional properties 'bogus', 'tracing' not allowed")
+
+
 def test_1_the_plan_refuses_it_in_one_line_naming_key_and_version(make_plan, tmp_path):
     path = write_values(tmp_path, {"global": {"tracing": {"serviceNames": {"routingProxy": "llm-d-pd-proxy"}}}})
     with pytest.raises(ValuesError) as refused:
