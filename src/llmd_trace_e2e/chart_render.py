@@ -186,8 +186,8 @@ def render_chart(chart: str, version: str, values: Mapping[str, Any], *, release
     except ToolMissing as exc:
         raise ChartUnavailable(chart, version, str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="llmd-render-") as scratch:
-        values_file = Path(scratch) / "values.yaml"
-        values_file.write_text(yaml.safe_dump(dict(values), sort_keys=False))
+        values_file = Path(scratch) / "values.json"  # JSON: helm's YAML 1.1 would read a bare `y` as true
+        values_file.write_text(json.dumps(dict(values), default=str))
         argv = [str(helm), "template", release, str(folder), "--namespace", namespace, "--values", str(values_file)]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=HELM_TIMEOUT_S)

@@ -98,3 +98,19 @@ def test_a_go_module_chart_is_copied_stamped_and_its_file_library_vendored(tmp_p
     assert (meta["version"], meta["appVersion"]) == ("v9.8.7", "v9.8.7"), "stamped as the release script packages it"
     assert (found / "charts" / "epplib" / "Chart.yaml").exists(), "the file:// library is vendored, nothing fetched"
     assert chart_source("inferencepool", "v9.8.7") == found  # the second time from the cache
+
+
+def test_strings_reach_helm_as_strings():
+    """helm reads YAML 1.1, where a bare `y` or `n` is a boolean; PyYAML writes them bare."""
+    from llmd_trace_e2e.kind.yamlout import dump
+
+    assert yaml.safe_load(dump({"v": "y", "w": "N"})) == {"v": "y", "w": "N"}
+    assert "'y'" in dump({"v": "y"})
+
+    from .real_charts import real_chart_or_skip
+
+    real_chart_or_skip("inferencepool", "v1.5.0", "a string value through the real chart")
+    values = {"inferencePool": {"modelServers": {"matchLabels": {"a": "b"}}},
+              "inferenceExtension": {"env": [{"name": "X", "value": "y"}]}}
+    [epp] = containers_of(render_chart("inferencepool", "v1.5.0", values))
+    assert epp.env_dict["X"] == "y"

@@ -13,6 +13,8 @@ class _Dumper(yaml.SafeDumper):
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     if "\n" in value:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    if value in ("y", "Y", "n", "N"):  # booleans to helm's YAML 1.1 reader, plain strings to PyYAML's
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
 
 
