@@ -23,8 +23,6 @@ MODELSERVICE_RELEASE = "trace-e2e-ms"
 # top-level key goes to llm-d-modelservice.
 EPP_TOP_LEVEL = frozenset({"inferenceExtension", "inferencePool", "provider", "router", "experimentalHttpRoute",
                            "httpRoute", "inferenceObjectives"})
-
-
 # The harness's own keys (gateway.tracing.*): read by the harness, handed to no chart.
 HARNESS_TOP_LEVEL = frozenset({"gateway"})
 
@@ -48,15 +46,17 @@ class Prediction:
         return [c for c in self.containers if c.role == role]
 
 
-def kv_connector(containers: tuple[RenderedContainer, ...]) -> tuple[RenderedContainer, ...]:
+def _kv_connector(args) -> list:
     """llm-d-router's pd-sidecar from v0.10.0 takes `--kv-connector` (PR 2054 removed `--connector`),
     which every llm-d-modelservice release up to v0.4.12 still renders."""
-    def fix(c: RenderedContainer) -> RenderedContainer:
-        if c.role != "routing-proxy":
-            return c
-        args = tuple("--kv-" + a[2:] if a.startswith("--connector=") else a for a in c.args)
-        return RenderedContainer(c.role, c.name, c.env, args, c.command)
-    return tuple(fix(c) for c in containers)
+    return ["--kv-" + a[2:] if str(a).startswith("--connector=") else a for a in args]
+
+
+def post_render_containers(containers: tuple[RenderedContainer, ...], names: tuple[str, ...]):
+    if "kv-connector" not in names:
+        return containers
+    return tuple(RenderedContainer(c.role, c.name, c.env, tuple(_kv_connector(c.args)), c.command)
+                 if c.role == "routing-proxy" else c for c in containers)
 
 
 def post_render_documents(documents: list[dict], names: tuple[str, ...]) -> list[dict]:
@@ -68,7 +68,7 @@ def post_render_documents(documents: list[dict], names: tuple[str, ...]) -> list
             continue
         for c in (((doc.get("spec") or {}).get("template") or {}).get("spec") or {}).get("initContainers") or []:
             if c.get("name") == "routing-proxy":
-                c["args"] = ["--kv-" + a[2:] if str(a).startswith("--connector=") else a for a in c.get("args") or []]
+                c["args"] = _kv_connector(c.get("args") or [])
     return documents
 
 
@@ -83,8 +83,8 @@ def _predict_cached(chart: str, version: str, values_json: str, release: str, na
         return Prediction(chart, version, "helm", tuple(containers_of(documents)), tuple(documents))
     except ChartUnavailable as unavailable:
         containers = tuple(chart_emulation.predict(chart, version, values, release=release, namespace=namespace))
-        return Prediction(chart, version, "emulation", kv_connector(containers) if "kv-connector" in post_render
-                          else containers, why=unavailable.why)
+        return Prediction(chart, version, "emulation", post_render_containers(containers, post_render),
+                          why=unavailable.why)
 
 
 def predict(chart: str, version: str, values: Mapping[str, Any], *, release: str = EPP_RELEASE,
