@@ -172,8 +172,7 @@ def noise_gap_reason(profile: Profile, patterns: Sequence[SpanPattern] | None, g
     leaks = predicted_leaks(patterns, [c for c in NOISE_CANARIES if c.group == group]) if patterns is not None else []
     if gap is None or not leaks:
         return None
-    return (f"{gap.reason}. This run's filter has no condition matching "
-            + "; ".join(f"{c.shape} (would drop it: {c.condition})" for c in leaks))
+    return f"{gap.reason}. This run's filter lacks: {', '.join(c.condition for c in leaks)}"
 
 
 def verify_collector_config(config: CollectorConfig, run_dir: Path | None = None) -> VerifyReport:
