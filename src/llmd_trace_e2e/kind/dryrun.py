@@ -23,6 +23,7 @@ from .epp_rbac import EppDeployment, PermissionCheck, check_epp_permissions, epp
 from .kube import Kube, api_reason
 from .plan import Apply, Command, Plan
 
+
 @dataclass(frozen=True)
 class Document:
     source: str  # the plan step it comes from
