@@ -13,10 +13,12 @@ import yaml
 
 from ..errors import ConfigError
 from ..paths import config_dir
+from ..waits import Pending, wait_for
 from .kube import Kube
 
 RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 EPP_CONTAINER = "epp"
+RBAC_PROPAGATION_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -141,14 +143,40 @@ def _access_review(kube: Kube, subject: str, namespace: str, permission: Permiss
     return bool(review.status.allowed), review.status.reason or review.status.evaluation_error or "no rule allows it"
 
 
+def _granted_sample(epp: EppDeployment) -> Permission | None:
+    """One permission the render's own Roles grant, to tell when the authorizer has seen them."""
+    for doc in epp.rbac:
+        if doc.get("kind") not in ("Role", "ClusterRole"):
+            continue
+        for rule in doc.get("rules") or []:
+            groups, resources, verbs = rule.get("apiGroups") or [], rule.get("resources") or [], rule.get("verbs") or []
+            if groups and resources and verbs and "*" not in groups + resources + verbs:
+                namespace = epp.namespace if doc["kind"] == "Role" else None
+                return Permission(groups[0], resources[0], verbs[0], namespace)
+    return None
+
+
+def _until_authorizer_sees(kube: Kube, check: PermissionCheck, sample: Permission | None, allowed: bool) -> None:
+    """RBAC objects reach the authorizer through a watch, a moment after they are written."""
+    if sample is None:
+        return
+
+    def probe():
+        now = _access_review(kube, check.subject, check.epp.namespace, sample)[0]
+        return True if now == allowed else Pending(f"{sample}: {'allowed' if now else 'denied'}")
+    wait_for(f"the authorizer to see the EPP's RBAC {'created' if allowed else 'deleted'}", probe, RBAC_PROPAGATION_S)
+
+
 def check_epp_permissions(kube: Kube, epp: EppDeployment, installed_crds: set[str],
                           data: Mapping[str, Any]) -> PermissionCheck:
     """Create the render's RBAC objects, ask a SubjectAccessReview for each permission, delete them."""
     wanted, off, read_from = needed_permissions(epp, installed_crds, data)
     check = PermissionCheck(epp, read_from, not_needed=off)
+    sample = _granted_sample(epp)
     for doc in epp.rbac:
         kube.apply(dict(doc), namespace=epp.namespace)
     try:
+        _until_authorizer_sees(kube, check, sample, allowed=True)
         for permission in wanted:
             allowed, reason = _access_review(kube, check.subject, epp.namespace, permission)
             if allowed:
@@ -158,6 +186,5 @@ def check_epp_permissions(kube: Kube, epp: EppDeployment, installed_crds: set[st
     finally:
         for doc in reversed(epp.rbac):  # the next check starts from no grants
             kube.delete(dict(doc), namespace=epp.namespace)
+    _until_authorizer_sees(kube, check, sample, allowed=False)
     return check
-
-
