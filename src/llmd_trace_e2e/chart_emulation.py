@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from .chart_render import ChartRefused, RenderedContainer, env_value
 from .errors import ConfigError
-from .values import COLLECTOR_ENDPOINT
+from .values import COLLECTOR_ENDPOINT, lookup
 
 MODELSERVICE = "llm-d-modelservice"
 INFERENCEPOOL = "inferencepool"
@@ -43,15 +43,6 @@ def helm_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
         else:
             out[key] = value
     return out
-
-
-def _get(values: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
-    node: Any = values
-    for part in dotted.split(".") if dotted else []:
-        if not isinstance(node, Mapping) or part not in node:
-            return default
-        node = node[part]
-    return node
 
 
 def _schema_errors(values: Any, closed: Mapping[str, set[str]], path: str) -> list[tuple[str, str, list]]:
@@ -191,25 +182,25 @@ def _model_arg(values: Mapping[str, Any], with_flag: bool) -> list[str]:
 
 
 def _ms_tracing(values: Mapping[str, Any], version: str) -> Mapping[str, Any] | None:
-    block = _get(values, modelservice_tracing_path(version)) or {}
+    block = lookup(values, modelservice_tracing_path(version)) or {}
     return block if block.get("enabled") else None
 
 
 def _vllm_args(values: Mapping[str, Any], c: Mapping[str, Any], role: str, tracing, port: int) -> list[str]:
-    tp, dp, dpl = _parallelism(_get(values, f"{role}.parallelism"))
+    tp, dp, dpl = _parallelism(lookup(values, f"{role}.parallelism"))
     args = _model_arg(values, c.get("modelCommand") == "imageDefault") + ["--port", str(port)]
     for flag, n in (("--tensor-parallel-size", tp), ("--data-parallel-size", dp), ("--data-parallel-size-local", dpl)):
         if n > 1:
             args += [flag, str(n)]
-    args += ["--served-model-name", str(_get(values, "modelArtifacts.name"))]
+    args += ["--served-model-name", str(lookup(values, "modelArtifacts.name"))]
     if tracing:  # before the container's own args
         args += ["--otlp-traces-endpoint", str(tracing.get("otlpEndpoint")),
-                 "--collect-detailed-traces", str(_get(tracing, "vllm.collectDetailedTraces"))]
+                 "--collect-detailed-traces", str(lookup(tracing, "vllm.collectDetailedTraces"))]
     return args + [str(a) for a in c.get("args") or []]
 
 
 def _vllm_env(values: Mapping[str, Any], c: Mapping[str, Any], role: str, tracing) -> list[tuple[str, str]]:
-    tp, dp, dpl = _parallelism(_get(values, f"{role}.parallelism"))
+    tp, dp, dpl = _parallelism(lookup(values, f"{role}.parallelism"))
     env = _env(c.get("env")) + [("DP_SIZE", str(dp)), ("TP_SIZE", str(tp)), ("DP_SIZE_LOCAL", str(dpl))]
     artifacts = values.get("modelArtifacts") or {}
     protocol = str(artifacts.get("uri", "")).partition("://")[0]
@@ -221,10 +212,10 @@ def _vllm_env(values: Mapping[str, Any], c: Mapping[str, Any], role: str, tracin
     if accelerator.get("type", "nvidia") != "cpu":
         env += _env((accelerator.get("env") or {}).get(accelerator.get("type", "nvidia")))
     if tracing:  # after the container's own env: a per-container OTEL_SERVICE_NAME loses
-        name = _get(tracing, "serviceNames.vllmDecode" if role == "decode" else "serviceNames.vllmPrefill")
+        name = lookup(tracing, "serviceNames.vllmDecode" if role == "decode" else "serviceNames.vllmPrefill")
         env += [("OTEL_SERVICE_NAME", str(name)), ("OTEL_EXPORTER_OTLP_ENDPOINT", str(tracing.get("otlpEndpoint"))),
-                ("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_TRACES_SAMPLER", str(_get(tracing, "sampling.sampler"))),
-                ("OTEL_TRACES_SAMPLER_ARG", str(_get(tracing, "sampling.samplerArg")))]
+                ("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_TRACES_SAMPLER", str(lookup(tracing, "sampling.sampler"))),
+                ("OTEL_TRACES_SAMPLER_ARG", str(lookup(tracing, "sampling.samplerArg")))]
     return env
 
 
@@ -234,8 +225,8 @@ def _vllm_container(values, version: str, role: str, c: Mapping[str, Any]) -> Re
         raise _fail(MODELSERVICE, version, template, "image of container is required")
     command = c.get("modelCommand") or "custom"
     tracing = _ms_tracing(values, version)
-    proxied = role == "decode" and _get(values, "routing.proxy.enabled") is not False
-    port = int(_get(values, "routing.proxy.targetPort" if proxied else "routing.servicePort"))
+    proxied = role == "decode" and lookup(values, "routing.proxy.enabled") is not False
+    port = int(lookup(values, "routing.proxy.targetPort" if proxied else "routing.servicePort"))
     if command in ("vllmServe", "imageDefault"):
         args = _vllm_args(values, c, role, tracing, port)
         cmd: list[str] = ["vllm", "serve"] if command == "vllmServe" else []
@@ -263,26 +254,26 @@ def _helm_str(value: Any) -> str:
 def _routing_proxy(values, version: str) -> RenderedContainer:
     """The decode pod's routing-proxy init container: always `--connector`, never `--tracing`;
     OTEL_* env only from v0.4.7."""
-    proxy = _get(values, "routing.proxy") or {}
+    proxy = lookup(values, "routing.proxy") or {}
     if not proxy.get("image"):
         raise _fail(MODELSERVICE, version, "decode-deployment.yaml", "routing.proxy.image must be specified")
-    args = [f"--port={_get(values, 'routing.servicePort') or 8000}", f"--vllm-port={proxy.get('targetPort') or 8200}",
+    args = [f"--port={lookup(values, 'routing.servicePort') or 8000}", f"--vllm-port={proxy.get('targetPort') or 8200}",
             f"--connector={proxy.get('connector') or 'nixlv2'}"]
     args += [f"--{flag}={_helm_str(proxy[key])}" for key, flag in PROXY_FLAGS if key in proxy]
     env: list[tuple[str, str]] = []
     tracing = _ms_tracing(values, version)
     if tracing and version_tuple(version) >= (0, 4, 7):
-        env = [("OTEL_SERVICE_NAME", str(_get(tracing, "serviceNames.routingProxy"))),
+        env = [("OTEL_SERVICE_NAME", str(lookup(tracing, "serviceNames.routingProxy"))),
                ("OTEL_EXPORTER_OTLP_ENDPOINT", str(tracing.get("otlpEndpoint"))), ("OTEL_TRACES_EXPORTER", "otlp"),
-               ("OTEL_TRACES_SAMPLER", str(_get(tracing, "sampling.sampler"))),
-               ("OTEL_TRACES_SAMPLER_ARG", str(_get(tracing, "sampling.samplerArg")))]
+               ("OTEL_TRACES_SAMPLER", str(lookup(tracing, "sampling.sampler"))),
+               ("OTEL_TRACES_SAMPLER_ARG", str(lookup(tracing, "sampling.samplerArg")))]
     return RenderedContainer("routing-proxy", "routing-proxy", tuple(env), tuple(args))
 
 
 def modelservice(version: str, user_values: Mapping[str, Any]) -> list[RenderedContainer]:
     values = helm_merge(modelservice_defaults(version), user_values)
     _schema_refusal(MODELSERVICE, version, values, _ms_closed(version))
-    if values.get("multinode") or _get(values, "requester.enable"):
+    if values.get("multinode") or lookup(values, "requester.enable"):
         raise ChartRefused(MODELSERVICE, version, "the emulation covers Deployments only (multinode/requester: "
                                                   "give the chart with --chart llm-d-modelservice=DIR)")
     found = []
@@ -290,7 +281,7 @@ def modelservice(version: str, user_values: Mapping[str, Any]) -> list[RenderedC
         section = values.get(role) or {}
         if not section.get("create"):
             continue
-        if role == "decode" and _get(values, "routing.proxy.enabled") is not False:
+        if role == "decode" and lookup(values, "routing.proxy.enabled") is not False:
             found.append(_routing_proxy(values, version))
         found += [_vllm_container(values, version, role, c) for c in section.get("containers") or []]
     return found
@@ -328,9 +319,9 @@ def epp_defaults(chart: str, version: str) -> dict[str, Any]:
 
 def _epp_args(chart: str, version: str, values, release: str, namespace: str, tracing_on: bool) -> list[str]:
     root = epp_values_root(chart)
-    epp = _get(values, "router.epp" if chart == ROUTER else "inferenceExtension") or {}
+    epp = lookup(values, "router.epp" if chart == ROUTER else "inferenceExtension") or {}
     args = ["--pool-name", release, "--pool-namespace", namespace]
-    api_version = str(_get(values, "inferencePool.apiVersion", ""))
+    api_version = str(lookup(values, "inferencePool.apiVersion", ""))
     if chart == ROUTER or version_tuple(version) >= (1, 4):
         args += ["--pool-group", "inference.networking.k8s.io"]
     elif api_version != "inference.networking.k8s.io":  # the template compares the whole apiVersion
@@ -345,9 +336,9 @@ def _epp_args(chart: str, version: str, values, release: str, namespace: str, tr
     else:
         args += [x for k, v in flags for x in (f"--{k}", _helm_str(v))]
     args.append(f"--tracing={'true' if tracing_on else 'false'}")
-    prometheus = _get(values, f"{root}.monitoring.prometheus") or {}
+    prometheus = lookup(values, f"{root}.monitoring.prometheus") or {}
     auth_off = not prometheus.get("enabled") if chart == INFERENCEPOOL and version_tuple(version) < (1, 3) \
-        else not _get(prometheus, "auth.enabled")
+        else not lookup(prometheus, "auth.enabled")
     if auth_off:
         args.append("--metrics-endpoint-auth=false")
     return args
@@ -357,10 +348,10 @@ def epp(chart: str, version: str, user_values: Mapping[str, Any], *, release: st
     values = helm_merge(epp_defaults(chart, version), user_values)
     root = epp_values_root(chart)
     selector = "router.modelServers" if chart == ROUTER else "inferencePool.modelServers"
-    if not _get(values, f"{selector}.matchLabels"):  # the charts' _validations.tpl
+    if not lookup(values, f"{selector}.matchLabels"):  # the charts' _validations.tpl
         raise _fail(chart, version, "inferencepool.yaml" if chart == INFERENCEPOOL else "epp.yaml",
                     f".Values.{selector}.matchLabels is required")
-    tracing = _get(values, f"{root}.tracing") or {}
+    tracing = lookup(values, f"{root}.tracing") or {}
     on = bool(tracing.get("enabled"))
     env = [("NAMESPACE", "<fieldRef metadata.namespace>"), ("POD_NAME", "<fieldRef metadata.name>")]
     if on:
@@ -371,9 +362,9 @@ def epp(chart: str, version: str, user_values: Mapping[str, Any], *, release: st
                 ("OTEL_RESOURCE_ATTRIBUTES_POD_NAME", "<fieldRef metadata.name>"),
                 ("OTEL_RESOURCE_ATTRIBUTES", "k8s.namespace.name=$(NAMESPACE),k8s.node.name=$(OTEL_RESOURCE_ATTRIBUTES_NODE_NAME),"
                                              "k8s.pod.name=$(OTEL_RESOURCE_ATTRIBUTES_POD_NAME)"),
-                ("OTEL_TRACES_SAMPLER", str(_get(tracing, "sampling.sampler"))),
-                ("OTEL_TRACES_SAMPLER_ARG", str(_get(tracing, "sampling.samplerArg")))]
-    env += _env(_get(values, epp_user_env_path(chart)))  # after the chart's: the user's env wins
+                ("OTEL_TRACES_SAMPLER", str(lookup(tracing, "sampling.sampler"))),
+                ("OTEL_TRACES_SAMPLER_ARG", str(lookup(tracing, "sampling.samplerArg")))]
+    env += _env(lookup(values, epp_user_env_path(chart)))  # after the chart's: the user's env wins
     return [RenderedContainer("epp", "epp", tuple(env), tuple(_epp_args(chart, version, values, release, namespace, on)))]
 
 
