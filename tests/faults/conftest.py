@@ -39,7 +39,7 @@ FAULT_SERVICE = "llmd-trace-e2e-fault"
 FAKE_MODEL_SERVER = Path(__file__).with_name("fake_model_server.py")
 READY_S = 60.0
 CONTROL_PLANE_READY_S = 90.0
-ROUTE_TIMEOUT_S = 20.0
+ROUTE_TIMEOUT_S = 5.0  # the FAKE model server answers at once
 EPP_MESSAGE_TIMEOUT_S = 3.0  # the routing stack's gateway gives the EPP this long for each answer
 
 

@@ -79,8 +79,9 @@ def test_epp_dies(routing_stack):
 
 
 def test_epp_too_slow(routing_stack):
-    """An EPP that does not answer (stopped with SIGSTOP: it holds the connection but says
-    nothing) fails the request once Envoy's ext_proc message timeout runs out, naming the EPP."""
+    """An EPP that stops answering (SIGSTOP: it holds its connection but says nothing) fails the
+    request naming the EPP once it has been silent for its budget. With bodies FULL_DUPLEX_STREAMED
+    Envoy runs no per-message timer; its HTTP/2 pings to the EPP are what notice."""
     stack = routing_stack
     traffic.send(stack.gateway.url, "fake", timeout_s=ARRIVE_S)  # positive control: the route works
     os.kill(stack.epp.proc.pid, signal.SIGSTOP)
@@ -89,7 +90,7 @@ def test_epp_too_slow(routing_stack):
     finally:
         os.kill(stack.epp.proc.pid, signal.SIGCONT)
     assert took < EPP_MESSAGE_TIMEOUT_S + FAIL_FAST_S, f"the request took {took:.1f}s to fail"
-    assert_names(err, 504, "epp", f"ext_proc call to the EPP at {stack.epp.grpc_address} failed")
+    assert_names(err, 500, "epp", f"ext_proc call to the EPP at {stack.epp.grpc_address} failed", "connection_termination")
 
 
 def test_model_server_down(routing_stack):

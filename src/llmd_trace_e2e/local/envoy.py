@@ -27,7 +27,7 @@ class GatewaySettings:
     collector_otlp_grpc: str  # the collector's OTLP gRPC endpoint (its port is what counts), for traced mode
     tracing: GatewayTracing
     route_timeout_s: float  # the whole request, the model server's answer included
-    message_timeout_s: float  # each answer of the EPP
+    message_timeout_s: float  # each answer of the EPP; an EPP silent this long (pings included) fails the request
 
 
 def _seconds(value: float) -> str:

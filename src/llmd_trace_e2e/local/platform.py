@@ -63,6 +63,9 @@ def baseline_values(profile: Profile) -> dict[str, Any]:
     """What the guide asks for: tracing on in both charts, and a vLLM started by the chart's
     own `vllmServe` command (the chart injects tracing only there)."""
     values = deep_merge(tracing_values(profile, "modelservice"), tracing_values(profile, "epp"))
+    # The pool the local control plane holds selects the vLLM Pod object by these labels, as the
+    # EPP chart's InferencePool would.
+    values = deep_merge(values, {"inferencePool": {"modelServers": {"matchLabels": dict(POD_LABELS)}}})
     return deep_merge(values, {"decode": {"containers": [{"name": "vllm", "modelCommand": "vllmServe"}]}})
 
 
