@@ -7,7 +7,6 @@ import pytest
 
 from llmd_trace_e2e.canary import CANARY_SERVICE
 from llmd_trace_e2e.errors import ConfigError
-from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS
 from llmd_trace_e2e.verify import noise_gap_reason
 
 NOISE_WAIT_S = 60.0  # a scrape every 2 s; vLLM's span exporter batches for 5 s
@@ -15,18 +14,14 @@ NOISE_WAIT_S = 60.0  # a scrape every 2 s; vLLM's span exporter batches for 5 s
 
 def run_patterns(platform):
     """The run's filter conditions as the harness evaluates them; None when it cannot."""
-    config = getattr(platform, "collector_config", None)
-    if config is None:  # a platform that does not expose its config: only the guide's is known
-        return GUIDE_PATTERNS if platform.collector_config_is_guides() else None
     try:
-        return config.filter_patterns()
+        return platform.collector_config.filter_patterns()
     except ConfigError:
         return None
 
 
 def config_source(platform) -> str:
-    config = getattr(platform, "collector_config", None)
-    return config.source if config is not None else "the run's collector config"
+    return platform.collector_config.source
 
 
 def expect_noise_gap(request, platform, group: str) -> None:

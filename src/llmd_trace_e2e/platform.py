@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from .charts import epp_launch, vllm_launch
+from .collector_config import CollectorConfig
 from .diagnose import Diagnosis
 from .profiles import Profile
 from .traces.jaeger import JaegerClient
@@ -23,6 +24,7 @@ class Platform(Protocol):
     gateway_url: str
     collector_otlp_grpc: str  # where the harness's own canary and barrier spans enter the collector
     gateway_service: str | None  # the service.name of the gateway's spans; None: it does not trace
+    collector_config: CollectorConfig  # the config the run's collector runs, as given
     model: str
     jaeger: JaegerClient
     started_at: datetime
