@@ -38,7 +38,8 @@ class Completion:
     text: str
     started: datetime
     seconds: float
-
+    usage: Mapping[str, int] | None = None  # the response's `usage` (streamed: its last chunk's)
+    model: str | None = None  # the model the response names
 
     def is_request_of(self, span) -> bool:
         """Whether `span` carries this response's id (vLLM appends "-<n>" per choice)."""
@@ -78,6 +79,8 @@ def send(base_url: str, model: str, *, chat: bool = False, stream: bool = False,
         body["messages"] = [{"role": "user", "content": "Say hello."}]
     else:
         body["prompt"] = "The trace of a request"
+    if stream:
+        body["stream_options"] = {"include_usage": True}
     body.update(extra or {})
     started, t0 = datetime.now(timezone.utc), time.monotonic()
     url = base_url.rstrip("/") + path
@@ -92,7 +95,8 @@ def send(base_url: str, model: str, *, chat: bool = False, stream: bool = False,
         raise RequestFailed(f"{path} (trace {tp.trace_id}) answered HTTP {resp.status_code}: {payload['raw'][:800]}",
                             resp.status_code, payload["raw"])
     done = Completion("chat" if chat else "completion", tp, resp.status_code, payload.get("id"),
-                      payload.get("text", ""), started, time.monotonic() - t0)
+                      payload.get("text", ""), started, time.monotonic() - t0, payload.get("usage"),
+                      payload.get("model"))
     for observe in list(observers):
         observe(done)
     return done
@@ -107,13 +111,14 @@ def _read(resp: requests.Response, stream: bool) -> dict:
             return {"raw": raw}
         choice = (doc.get("choices") or [{}])[0]
         text = choice.get("text") or (choice.get("message") or {}).get("content") or ""
-        return {"raw": raw, "id": doc.get("id"), "text": text}
-    chunks, rid = [], None
+        return {"raw": raw, "id": doc.get("id"), "text": text, "usage": doc.get("usage"), "model": doc.get("model")}
+    chunks, rid, usage, model = [], None, None, None
     for line in resp.iter_lines(decode_unicode=True):
         if not line or not line.startswith("data: ") or line == "data: [DONE]":
             continue
         doc = json.loads(line[6:])
-        rid = rid or doc.get("id")
+        rid, model = rid or doc.get("id"), model or doc.get("model")
+        usage = doc.get("usage") or usage
         choice = (doc.get("choices") or [{}])[0]
         chunks.append(choice.get("text") or (choice.get("delta") or {}).get("content") or "")
-    return {"raw": "".join(chunks), "id": rid, "text": "".join(chunks)}
+    return {"raw": "".join(chunks), "id": rid, "text": "".join(chunks), "usage": usage, "model": model}

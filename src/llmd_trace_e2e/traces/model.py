@@ -21,6 +21,9 @@ class Span:
     start_ns: int = 0
     end_ns: int = 0
     scope: str = ""
+    resource: Mapping[str, Any] = field(default_factory=dict)  # its resource's attributes (service.name among them)
+    status: str = "UNSET"  # OK, ERROR or UNSET
+    events: tuple[str, ...] = ()  # event names, in order
 
     @property
     def duration_ms(self) -> float:
@@ -106,6 +109,16 @@ def _kind(value: Any) -> str:
     return str(value or "SPAN_KIND_UNSPECIFIED").removeprefix("SPAN_KIND_")
 
 
+_STATUS = ("UNSET", "OK", "ERROR")
+
+
+def _status(value: Any) -> str:
+    code = (value or {}).get("code", 0)
+    if isinstance(code, int):
+        return _STATUS[code] if 0 <= code < len(_STATUS) else "UNSET"
+    return str(code).removeprefix("STATUS_CODE_")
+
+
 def spans_from_otlp_json(traces_data: Mapping[str, Any]) -> list[Span]:
     """Decode an OTLP/JSON TracesData ({"resourceSpans": [...]})."""
     spans = []
@@ -126,5 +139,8 @@ def spans_from_otlp_json(traces_data: Mapping[str, Any]) -> list[Span]:
                     start_ns=int(sp.get("startTimeUnixNano", 0)),
                     end_ns=int(sp.get("endTimeUnixNano", 0)),
                     scope=scope,
+                    resource=resource,
+                    status=_status(sp.get("status")),
+                    events=tuple(e.get("name", "") for e in sp.get("events", []) or []),
                 ))
     return spans

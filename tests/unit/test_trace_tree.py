@@ -1,0 +1,111 @@
+"""The trace-tree comparison (traces/tree.py) on fake spans: normalization, counts, the diff, the data."""
+from dataclasses import replace
+
+import pytest
+
+from llmd_trace_e2e.traces.tree import ANY_COUNT, Node, compare, forest, load_expected, write_expected
+
+from .spans import CLIENT_PARENT, full_path, span
+
+OTHER_TRACE = "1" * 32
+
+
+def request_spans():
+    """The caller's trace (vLLM under the caller, with two HTTP children) and the EPP's own root trace."""
+    return [
+        span("vllm", "POST /v1/completions", "a000000000000001"),
+        span("vllm", "POST /v1/completions http send", "a000000000000002", parent="a000000000000001"),
+        span("vllm", "POST /v1/completions http send", "a000000000000003", parent="a000000000000001"),
+        span("vllm", "llm_request", "a000000000000004"),
+        span("epp", "gateway.request", "b000000000000001", parent=None, trace=OTHER_TRACE),
+        span("epp", "gateway.request_orchestration", "b000000000000002", parent="b000000000000001", trace=OTHER_TRACE),
+    ]
+
+
+def test_roots_say_where_they_hang_and_identical_siblings_merge():
+    lines = [line for node in forest(request_spans(), CLIENT_PARENT) for line in node.lines()]
+    assert lines == [
+        "vllm :: POST /v1/completions [SERVER]  (parent: caller)",
+        "  vllm :: POST /v1/completions http send [SERVER] x2",
+        "vllm :: llm_request [SERVER]  (parent: caller)",
+        "epp :: gateway.request [SERVER]  (parent: none)",
+        "  epp :: gateway.request_orchestration [SERVER]",
+    ]
+
+
+def test_ids_timings_and_arrival_order_do_not_matter():
+    spans = request_spans()
+    shuffled = [replace(s, start_ns=s.start_ns + 7 * i, end_ns=s.end_ns + 9 * i) for i, s in enumerate(reversed(spans))]
+    assert compare(forest(spans, CLIENT_PARENT), forest(shuffled, CLIENT_PARENT)).matches
+
+
+def test_an_orphan_is_not_a_child_of_the_caller():
+    orphan = span("vllm", "llm_request", "c000000000000001", parent="dead00000000beef")
+    [node] = forest([orphan], CLIENT_PARENT)
+    assert node.parent == "missing"
+
+
+def test_a_changed_parent_relation_fails_with_both_trees_side_by_side():
+    expected = forest(full_path())
+    moved = [s if s.name != "llm_request" else replace(s, parent_span_id="1000000000000001") for s in full_path()]
+    result = compare(expected, forest(moved))
+    assert not result.matches
+    table = result.side_by_side()
+    assert "expected" in table.splitlines()[0] and "arrived" in table.splitlines()[0]
+    assert any(line.startswith("!") and "llm_request" in line for line in table.splitlines())
+    assert any("llm_request" in d for d in result.differences)
+
+
+def test_a_missing_service_and_an_extra_span_are_differences():
+    expected = forest(request_spans(), CLIENT_PARENT)
+    without_epp = [s for s in request_spans() if s.service != "epp"]
+    assert any(d.startswith("-epp :: gateway.request") for d in compare(expected, forest(without_epp, CLIENT_PARENT)).differences)
+    extra = request_spans() + [span("vllm", "llm_request", "a000000000000009")]
+    assert any("llm_request [SERVER] x2" in d for d in compare(expected, forest(extra, CLIENT_PARENT)).differences)
+
+
+def test_an_exact_count_fails_when_it_changes_and_any_count_accepts_it():
+    three = request_spans() + [span("vllm", "POST /v1/completions http send", "a00000000000000a", parent="a000000000000001")]
+    exact = forest(request_spans(), CLIENT_PARENT)
+    assert not compare(exact, forest(three, CLIENT_PARENT)).matches
+    loose = tuple(replace(n, children=tuple(replace(c, count=ANY_COUNT) for c in n.children)) for n in exact)
+    assert compare(loose, forest(three, CLIENT_PARENT)).matches
+    assert compare(loose, forest(request_spans(), CLIENT_PARENT)).matches
+
+
+def test_a_kind_change_is_a_difference():
+    spans = [replace(s, kind="INTERNAL") if s.name == "llm_request" else s for s in request_spans()]
+    assert not compare(forest(request_spans(), CLIENT_PARENT), forest(spans, CLIENT_PARENT)).matches
+
+
+def test_written_data_reads_back_the_same_and_keeps_its_header(tmp_path):
+    path = tmp_path / "local-transparent.yaml"
+    roots = forest(request_spans(), CLIENT_PARENT)
+    loose = tuple(replace(n, children=tuple(replace(c, count=ANY_COUNT) for c in n.children)) for n in roots)
+    write_expected(path, loose, request="completion", header="# one completion\n# second line\n")
+    loaded = load_expected(path)
+    assert loaded.roots == loose and loaded.request == "completion"
+    assert loaded.header == "# one completion\n# second line\n"
+    # a rewrite from what arrived keeps the "1+" of the expected tree
+    write_expected(path, compare(loaded.roots, forest(request_spans(), CLIENT_PARENT)).actual,
+                   request="completion", header=loaded.header)
+    assert load_expected(path).roots == loose
+
+
+@pytest.mark.parametrize("text, message", [
+    ("roots: [{service: a, name: b, kind: SERVER}]", "needs parent: one of caller, none, missing"),
+    ("roots: [{parent: caller, service: a, kind: SERVER}]", "a span without name"),
+    ("roots: [{parent: caller, service: a, name: b, kind: SERVER, count: 0}]", "must be a positive integer or '1+'"),
+    ("spans: []", "expected a mapping with a `roots` list"),
+])
+def test_bad_expected_data_names_the_file_and_the_fix(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="bad.yaml") as err:
+        load_expected(path)
+    assert message in str(err.value)
+
+
+def test_a_node_with_children_renders_indented():
+    node = Node("s", "n", "SERVER", 1, (Node("s", "c", "INTERNAL", 3),), "caller")
+    assert node.lines() == ["s :: n [SERVER]  (parent: caller)", "  s :: c [INTERNAL] x3"]
