@@ -14,7 +14,7 @@ PYTEST := $(VENV)/bin/pytest
 ARTIFACTS ?= artifacts
 PYTEST_ARGS ?=
 
-.PHONY: all venv tools tools-local tools-kind assets setup setup-local test unit integration e2e e2e-local soak plan clean
+.PHONY: all venv tools tools-local tools-kind assets setup setup-local test unit integration e2e e2e-local e2e-two-endpoints soak plan clean
 
 all: test
 
@@ -60,6 +60,10 @@ integration: venv tools-local
 
 e2e-local: setup-local
 	$(PYTEST) e2e --platform local --artifacts $(ARTIFACTS) $(PYTEST_ARGS)
+
+# The two-endpoint group (a second vLLM in the pool: too costly for every run; the nightly runs it).
+e2e-two-endpoints: setup-local
+	$(PYTEST) e2e --platform local -m two_endpoints --values config/values/two-endpoints.yaml --artifacts $(ARTIFACTS) $(PYTEST_ARGS)
 
 # The local suite RUNS times in a row: passes, failures and each failure's reason.
 RUNS ?= 3

@@ -122,3 +122,36 @@ def _read(resp: requests.Response, stream: bool) -> dict:
         choice = (doc.get("choices") or [{}])[0]
         chunks.append(choice.get("text") or (choice.get("delta") or {}).get("content") or "")
     return {"raw": "".join(chunks), "id": rid, "text": "".join(chunks), "usage": usage, "model": model}
+
+
+def send_and_abandon(base_url: str, model: str, *, after_chunks: int = 3, max_tokens: int = 400,
+                     traceparent: TraceParent | None = None, timeout_s: float = 60.0) -> Completion:
+    """A streamed completion the client closes after `after_chunks` chunks, long before its end
+    (`ignore_eos` keeps the model generating all `max_tokens`). The Completion has what arrived
+    until then; `seconds` runs to the close."""
+    tp = traceparent or TraceParent.new()
+    body = {"model": model, "prompt": "The trace of a request", "max_tokens": max_tokens, "temperature": 0,
+            "stream": True, "ignore_eos": True}
+    started, t0 = datetime.now(timezone.utc), time.monotonic()
+    rid, text, seen = None, [], 0
+    try:
+        with requests.post(base_url.rstrip("/") + "/v1/completions", json=body, headers={"traceparent": tp.header},
+                           timeout=timeout_s, stream=True) as resp:
+            if resp.status_code != 200:
+                raise RequestFailed(f"/v1/completions (trace {tp.trace_id}) answered HTTP {resp.status_code}: "
+                                    f"{resp.text[:800]}", resp.status_code, resp.text)
+            for line in resp.iter_lines(decode_unicode=True):
+                if not line or not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                doc = json.loads(line[6:])
+                rid = rid or doc.get("id")
+                text.append(((doc.get("choices") or [{}])[0]).get("text") or "")
+                seen += 1
+                if seen >= after_chunks:
+                    break
+    except requests.RequestException as exc:
+        raise RequestFailed(f"/v1/completions (trace {tp.trace_id}) to {base_url} failed: {exc}") from None
+    done = Completion("completion", tp, 200, rid, "".join(text), started, time.monotonic() - t0, None, model)
+    for observe in list(observers):
+        observe(done)
+    return done

@@ -70,9 +70,12 @@ class EppServer:
         self.proc.wait_ready("gRPC health SERVING (pool synced)", self._serving, timeout_s)
 
 
-def prepare_pool(control_plane: LocalControlPlane, labels: Mapping[str, str], model_port: int, epp_port: int) -> None:
+def prepare_pool(control_plane: LocalControlPlane, labels: Mapping[str, str], model_port: int | list[int],
+                 epp_port: int) -> None:
+    """`model_port`: one port, or every model server's (each Pod names its own, see put_endpoint_pod)."""
+    ports = model_port if isinstance(model_port, list) else [model_port]
     control_plane.apply_crds(crd_dir() / "inference.networking.k8s.io_inferencepools.yaml")
-    control_plane.put_inference_pool(POOL, labels, [model_port], epp_service="epp-local", epp_port=epp_port,
+    control_plane.put_inference_pool(POOL, labels, ports, epp_service="epp-local", epp_port=epp_port,
                                      namespace=NAMESPACE)
 
 

@@ -10,6 +10,7 @@ the run's Helm values; Envoy traces when `gateway.tracing.enabled` says so.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from ..profiles import Profile, load_profile
 from ..traces.jaeger import JaegerClient
 from ..traces.model import Span
 from ..traces.patterns import GUIDE_CONDITIONS
-from ..values import deep_merge, merge_values_files, tracing_values
+from ..values import deep_merge, lookup, merge_values_files, tracing_values
 from .assets import model_dir, vllm_python
 from .diagnosis import pipeline_diagnosis
 from .epp import EppServer, prepare_pool, start_epp
@@ -43,6 +44,25 @@ TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "epp", "envoy")
 PORT_ATTEMPTS = 3  # a port picked free can be taken by another process before ours binds it
 
 POD_LABELS = {"app": "vllm-local", "llm-d.ai/inference-serving": "true"}
+POD_NAME = "vllm-local"  # the first model server's Pod; the charts' metadata.name fieldRef resolves to it locally
+
+
+def decode_replicas(values: Mapping[str, Any]) -> int:
+    """`decode.replicas` (the modelservice chart's key): each replica its own vLLM, port and Pod."""
+    return max(1, int(lookup(values, "decode.replicas") or 1))
+
+
+def replica_pod(index: int) -> str:
+    return POD_NAME if index == 0 else f"{POD_NAME}-{index}"
+
+
+def for_replica(launch: Launch, index: int) -> Launch:
+    """The launch as replica `index`'s own Pod would get it: its Downward API metadata.name."""
+    if index == 0:
+        return launch
+    pod = replica_pod(index)
+    env = tuple((k, re.sub(rf"\b{POD_NAME}\b(?!-)", pod, v)) for k, v in launch.env_list)
+    return Launch(launch.args, env, launch.tracing, launch.notes)
 
 
 class Timeouts:
@@ -86,6 +106,9 @@ class LocalPlatform:
         self.collector: LocalCollector | None = None
         self.control_plane: LocalControlPlane | None = None
         self.vllm: VllmServer | None = None
+        self.replicas = decode_replicas(values)
+        self.extra_vllm_ports = free_ports(self.replicas - 1) if self.replicas > 1 else []
+        self.extra_vllms: list[VllmServer] = []  # decode.replicas beyond the first
         self.epp: EppServer | None = None
         self.gateway: EnvoyGateway | None = None
         self.scraper: MetricsScraper | None = None
@@ -140,7 +163,12 @@ class LocalPlatform:
         if vllm != self.vllm.launch:
             self.supervisor.stop(self.vllm.proc)
             self.vllm = start_vllm(self.supervisor, vllm, self.vllm_port, self.vllm_scratch)
+            for extra in self.extra_vllms:
+                self.supervisor.stop(extra.proc)
+            self._start_extra_vllms(vllm)
             self.vllm.wait_ready(Timeouts.vllm_ready_s)
+            for extra in self.extra_vllms:
+                extra.wait_ready(Timeouts.vllm_ready_s)
         if epp != self.epp.launch:
             self.supervisor.stop(self.epp.proc)
             self.epp = self._start_epp(epp)
@@ -163,7 +191,7 @@ class LocalPlatform:
         listeners meanwhile): then both start again on new ports."""
         for attempt in range(1, PORT_ATTEMPTS + 1):
             self.gateway_port, self.gateway_admin_port, *self.epp_ports = free_ports(5)
-            prepare_pool(self.control_plane, POD_LABELS, self.vllm_port, self.epp_ports[0])
+            prepare_pool(self.control_plane, POD_LABELS, [self.vllm_port, *self.extra_vllm_ports], self.epp_ports[0])
             self.epp = self._start_epp(epp_launch_)
             self.gateway = start_envoy(self.supervisor, self._gateway_settings(self.values), self.artifacts)
             try:
@@ -177,6 +205,17 @@ class LocalPlatform:
                     raise
                 self.supervisor.stop(self.gateway.proc)
                 self.supervisor.stop(self.epp.proc)
+
+    def _start_extra_vllms(self, launch: Launch) -> None:
+        self.extra_vllms = [start_vllm(self.supervisor, for_replica(launch, i), port, self.vllm_scratch,
+                                       name=f"vllm-decode-{i}")
+                            for i, port in enumerate(self.extra_vllm_ports, start=1)]
+
+    @property
+    def model_servers(self) -> dict[str, str]:
+        """Pod name -> host:port of every model server in the pool."""
+        ports = [self.vllm_port, *self.extra_vllm_ports]
+        return {replica_pod(i): f"127.0.0.1:{port}" for i, port in enumerate(ports)}
 
     def _start_epp(self, launch: Launch) -> EppServer:
         return start_epp(self.supervisor, launch, self.epp_ports, self.control_plane.kubeconfig)
@@ -209,6 +248,7 @@ class LocalPlatform:
         # vLLM is the slowest by far: start it first, wait for it last.
         self.vllm_scratch = vllm_scratch_dir()
         self.vllm = start_vllm(self.supervisor, vllm_launch_, self.vllm_port, self.vllm_scratch)
+        self._start_extra_vllms(vllm_launch_)
         # Assigned before start(): an interrupt during it must still find the private folder to remove.
         self.control_plane = LocalControlPlane(self.supervisor)
         self.control_plane.start()
@@ -216,10 +256,13 @@ class LocalPlatform:
         self.collector.wait_ready(Timeouts.pipeline_ready_s)
         self._timed("collector+jaeger ready", t0)
         self.control_plane.wait_ready(Timeouts.control_plane_ready_s)
-        self.control_plane.put_endpoint_pod("vllm-local", POD_LABELS, ports=[self.vllm_port])
+        for pod, address in self.model_servers.items():
+            self.control_plane.put_endpoint_pod(pod, POD_LABELS, ports=[int(address.rpartition(":")[2])])
         self._timed("control plane ready", t0)
         self._start_routing(epp_launch_, t0)
         self.vllm.wait_ready(Timeouts.vllm_ready_s)
+        for extra in self.extra_vllms:
+            extra.wait_ready(Timeouts.vllm_ready_s)
         self._timed("vllm ready", t0)
         self.scraper = MetricsScraper({
             "vllm": f"{self.vllm.url}/metrics",

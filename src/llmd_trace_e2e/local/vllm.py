@@ -62,8 +62,9 @@ def vllm_spec(launch: Launch, port: int, scratch_root: Path, name: str = "vllm-d
     return ProcessSpec(name, argv, env)
 
 
-def start_vllm(supervisor: Supervisor, launch: Launch, port: int, scratch_root: Path) -> VllmServer:
-    return VllmServer(supervisor.start(vllm_spec(launch, port, scratch_root)), port, launch)
+def start_vllm(supervisor: Supervisor, launch: Launch, port: int, scratch_root: Path,
+               name: str = "vllm-decode") -> VllmServer:
+    return VllmServer(supervisor.start(vllm_spec(launch, port, scratch_root, name)), port, launch)
 
 
 def vllm_scratch_dir() -> Path:

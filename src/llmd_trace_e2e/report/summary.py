@@ -38,6 +38,7 @@ class TestRecord:
     # nothing to count)
     artifacts: Path | None = None
     note: str = ""  # why it failed or was skipped, one line
+    checks: str = ""  # the property the test checks (its `checks` marker), shown under its name
 
 
 def seen_by_service(spans: Iterable[Span]) -> dict[str, dict[str, int]]:
@@ -98,7 +99,7 @@ def render_summary(records: Sequence[TestRecord], *, title: str = "llm-d tracing
     lines += [f"- {key}: {value}" for key, value in facts]
     if facts:
         lines.append("")
-    rows = [(f"`{r.nodeid}`", VERDICTS.get(r.outcome, r.outcome), f"{r.duration_s:.1f} s",
+    rows = [(f"`{r.nodeid}`" + (f"<br>checks: {r.checks}" if r.checks else ""), VERDICTS.get(r.outcome, r.outcome), f"{r.duration_s:.1f} s",
              services_cell(r.seen, r.expected) if r.trace_ids and r.outcome != "skipped" else "-",
              _traces_cell(r.trace_ids) if r.outcome != "skipped" else "-", _link(r, link_base), _note(r.note))
             for r in records]
