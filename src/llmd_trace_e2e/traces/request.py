@@ -20,3 +20,37 @@ def spans_of_request(spans: Sequence[Span], completion) -> list[Span]:
                if not s.parent_span_id and s.service not in joined and not s.name.startswith("GET ")
                and begin <= s.start_ns / 1e9 <= end}
     return [s for s in spans if s.trace_id in traces]
+
+
+def root_during(spans: Sequence[Span], service: str, completion, name: str) -> Span | None:
+    """`service`'s root span `name` started during `completion` (None: the request was not sampled there)."""
+    begin = completion.started.timestamp()
+    end = begin + completion.seconds
+    return next((s for s in spans if s.service == service and s.name == name and not s.parent_span_id
+                 and begin <= s.start_ns / 1e9 <= end), None)
+
+
+def incomplete_sampled_traces(spans: Sequence[Span], completions, root: tuple[str, str], root_names: Sequence[str],
+                              leaf_service: str) -> list[str]:
+    """For requests sent without traceparent (the `root` (service, span name) decides whether to
+    sample): what breaks "every sampled trace is complete": a sampled root trace without the root
+    service's `root_names` or without the leaf's llm_request under it, or an llm_request whose
+    root was not sampled (an orphan)."""
+    service, name = root
+    problems = []
+    for done in completions:
+        top = root_during(spans, service, done, name)
+        llm = [s for s in spans if s.service == leaf_service and s.name == "llm_request" and done.is_request_of(s)]
+        if top is None:
+            problems += [f"{done.response_id}: llm_request (trace {s.trace_id}) without a sampled root" for s in llm]
+            continue
+        trace = [s for s in spans if s.trace_id == top.trace_id]
+        missing = sorted(set(root_names) - {s.name for s in trace if s.service == service})
+        if missing:
+            problems.append(f"trace {top.trace_id}: {service}'s {', '.join(missing)} missing")
+        ids = {s.span_id for s in trace}
+        if not llm:
+            problems.append(f"trace {top.trace_id}: sampled at the root, no llm_request for {done.response_id}")
+        elif any(s.trace_id != top.trace_id or s.parent_span_id not in ids for s in llm):
+            problems.append(f"trace {top.trace_id}: llm_request for {done.response_id} not under the root's trace")
+    return problems
