@@ -28,6 +28,8 @@ def _delegate(command: str, rest: list[str]) -> int:
         from .kind.cli import kind_main as sub
     elif command == "bench":
         from .bench import bench_main as sub
+    elif command == "local":
+        from .local.stack import local_main as sub
     else:
         from .soak import soak_main as sub
     return sub(rest)
@@ -37,6 +39,7 @@ DELEGATED = {
     "kind": "the kind platform: --plan, up, down (see `kind --help`)",
     "bench": "time to verdict, span visibility latency and tracing overhead on the local platform",
     "soak": "run the local-platform suite N times and report each failure's reason",
+    "local": "a local stack that stays up: up, status, down (see `local --help`)",
 }
 
 

@@ -164,28 +164,40 @@ class LocalCollector:
 
     def tap_spans(self) -> list[Span]:
         """Everything the receivers got, before any processor: the positive control."""
-        spans: list[Span] = []
-        try:
-            lines = self.tap_file.read_text().splitlines()
-        except FileNotFoundError:
-            return spans
-        for line in lines:
-            try:
-                spans.extend(spans_from_otlp_json(json.loads(line)))
-            except json.JSONDecodeError:
-                continue  # a line still being written
-        return spans
+        return tap_spans(self.tap_file)
 
     def telemetry_counter(self, metric: str) -> float:
-        """Sum of a counter from the collector's own metrics (e.g. spans the filter dropped)."""
-        text = requests.get(self.telemetry_url, timeout=2).text
-        total = 0.0
-        for m in re.finditer(rf"^{re.escape(metric)}(?:_total)?(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M):
-            total += float(m.group(1))
-        return total
+        return telemetry_counter(self.telemetry_url, metric)
 
     def filtered_spans(self) -> float:
-        return self.telemetry_counter("otelcol_processor_filter_spans_filtered")
+        return telemetry_counter(self.telemetry_url, FILTERED_SPANS)
+
+
+FILTERED_SPANS = "otelcol_processor_filter_spans_filtered"
+
+
+def tap_spans(tap_file: Path) -> list[Span]:
+    """The spans in a collector's tap file (also read by a suite attached to a running stack)."""
+    spans: list[Span] = []
+    try:
+        lines = tap_file.read_text().splitlines()
+    except FileNotFoundError:
+        return spans
+    for line in lines:
+        try:
+            spans.extend(spans_from_otlp_json(json.loads(line)))
+        except json.JSONDecodeError:
+            continue  # a line still being written
+    return spans
+
+
+def telemetry_counter(telemetry_url: str, metric: str) -> float:
+    """Sum of a counter from a collector's own metrics (e.g. spans the filter dropped)."""
+    text = requests.get(telemetry_url, timeout=2).text
+    total = 0.0
+    for m in re.finditer(rf"^{re.escape(metric)}(?:_total)?(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M):
+        total += float(m.group(1))
+    return total
 
 
 _EXPORT_FAILURE = re.compile(r"Exporting failed|Dropping data|dropped|failed to export|export.*error", re.I)

@@ -17,6 +17,7 @@ class RunOptions:
     values_files: tuple[Path, ...] = ()
     collector_config: Path | None = None
     artifacts: Path = Path("artifacts")
+    attach: bool = False  # local: run against the stack `llmd-trace-e2e local up` left running
     kind: dict = field(default_factory=dict)  # kind-only options, passed through
 
     @classmethod
@@ -25,13 +26,16 @@ class RunOptions:
                      "context", "load_image", "helmfile", "pool")
         return cls(platform=getoption("platform"), profile=getoption("profile"),
                    values_files=tuple(getoption("values")), collector_config=getoption("collector_config"),
-                   artifacts=Path(getoption("artifacts")), kind={k: getoption(k) for k in kind_keys})
+                   artifacts=Path(getoption("artifacts")), attach=bool(getoption("attach")),
+                   kind={k: getoption(k) for k in kind_keys})
 
 
 @contextmanager
 def start_platform(getoption: Callable[[str], object]) -> Iterator[Platform]:
     options = RunOptions.from_getoption(getoption)
-    if options.platform == "local":
+    if options.platform == "local" and options.attach:
+        from .local.attached import AttachedPlatform as chosen
+    elif options.platform == "local":
         from .local.platform import LocalPlatform as chosen
     else:
         from .kind.platform import KindE2EPlatform as chosen

@@ -1,0 +1,173 @@
+"""A real client: requests from the official OpenAI SDK, traced with OpenTelemetry's own OpenAI
+instrumentation (llmd_trace_e2e/openai_client.py), as applications call an llm-d gateway.
+The client's `chat {model}` span is the root of the request's trace; vLLM's llm_request, the
+gateway's spans (when it traces) and the EPP's (where its version joins, else a known gap)
+hang under it; the client's GenAI attributes agree with the response and with vLLM's."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+
+from llmd_trace_e2e.openai_client import CLIENT_SERVICE, INSTRUMENTED_KINDS, SdkCall, TracedOpenAI
+from llmd_trace_e2e.traces.assertions import Failure, JoinedInOneTrace, SpansExist, expect_now
+
+from checks import LlmRequestOf, expect_gaps, expect_spans, service_or_skip, spans_around
+
+KINDS = ("chat", "chat-stream", "completion", "completion-stream")
+TRACED_KINDS = [k for k in KINDS if k.split("-")[0] in INSTRUMENTED_KINDS]
+UNTRACED_KINDS = [k for k in KINDS if k not in TRACED_KINDS]
+TRACED_GATEWAY = {"gateway": {"tracing": {"enabled": True}}}
+
+
+def send_all(platform, kinds) -> dict[str, SdkCall]:
+    with TracedOpenAI(platform.gateway_url, platform.collector_otlp_grpc) as client:
+        return {kind: client.send(platform.model, chat=kind.startswith("chat"), stream=kind.endswith("-stream"))
+                for kind in kinds}
+
+
+@pytest.fixture(scope="module")
+def sdk_calls(platform) -> dict[str, SdkCall]:
+    return send_all(platform, KINDS)
+
+
+def client_span_name(platform) -> str:
+    return f"chat {platform.model}"
+
+
+def trace_of(platform, call: SdkCall):
+    return lambda: platform.jaeger.trace_spans(call.completion.traceparent.trace_id)
+
+
+@dataclass(frozen=True)
+class ClientSpanIsRoot:
+    """The span the client's traceparent named: its instrumentation's CLIENT span, with no parent."""
+
+    call: SdkCall
+    name: str
+
+    @property
+    def description(self) -> str:
+        return f"{CLIENT_SERVICE}:{self.name} ({self.call.sent_traceparent.span_id}) is a CLIENT root span"
+
+    def __call__(self, spans) -> list[Failure]:
+        span = next((s for s in spans if s.span_id == self.call.sent_traceparent.span_id), None)
+        if span is None:
+            return [Failure(self.description, "present", "absent")]
+        actual = f"{span.service}:{span.name}, kind {span.kind}, parent {span.parent_span_id}"
+        ok = (span.service, span.name, span.kind, span.parent_span_id) == (CLIENT_SERVICE, self.name, "CLIENT", None)
+        return [] if ok else [Failure(self.description, f"{CLIENT_SERVICE}:{self.name}, kind CLIENT, parent None", actual)]
+
+
+@dataclass(frozen=True)
+class GenAiAgrees:
+    """The client span's GenAI attributes agree with the response the SDK returned and with
+    vLLM's llm_request (which names its token counts prompt_tokens/completion_tokens)."""
+
+    call: SdkCall
+    model: str
+    vllm: str
+    description: str = "the client's GenAI attributes agree with the response and with vLLM's llm_request"
+
+    def __call__(self, spans) -> list[Failure]:
+        client = next((s for s in spans if s.span_id == self.call.sent_traceparent.span_id), None)
+        vllm = next((s for s in spans if s.service == self.vllm and s.name == "llm_request"
+                     and self.call.completion.is_request_of(s)), None)
+        if client is None or vllm is None:
+            return [Failure(self.description, "the client span and llm_request", f"client {client}, llm_request {vllm}")]
+        usage = vllm.attributes
+        expected = [  # (attribute of the client span, where the value comes from, the value)
+            ("gen_ai.request.model", "the request", self.model),
+            ("gen_ai.response.model", "the response", self.call.response_model),
+            ("gen_ai.response.id", "the response", self.call.completion.response_id),
+            ("gen_ai.usage.input_tokens", "the response's usage", self.call.prompt_tokens),
+            ("gen_ai.usage.input_tokens", "llm_request's gen_ai.usage.prompt_tokens", usage.get("gen_ai.usage.prompt_tokens")),
+            ("gen_ai.usage.output_tokens", "the response's usage", self.call.completion_tokens),
+            ("gen_ai.usage.output_tokens", "llm_request's gen_ai.usage.completion_tokens",
+             usage.get("gen_ai.usage.completion_tokens")),
+        ]
+        failures = []
+        for key, source, value in expected:
+            got = client.attributes.get(key)
+            if value is None or got != value:
+                failures.append(Failure(f"client span {key} == {source}", repr(value), repr(got)))
+        return failures
+
+
+@pytest.mark.parametrize("kind", TRACED_KINDS)
+def test_client_span_is_the_root_of_the_requests_trace(platform, sdk_calls, kind):
+    call = sdk_calls[kind]
+    assert call.sent_traceparent is not None, (
+        f"the SDK's {kind} request carried no traceparent: the OpenAI instrumentation made no span for it "
+        f"(logs: {platform.logs_hint()})")
+    expect_spans(platform, trace_of(platform, call), [ClientSpanIsRoot(call, client_span_name(platform))],
+                 f"the OpenAI SDK's {kind} span as the root of trace {call.sent_traceparent.trace_id}")
+
+
+@pytest.mark.parametrize("kind", TRACED_KINDS)
+def test_vllm_span_joins_the_clients_trace(platform, sdk_calls, kind):
+    vllm = service_or_skip(platform, "vllm-decode")
+    call = sdk_calls[kind]
+    tp = call.completion.traceparent
+    expect_spans(platform, trace_of(platform, call),
+                 [JoinedInOneTrace(tp.trace_id, ((CLIENT_SERVICE, client_span_name(platform)), (vllm, "llm_request")))],
+                 f"vLLM's llm_request under the OpenAI SDK's {kind} span (trace {tp.trace_id})")
+
+
+@pytest.mark.parametrize("kind", TRACED_KINDS)
+def test_epp_span_joins_the_clients_trace(request, platform, sdk_calls, kind):
+    epp = service_or_skip(platform, "epp")
+    expect_gaps(request, platform, ["epp"], ("no-spans", "no-join"))
+    call = sdk_calls[kind]
+    tp = call.completion.traceparent
+    expect_spans(platform, spans_around(platform, epp, call.completion), [SpansExist(epp, "gateway.request")],
+                 "the EPP's span for the request, in whatever trace (positive control)")
+    expect_now(trace_of(platform, call)(),
+               [JoinedInOneTrace(tp.trace_id, ((CLIENT_SERVICE, client_span_name(platform)), (epp, "gateway.request")))],
+               context=f"the EPP's gateway.request under the OpenAI SDK's {kind} span (trace {tp.trace_id})",
+               logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())
+
+
+@pytest.mark.parametrize("kind", TRACED_KINDS)
+def test_client_genai_attributes_agree_with_the_response_and_vllm(platform, sdk_calls, kind):
+    vllm = service_or_skip(platform, "vllm-decode")
+    call = sdk_calls[kind]
+    expect_spans(platform, trace_of(platform, call), [GenAiAgrees(call, platform.model, vllm)],
+                 f"GenAI attributes of the OpenAI SDK's {kind} call (trace {call.completion.traceparent.trace_id})")
+
+
+@pytest.mark.parametrize("kind", UNTRACED_KINDS)
+def test_completions_call_makes_no_client_span(platform, sdk_calls, kind):
+    """What the pinned instrumentation does with the legacy completions API: no span, so no
+    traceparent; the request still goes through and vLLM still traces it (positive control)."""
+    vllm = service_or_skip(platform, "vllm-decode")
+    call = sdk_calls[kind]
+    expect_spans(platform, spans_around(platform, vllm, call.completion), [LlmRequestOf(vllm, call.completion)],
+                 f"vLLM's llm_request for the SDK's {kind} call (positive control)")
+    chat = sdk_calls["chat"]
+    expect_spans(platform, trace_of(platform, chat), [SpansExist(CLIENT_SERVICE, client_span_name(platform))],
+                 "the same client's chat span (positive control: the client exports)")
+    assert call.sent_traceparent is None, (
+        f"the SDK's {kind} request carried traceparent {call.sent_traceparent.header}: the OpenAI instrumentation "
+        "now traces completions; add 'completion' to INSTRUMENTED_KINDS in llmd_trace_e2e/openai_client.py")
+
+
+@pytest.mark.variant
+def test_traced_gateway_joins_the_clients_trace(platform):
+    """With the gateway tracing, its SERVER span hangs under the client's span and vLLM's under it."""
+    if platform.gateway_service is None and platform.name != "local":
+        pytest.skip("the run's values leave the gateway transparent: pass --values with gateway.tracing.enabled: true")
+    if "server" not in platform.profile.gateway_spans:
+        pytest.skip(f"profile {platform.profile.name} does not name its gateway's spans (gateway.spans.server)")
+    vllm = service_or_skip(platform, "vllm-decode")
+    with ExitStack() as stack:
+        if platform.gateway_service is None:
+            stack.enter_context(platform.variant(TRACED_GATEWAY))
+        call = send_all(platform, ["chat"])["chat"]
+        tp = call.completion.traceparent
+        members = ((CLIENT_SERVICE, client_span_name(platform)),
+                   (platform.gateway_service, platform.profile.gateway_spans["server"]), (vllm, "llm_request"))
+        expect_spans(platform, trace_of(platform, call), [JoinedInOneTrace(tp.trace_id, members)],
+                     f"the OpenAI SDK's span, then the gateway's, then vLLM's (trace {tp.trace_id})")
+    platform.reset()
