@@ -8,15 +8,21 @@ from typing import Any, Mapping, Protocol
 
 from .charts import epp_launch, vllm_launch
 from .collector_config import CollectorConfig
+from .gateway_values import GatewayTracing
 from .diagnose import Diagnosis
 from .profiles import Profile
 from .traces.jaeger import JaegerClient
 from .traces.model import Span
+from .traces.patterns import GUIDE_CONDITIONS
 
 COMPONENTS = ("epp", "routing-proxy", "vllm-decode")
 
 
 class Platform(Protocol):
+    """Everything the suite, the reports and the bench use of a platform. Optional capabilities
+    are members that answer None where the platform lacks them (unfiltered_spans: no tap on
+    kind; containers: no pods locally)."""
+
     name: str
     profile: Profile
     baseline: Mapping[str, Any]  # the run's merged Helm values
@@ -29,6 +35,7 @@ class Platform(Protocol):
     jaeger: JaegerClient
     started_at: datetime
     artifacts: Path
+    timings: Mapping[str, float]  # seconds from the start to each component's readiness ({} where unmeasured)
 
     def unfiltered_spans(self) -> list[Span] | None:
         """Spans as they reached the collector, before its filter (None: not observable here)."""
@@ -37,7 +44,15 @@ class Platform(Protocol):
         """The collector's own count of spans its filter dropped (None: not observable here)."""
 
     def variant(self, overlay: Mapping[str, Any]) -> AbstractContextManager[None]:
-        """Run the enclosed block with extra values layered on top, then restore."""
+        """Run the enclosed block with the overlay layered on the baseline. The platform stays so
+        until the next variant or reset(): the suite resets before every test that is not a
+        variant, so consecutive variants restart only what differs between them."""
+
+    def reset(self) -> None:
+        """Back to the run's own values, restarting only what a variant changed."""
+
+    def containers(self) -> list[Any] | None:
+        """The running containers as the cluster has them (kind), None where there are none."""
 
     def logs_hint(self) -> str:
         """Where a person finds the logs of this run."""
@@ -48,6 +63,24 @@ class Platform(Protocol):
     def diagnosis(self) -> Diagnosis:
         """What the platform knows about a failure, for `expect(..., diagnosis=...)`: asked only
         when a check fails, so it looks at the components as they are then."""
+
+
+class SharedPlatformParts:
+    """What both platforms answer the same way, from their profile, values and collector config."""
+
+    artifacts: Path
+    values: Mapping[str, Any]
+    collector_config: CollectorConfig
+
+    @property
+    def gateway_service(self) -> str | None:
+        return GatewayTracing.from_values(self.values).service
+
+    def logs_hint(self) -> str:
+        return str(self.artifacts)
+
+    def collector_config_is_guides(self) -> bool:
+        return self.collector_config.filter_conditions() == list(GUIDE_CONDITIONS)
 
 
 def expected_service(values: Mapping[str, Any], profile: Profile, component: str) -> str | None:

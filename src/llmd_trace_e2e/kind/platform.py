@@ -13,8 +13,7 @@ from ..collector_config import load_collector_config, repo_collector_config
 from ..diagnose import Diagnosis
 from ..errors import ConfigError
 from ..traces.jaeger import JaegerClient
-from ..traces.patterns import GUIDE_CONDITIONS
-from ..gateway_values import GatewayTracing
+from ..platform import SharedPlatformParts
 from ..values import deep_merge, tracing_values
 from . import runner, valuesfiles
 from .diagnostics import ClusterDiagnosis
@@ -34,8 +33,9 @@ def kind_options(options) -> KindOptions:
                        load_images=tuple(k.get("load_image") or ()), artifacts_dir=Path(options.artifacts))
 
 
-class KindE2EPlatform:
+class KindE2EPlatform(SharedPlatformParts):
     name = "kind"
+    timings: Mapping[str, float] = {}  # the runner logs each step's time; the suite has no per-component figure
 
     def __init__(self, deployed: runner.KindPlatform, opts: KindOptions, user_values: Mapping[str, Any]):
         self.deployed, self.opts = deployed, opts
@@ -69,16 +69,6 @@ class KindE2EPlatform:
 
     def filtered_span_count(self):
         return None
-
-    @property
-    def gateway_service(self) -> str | None:
-        return GatewayTracing.from_values(self.values).service
-
-    def logs_hint(self) -> str:
-        return str(self.artifacts)
-
-    def collector_config_is_guides(self) -> bool:
-        return self.collector_config.filter_conditions() == list(GUIDE_CONDITIONS)
 
     def diagnosis(self) -> Diagnosis:
         """Pods not running or not ready, containers that restarted (their previous run's last log

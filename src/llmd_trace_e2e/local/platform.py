@@ -25,12 +25,12 @@ from ..errors import ConfigError, StartupError
 from ..gateway_values import GatewayTracing
 from ..paths import tool
 from ..pipeline import LocalCollector, LocalJaeger
+from ..platform import SharedPlatformParts
 from ..ports import free_ports
 from ..procs import Supervisor
 from ..profiles import Profile, load_profile
 from ..traces.jaeger import JaegerClient
 from ..traces.model import Span
-from ..traces.patterns import GUIDE_CONDITIONS
 from ..values import deep_merge, lookup, merge_values_files, tracing_values
 from .assets import model_dir, vllm_python
 from .diagnosis import pipeline_diagnosis
@@ -89,7 +89,7 @@ def baseline_values(profile: Profile) -> dict[str, Any]:
     return deep_merge(values, {"decode": {"containers": [{"name": "vllm", "modelCommand": "vllmServe"}]}})
 
 
-class LocalPlatform:
+class LocalPlatform(SharedPlatformParts):
     name = "local"
     model = SERVED_MODEL
 
@@ -122,25 +122,17 @@ class LocalPlatform:
         return self.gateway.url
 
     @property
-    def gateway_service(self) -> str | None:
-        """The service.name of the gateway's own spans, None when the gateway does not trace."""
-        return GatewayTracing.from_values(self.values).service
-
-    @property
     def collector_otlp_grpc(self) -> str:
         return self.collector.otlp_grpc_endpoint
+
+    def containers(self) -> None:
+        return None  # processes, not pods
 
     def unfiltered_spans(self) -> list[Span]:
         return self.collector.tap_spans()
 
     def filtered_span_count(self) -> float:
         return self.collector.filtered_spans()
-
-    def logs_hint(self) -> str:
-        return str(self.artifacts)
-
-    def collector_config_is_guides(self) -> bool:
-        return self.collector_config.filter_conditions() == list(GUIDE_CONDITIONS)
 
     @contextmanager
     def variant(self, overlay: Mapping[str, Any]) -> Iterator[None]:
