@@ -10,6 +10,8 @@ from llmd_trace_e2e.verify import assert_controls_kept, assert_noise_dropped, ca
 
 from noise_checks import config_source, expect_noise_gap, run_patterns
 
+pytestmark = pytest.mark.guide("Recommended Filters")
+
 
 @pytest.fixture(scope="module")
 def canaries(platform):

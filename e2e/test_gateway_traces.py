@@ -17,7 +17,7 @@ from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist, expec
 
 from checks import expect_gap, expect_spans, service_or_skip, spans_around
 
-pytestmark = pytest.mark.variant
+pytestmark = [pytest.mark.variant, pytest.mark.guide("What Gets Traced")]
 TRACED = {"gateway": {"tracing": {"enabled": True}}}
 
 

@@ -35,15 +35,18 @@ def assert_kept(promise, container):
     assert not broken, f"the guide's promise for {promise.what} is broken:\n  " + "\n  ".join(broken)
 
 
+@pytest.mark.guide("Environment Variables Injected")
 def test_vllm_pod_carries_the_guides_tracing_env_and_args(platform):
     assert_kept(vllm_promise(platform.values, platform.profile), the_vllm(platform))
 
 
+@pytest.mark.guide("Environment Variables Injected")
 def test_epp_pod_carries_the_guides_endpoint_and_sampling(platform):
     [epp] = epp_containers(platform.containers())
     assert_kept(epp_promise(platform.values, platform.profile), epp)
 
 
+@pytest.mark.guide("Disabling Tracing")
 @pytest.mark.variant
 def test_tracing_disabled_injects_nothing(platform):
     with platform.variant(ms(platform, {"enabled": False})):
@@ -56,6 +59,7 @@ def custom_command(platform):
                              command=["vllm", "serve", platform.model], args=[])
 
 
+@pytest.mark.guide("Custom Commands (Advanced)")
 @pytest.mark.variant
 def test_custom_command_gets_no_tracing_args(platform):
     with platform.variant(custom_command(platform)):
@@ -64,6 +68,7 @@ def test_custom_command_gets_no_tracing_args(platform):
         assert_kept(promise, the_vllm(platform))
 
 
+@pytest.mark.guide("Custom Commands (Advanced)")
 @pytest.mark.variant
 def test_custom_command_gets_no_tracing_env(request, platform):
     expect_gap(request, platform, "custom-command-gets-otel-env")
@@ -71,6 +76,7 @@ def test_custom_command_gets_no_tracing_env(request, platform):
         assert_kept(custom_command_env_promise(), the_vllm(platform))
 
 
+@pytest.mark.guide("Overriding Per-Component")
 @pytest.mark.variant
 def test_per_container_service_name_override_wins(request, platform):
     expect_gap(request, platform, "otel-service-name-override-loses")
@@ -83,6 +89,7 @@ def test_per_container_service_name_override_wins(request, platform):
                      [SpansExist("my-special-decode", "llm_request")], "vLLM spans under the per-container override")
 
 
+@pytest.mark.guide("Changing the Collector Endpoint")
 @pytest.mark.variant
 def test_endpoint_override_is_rendered(platform):
     endpoint = "http://my-collector.observability.svc.cluster.local:4317"

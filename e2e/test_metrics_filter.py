@@ -3,6 +3,8 @@ children) reaches Jaeger, while the collector's unfiltered tap proves such spans
 produced upstream of it. The canaries of test_collector_canaries.py cover every pattern."""
 from __future__ import annotations
 
+import pytest
+
 from llmd_trace_e2e.canary import SCRAPE_CHILDREN, barrier
 from llmd_trace_e2e.traces.assertions import NoMetricsSpans, expect_now
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, matching_patterns
@@ -10,6 +12,8 @@ from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.waits import Pending, wait_for
 
 from noise_checks import NOISE_WAIT_S, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
+
+pytestmark = pytest.mark.guide("Recommended Filters")
 
 
 def metrics_spans_upstream(platform):

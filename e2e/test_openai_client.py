@@ -15,6 +15,8 @@ from llmd_trace_e2e.traces.assertions import Failure, JoinedInOneTrace, SpansExi
 
 from checks import LlmRequestOf, expect_gaps, expect_spans, service_or_skip, spans_around
 
+pytestmark = pytest.mark.guide("What Gets Traced")
+
 KINDS = ("chat", "chat-stream", "completion", "completion-stream")
 TRACED_KINDS = [k for k in KINDS if k.split("-")[0] in INSTRUMENTED_KINDS]
 UNTRACED_KINDS = [k for k in KINDS if k not in TRACED_KINDS]

@@ -8,6 +8,8 @@ from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist
 
 from checks import LlmRequestOf, expect_gaps, expect_spans, service_or_skip, spans_around
 
+pytestmark = pytest.mark.guide("What Gets Traced")
+
 KINDS = ("completion", "chat", "stream")
 
 

@@ -1,22 +1,20 @@
 """What the values switch: tracing off per component, sampling at 0, service names.
 
 Each variant restarts only the components whose launch it changes. An absence is asserted
-only after a positive control in the same variant arrived and the slowest exporter's batch
-delay has passed (vLLM's SDK exports every 5 s)."""
+only after a positive control in the same variant arrived and `settle` proved the pipeline has
+delivered everything (the slowest exporter's batch delay, then a barrier through the collector)."""
 from __future__ import annotations
-
-import time
 
 import pytest
 
 from llmd_trace_e2e import traffic
+from llmd_trace_e2e.canary import settle
 from llmd_trace_e2e.platform import expected_service
 from llmd_trace_e2e.traces.assertions import NoSpansFrom, SpansExist, expect_now
 
 from checks import LlmRequestOf, expect_spans, service_or_skip, spans_around
 
 pytestmark = pytest.mark.variant
-EXPORT_SETTLE_S = 8.0  # vLLM's batch span processor (5 s) + the collector's batch (1 s) + margin
 
 
 def ms_path(platform) -> str:
@@ -33,6 +31,7 @@ def nested(dotted: str, value):
     return value
 
 
+@pytest.mark.guide("Disabling Tracing")
 def test_epp_tracing_off_and_vllm_renamed(platform):
     """inferenceExtension.tracing.enabled=false: no EPP spans; serviceNames.vllmDecode renames vLLM."""
     old_epp = service_or_skip(platform, "epp")
@@ -44,12 +43,13 @@ def test_epp_tracing_off_and_vllm_renamed(platform):
         expect_spans(platform, spans_around(platform, "vllm-decode-renamed", done),
                      [SpansExist("vllm-decode-renamed", "llm_request")],
                      "vLLM spans under the serviceNames override (positive control)")
-        time.sleep(EXPORT_SETTLE_S)
+        settle(platform, done)
         expect_now(spans_around(platform, old_epp, done)(), [NoSpansFrom(old_epp)],
                    context="EPP tracing disabled in the values, yet EPP spans arrived", logs_hint=platform.logs_hint(),
                    diagnosis=platform.diagnosis())
 
 
+@pytest.mark.guide("Disabling Tracing")
 def test_vllm_tracing_off(platform):
     """tracing.enabled=false in the model-service values: vLLM exports nothing, the EPP still does."""
     epp = service_or_skip(platform, "epp")
@@ -58,12 +58,13 @@ def test_vllm_tracing_off(platform):
         done = traffic.send(platform.gateway_url, platform.model)
         expect_spans(platform, spans_around(platform, epp, done), [SpansExist(epp, "gateway.request")],
                      "EPP spans with vLLM's tracing off (positive control)")
-        time.sleep(EXPORT_SETTLE_S)
+        settle(platform, done)
         expect_now(spans_around(platform, vllm, done)(), [LlmRequestOf(vllm, done, present=False)],
                    context="vLLM tracing disabled in the values, yet vLLM exported the request's span",
                    logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())
 
 
+@pytest.mark.guide("Production Sampling")
 def test_sampler_arg_zero_exports_nothing(platform):
     """samplerArg "0" in both charts: a request without traceparent (the EPP decides at the root)
     leaves no span at all, not even upstream of the collector's filter."""
@@ -82,7 +83,7 @@ def test_sampler_arg_zero_exports_nothing(platform):
     with platform.variant({**nested(epp_path(platform), zero), **nested(ms_path(platform), zero)}):
         before = len(platform.unfiltered_spans() or [])
         done = traffic.send(platform.gateway_url, platform.model, propagate=False)
-        time.sleep(EXPORT_SETTLE_S)
+        settle(platform, done)
         arrived = tapped_since(before)
         assert done.status == 200
         assert not arrived, (

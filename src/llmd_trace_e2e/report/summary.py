@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from ..guide import sections as guide_sections
 from ..traces.model import Span
 from ..traces.render import markdown_table
 
@@ -39,6 +40,7 @@ class TestRecord:
     artifacts: Path | None = None
     note: str = ""  # why it failed or was skipped, one line
     checks: str = ""  # the property the test checks (its `checks` marker), shown under its name
+    section: str = ""  # the tracing guide's section the test checks (its `guide` marker)
 
 
 def seen_by_service(spans: Iterable[Span]) -> dict[str, dict[str, int]]:
@@ -99,13 +101,32 @@ def render_summary(records: Sequence[TestRecord], *, title: str = "llm-d tracing
     lines += [f"- {key}: {value}" for key, value in facts]
     if facts:
         lines.append("")
-    rows = [(f"`{r.nodeid}`" + (f"<br>checks: {r.checks}" if r.checks else ""), VERDICTS.get(r.outcome, r.outcome), f"{r.duration_s:.1f} s",
-             services_cell(r.seen, r.expected) if r.trace_ids and r.outcome != "skipped" else "-",
-             _traces_cell(r.trace_ids) if r.outcome != "skipped" else "-", _link(r, link_base), _note(r.note))
-            for r in records]
-    lines.append(markdown_table(("test", "verdict", "duration", "services: spans seen (✓ as expected)",
-                                 "traces", "artifacts", "note"), rows))
+    for section, group in _by_section(records):
+        if section is not None:
+            lines += [f"## {section}" if section else "## (no guide section)", ""]
+            promise = guide_sections().get(section)
+            if promise:
+                lines += [f"The guide promises: {promise}. {totals(group)}.", ""]
+        rows = [(f"`{r.nodeid}`" + (f"<br>checks: {r.checks}" if r.checks else ""), VERDICTS.get(r.outcome, r.outcome),
+                 f"{r.duration_s:.1f} s",
+                 services_cell(r.seen, r.expected) if r.trace_ids and r.outcome != "skipped" else "-",
+                 _traces_cell(r.trace_ids) if r.outcome != "skipped" else "-", _link(r, link_base), _note(r.note))
+                for r in group]
+        lines += [markdown_table(("test", "verdict", "duration", "services: spans seen (✓ as expected)",
+                                  "traces", "artifacts", "note"), rows), ""]
     return "\n".join(lines) + "\n"
+
+
+def _by_section(records: Sequence[TestRecord]) -> list[tuple[str | None, list[TestRecord]]]:
+    """Records grouped by guide section, in the guide's order (untagged last); one group with
+    no heading when no record names a section."""
+    if not any(r.section for r in records):
+        return [(None, list(records))]
+    order = {title: i for i, title in enumerate(guide_sections())}
+    groups: dict[str, list[TestRecord]] = {}
+    for record in records:
+        groups.setdefault(record.section, []).append(record)
+    return sorted(groups.items(), key=lambda kv: (kv[0] == "", order.get(kv[0], len(order)), kv[0]))
 
 
 def write_summary(records: Sequence[TestRecord], path: Path, *, title: str = "llm-d tracing e2e",
