@@ -30,7 +30,7 @@ import psutil
 
 from ..diagnose import consult
 from ..errors import ConfigError, HarnessError, StartupError
-from ..platforms import RunOptions
+from ..run_options import ARTIFACTS, RUN, RunOptions, add_options
 from ..ports import is_listening
 from ..procs import log_tail, terminate_on_sigterm
 from ..waits import Pending, wait_for
@@ -38,6 +38,7 @@ from .state import ProcessRef, StackState, process_started, read_state, running_
 
 UP_TIMEOUT_S = 600.0  # the platform's own waits (vLLM's 300 s the longest) fail first
 DOWN_TIMEOUT_S = 90.0  # vLLM's 10 s grace, the rest, and a margin
+LEFTOVER_GRACE_S = 5.0  # a process group the teardown SIGKILLed takes a moment to be gone
 APPLY_TIMEOUT_S = 600.0  # a variant that restarts vLLM waits for it (Timeouts.vllm_ready_s)
 
 
@@ -197,6 +198,8 @@ def server_argv(options: RunOptions, path: Path) -> list[str]:
         argv += ["--values", str(Path(values).resolve())]
     if options.collector_config:
         argv += ["--collector-config", str(Path(options.collector_config).resolve())]
+    for timeout in options.timeouts:
+        argv += ["--wait-timeout", timeout]
     return argv
 
 
@@ -252,16 +255,28 @@ def stop_server(pid: int, started: float | None, timeout_s: float = DOWN_TIMEOUT
 
 
 def group_members(ref: ProcessRef) -> list[psutil.Process]:
-    """Processes still in the component's process group that started after it (its own children:
+    """Live processes in the component's process group that started after it (its own children:
     a reused pid cannot match that)."""
     found = []
     for proc in psutil.process_iter():
         try:
-            if os.getpgid(proc.pid) == ref.pid and proc.create_time() >= ref.started - 0.01:
+            if os.getpgid(proc.pid) == ref.pid and proc.create_time() >= ref.started - 0.01 \
+                    and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except (psutil.Error, OSError):
             continue
     return found
+
+
+def leftovers(components: list[ProcessRef], grace_s: float = LEFTOVER_GRACE_S) -> list[tuple[str, psutil.Process]]:
+    """Component processes still alive after the server's teardown (once those already killed
+    have had `grace_s` to die)."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        left = [(ref.name, proc) for ref in components for proc in group_members(ref)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
 
 
 def down(path: Path) -> list[str]:
@@ -271,13 +286,12 @@ def down(path: Path) -> list[str]:
         return []
     stop_server(state.server.pid, state.server.started if state.server.alive() else None)
     cleaned = []
-    for ref in state.components:
-        for proc in group_members(ref):
-            cleaned.append(f"killed leftover {ref.name} process {proc.pid}")
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
+    for name, proc in leftovers(state.components):
+        cleaned.append(f"killed leftover {name} process {proc.pid}")
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
     for folder in map(Path, state.private_dirs):
         if folder.exists():
             cleaned.append(f"removed {folder}")
@@ -307,8 +321,7 @@ def _print_state(state: StackState, path: Path) -> None:
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
-    return RunOptions(platform="local", profile=args.profile, values_files=tuple(args.values),
-                      collector_config=args.collector_config, artifacts=args.artifacts)
+    return RunOptions.read(lambda dest: getattr(args, dest, None))
 
 
 def _up(args) -> int:
@@ -365,14 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for name, (text, func) in commands.items():
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--artifacts", type=Path, default=Path("artifacts"),
-                         help="logs go here; the state file is <artifacts>/local/stack.json (default: artifacts)")
-        if name in ("up", "serve"):
-            cmd.add_argument("--profile", default=None, help="version profile (default: local)")
-            cmd.add_argument("--values", action="append", default=[], type=Path, metavar="FILE",
-                             help="Helm values file, repeatable, merged like `helm -f`")
-            cmd.add_argument("--collector-config", type=Path, default=None, metavar="FILE",
-                             help="collector config instead of config/collector/collector.yaml")
+        add_options(cmd.add_argument, RUN if name in ("up", "serve") else (ARTIFACTS,))
         if name == "serve":
             cmd.add_argument("--state", type=Path, required=True)
         cmd.set_defaults(func=func)
