@@ -13,6 +13,10 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 ARTIFACTS ?= artifacts
 PYTEST_ARGS ?=
+# ATTACH=1: `make e2e-local` runs the suite against the stack `llmd-trace-e2e local up` left running.
+ifeq ($(ATTACH),1)
+PYTEST_ARGS += --attach
+endif
 
 .PHONY: all venv tools tools-local tools-kind assets setup setup-local test unit integration e2e e2e-local e2e-two-endpoints soak plan clean
 
