@@ -7,8 +7,9 @@ spans, health checks). Controls: the request path's spans, which every filter mu
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -17,8 +18,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
+from .traces.model import Span
 from .traces.patterns import (GUIDE_PATTERNS, HEALTH_CHILD_CONDITIONS, HEALTH_SERVER_CONDITIONS,
                               SCRAPE_CHILD_CONDITIONS, SpanPattern, parse_all)
+
+if TYPE_CHECKING:
+    from .traffic import Completion
 
 CANARY_SERVICE = "llmd-trace-e2e-canary"
 
@@ -136,11 +141,42 @@ def send_canaries(otlp_grpc_endpoint: str, canaries: Sequence[Canary],
     return sent
 
 
-def barrier(otlp_grpc_endpoint: str, jaeger, timeout_s: float = 30.0) -> None:
-    """Send one span through the collector and wait for it in Jaeger: whatever the collector
-    received before it has then been filtered, batched and exported too."""
+def barrier(otlp_grpc_endpoint: str, jaeger, timeout_s: float = 30.0,
+            tap: Callable[[], Sequence[Span] | None] | None = None) -> None:
+    """Send one span through the collector and wait for it in Jaeger (and in `tap`, the unfiltered
+    spans, where the platform has one): whatever the collector received before it has then been
+    filtered, batched and exported too."""
     from .waits import Pending, wait_for
 
     [sent] = send_canaries(otlp_grpc_endpoint, [Canary("barrier", "llmd-trace-e2e barrier", {}, False)])
-    wait_for(f"the barrier span {sent.trace_id} to reach Jaeger",
-             lambda: jaeger.trace(sent.trace_id) is not None or Pending("not in Jaeger yet"), timeout_s)
+
+    def through():
+        if jaeger.trace(sent.trace_id) is None:
+            return Pending("not in Jaeger yet")
+        tapped = tap() if tap is not None else None
+        if tapped is not None and not any(s.trace_id == sent.trace_id for s in tapped):
+            return Pending("in Jaeger, not in the collector's unfiltered tap yet")
+        return True
+
+    wait_for(f"the barrier span {sent.trace_id} to reach Jaeger", through, timeout_s)
+
+
+# The slowest exporters on the request path, vLLM's Python SDK and the EPP's Go SDK, batch spans
+# for OTEL_BSP_SCHEDULE_DELAY (default 5000 ms; no chart sets it) before sending them; Envoy
+# flushes sooner (its tracing runtime keys). No barrier can answer for a batch still in a
+# component's memory: this much time must pass.
+EXPORT_BATCH_DELAY_S = 5.0
+EXPORT_IN_FLIGHT_S = 0.5  # a batch sent just then is still on its way to the collector
+
+
+def settle(platform, *ended: "Completion | float", timeout_s: float = 30.0) -> float:
+    """Return once everything the components exported for work that ended by `ended` (responses,
+    or epoch seconds) is in Jaeger and the tap: the slowest exporter's batch delay after the
+    last of them, then a barrier through the collector. A span absent afterwards is not coming.
+    Returns the seconds waited."""
+    start = time.monotonic()
+    last = max((e if isinstance(e, (int, float)) else e.started.timestamp() + e.seconds for e in ended),
+               default=time.time())
+    time.sleep(max(0.0, last + EXPORT_BATCH_DELAY_S + EXPORT_IN_FLIGHT_S - time.time()))
+    barrier(platform.collector_otlp_grpc, platform.jaeger, timeout_s, tap=platform.unfiltered_spans)
+    return time.monotonic() - start
