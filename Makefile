@@ -18,7 +18,7 @@ ifeq ($(ATTACH),1)
 PYTEST_ARGS += --attach
 endif
 
-.PHONY: all venv tools tools-local tools-kind assets setup setup-local test unit integration e2e e2e-local e2e-two-endpoints soak plan clean
+.PHONY: all venv tools tools-local tools-kind assets setup setup-local test unit integration e2e e2e-local e2e-two-endpoints pr soak plan clean
 
 all: test
 
@@ -64,6 +64,12 @@ integration: venv tools-local
 
 e2e-local: setup-local
 	$(PYTEST) e2e --platform local --artifacts $(ARTIFACTS) $(PYTEST_ARGS)
+
+# The pull-request lane: the unit tests and the local verdict (the suite less its variants, which
+# restart vLLM), in one pytest session; the CI job `pr-lane` runs it within 10 minutes.
+pr: setup-local
+	$(PYTHON) scripts/build_tools.py actionlint
+	$(PYTEST) tests/unit e2e --platform local -m "not variant" --artifacts $(ARTIFACTS) $(PYTEST_ARGS)
 
 # The two-endpoint group (a second vLLM in the pool: too costly for every run; the nightly runs it).
 e2e-two-endpoints: setup-local
