@@ -1,0 +1,89 @@
+"""Cancellation: a streamed completion the client abandons after a few chunks. What each
+component exports for it, as observed (local platform, GAIE EPP v1.5.0, vLLM 0.32):
+
+- the EPP: its gateway.request, ended when the stream is torn down (the test records its status
+  and events in the report);
+- vLLM: nothing. It exports llm_request only for a request that finishes; an aborted one leaves
+  no span (known gap vllm-no-span-for-aborted-request, vllm PR 32162). The positive controls: the
+  same kind of stream, read to its end, leaves an llm_request; and vLLM's log shows the abort, so
+  the request really ended early rather than finishing before the client left."""
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+
+from llmd_trace_e2e import traffic
+from llmd_trace_e2e.traces.assertions import SpansExist
+from llmd_trace_e2e.traces.request import spans_of_request
+
+from checks import LlmRequestOf, expect_gap, expect_spans, service_or_skip, spans_around
+
+pytestmark = pytest.mark.guide("What Gets Traced")
+
+EXPORT_SETTLE_S = 8.0  # vLLM's batch span processor (5 s) + the collector's batch (1 s) + margin
+ABORT_SETTLE_S = 2.0  # far longer than the rest of the stream would have taken to generate
+FINISHED = re.compile(r'^vllm:request_success_total\{[^}]*finished_reason="(?:stop|length)"[^}]*\} ([0-9.e+]+)$', re.M)
+
+
+@pytest.fixture(scope="module")
+def abandoned(platform):
+    """The abandoned stream, and whether vLLM then finished it anyway (None: cannot tell here)."""
+    before = finished_requests(platform)
+    done = traffic.send_and_abandon(platform.gateway_url, platform.model, after_chunks=3)
+    time.sleep(ABORT_SETTLE_S)
+    after = finished_requests(platform)
+    return done, None if before is None else after > before
+
+
+def request_spans(platform, done):
+    since = done.started - timedelta(seconds=5)
+    spans = platform.jaeger.trace_spans(done.traceparent.trace_id)
+    for service in platform.jaeger.services():
+        spans += platform.jaeger.find_spans(service, since)
+    unique = {(s.trace_id, s.span_id): s for s in spans}
+    return spans_of_request(list(unique.values()), done)
+
+
+def finished_requests(platform) -> float | None:
+    """vLLM's count of requests that finished (stop or length; an aborted one is not among them),
+    from its /metrics (None: the platform cannot reach it)."""
+    vllm = getattr(platform, "vllm", None)
+    if platform.name != "local" or vllm is None:
+        return None
+    text = requests.get(f"{vllm.url}/metrics", timeout=5).text
+    return sum(float(m.group(1)) for m in FINISHED.finditer(text))
+
+
+@pytest.mark.checks("cancellation: the EPP exports an ended gateway.request for a stream the client abandons")
+def test_the_epp_exports_its_span_for_an_abandoned_stream(platform, abandoned):
+    epp = service_or_skip(platform, "epp")
+    abandoned, _ = abandoned
+    assert abandoned.response_id, "positive control: the stream answered chunks before the client left"
+    spans = expect_spans(platform, lambda: request_spans(platform, abandoned), [SpansExist(epp, "gateway.request")],
+                         f"the EPP's gateway.request for the abandoned stream (trace {abandoned.traceparent.trace_id})")
+    root = next(s for s in spans if s.service == epp and s.name == "gateway.request")
+    print(f"EPP gateway.request for the abandoned stream: status {root.status}, events {list(root.events)}, "
+          f"{root.duration_ms:.0f} ms (client left after {abandoned.seconds * 1000:.0f} ms)")
+    assert root.end_ns >= root.start_ns, f"the EPP's span has no end: {root}"
+
+
+@pytest.mark.checks("cancellation: vLLM exports llm_request for a request aborted midway")
+def test_vllm_exports_llm_request_for_an_abandoned_stream(request, platform, completions, abandoned):
+    vllm = service_or_skip(platform, "vllm-decode")
+    abandoned, finished_anyway = abandoned
+    finished = completions["stream"]
+    expect_spans(platform, spans_around(platform, vllm, finished), [LlmRequestOf(vllm, finished)],
+                 "an llm_request for a stream read to its end (positive control)")
+    assert not finished_anyway, (f"vLLM's request_success count rose: the stream {abandoned.response_id} "
+                                 "finished before the client's close reached vLLM, so it was not aborted")
+    expect_gap(request, platform, "vllm-no-span-for-aborted-request")
+    time.sleep(max(0.0, EXPORT_SETTLE_S - (time.time() - abandoned.started.timestamp() - abandoned.seconds)))
+    spans = spans_around(platform, vllm, abandoned)()
+    hits = [s for s in spans if s.service == vllm and s.name == "llm_request" and abandoned.is_request_of(s)]
+    assert hits, (f"vLLM aborted {abandoned.response_id} (the client left after {abandoned.seconds:.2f} s) and "
+                  f"exported no llm_request for it (logs: {platform.logs_hint()})")
+    print(f"vLLM's llm_request for the aborted request: status {hits[0].status}, events {list(hits[0].events)}")
