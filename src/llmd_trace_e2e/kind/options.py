@@ -1,11 +1,11 @@
 """What a kind run was asked to do, and every timeout it may spend, by name."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..run_options import with_overrides
 
 NAMESPACE = "llm-d"
 MONITORING_NAMESPACE = "monitoring"
@@ -22,7 +22,7 @@ COLLECTOR_HTTP_PORT = 30318
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds, on a monotonic clock. Override one with --timeout NAME=SECONDS."""
+    """Seconds, on a monotonic clock. Override one with --wait-timeout NAME=SECONDS."""
 
     cluster_create: float = 300
     crds_established: float = 120
@@ -39,18 +39,7 @@ class Timeouts:
     command: float = 900  # any one kind/helm/docker command
 
     def with_overrides(self, overrides: list[str]) -> "Timeouts":
-        names = {f.name for f in dataclasses.fields(self)}
-        changes: dict[str, float] = {}
-        for item in overrides:
-            name, sep, value = item.partition("=")
-            name = name.strip().replace("-", "_")
-            if not sep or name not in names:
-                raise ConfigError(f"bad --timeout {item!r}: use NAME=SECONDS with NAME one of {', '.join(sorted(names))}")
-            try:
-                changes[name] = float(value)
-            except ValueError:
-                raise ConfigError(f"bad --timeout {item!r}: {value!r} is not a number of seconds") from None
-        return dataclasses.replace(self, **changes)
+        return with_overrides(self, overrides)
 
 
 @dataclass(frozen=True)

@@ -14,23 +14,24 @@ from ..diagnose import Diagnosis
 from ..errors import ConfigError
 from ..traces.jaeger import JaegerClient
 from ..platform import SharedPlatformParts
+from ..run_options import RunOptions
 from ..values import deep_merge, tracing_values
 from . import runner, valuesfiles
 from .diagnostics import ClusterDiagnosis
-from .options import KindOptions
+from .options import KindOptions, Timeouts
 from .plan import Command
 from .pods import ContainerView, container_views, list_pods
 from .preflight import Host, find_tools
 
 
-def kind_options(options) -> KindOptions:
+def kind_options(options: RunOptions) -> KindOptions:
     k = options.kind
-    return KindOptions(profile=options.profile or "latest", gpu=bool(k.get("gpu")), pd=bool(k.get("pd")),
-                       values_files=tuple(options.values_files), collector_config=options.collector_config, helmfile=k.get("helmfile"), pool=k.get("pool"),
-                       cluster_name=k.get("cluster_name") or "llmd-trace-e2e",
-                       keep_cluster=bool(k.get("keep_cluster")), use_existing_cluster=bool(k.get("use_existing_cluster")),
-                       kubeconfig=k.get("kubeconfig"), context=k.get("context"),
-                       load_images=tuple(k.get("load_image") or ()), artifacts_dir=Path(options.artifacts))
+    return KindOptions(profile=options.profile or "latest", gpu=k.gpu, pd=k.pd, values_files=options.values_files,
+                       collector_config=options.collector_config, helmfile=k.helmfile, pool=k.pool,
+                       cluster_name=k.cluster_name, keep_cluster=k.keep_cluster,
+                       use_existing_cluster=k.use_existing_cluster, kubeconfig=k.kubeconfig, context=k.context,
+                       load_images=k.load_image, artifacts_dir=options.artifacts,
+                       timeouts=Timeouts().with_overrides(options.timeouts))
 
 
 class KindE2EPlatform(SharedPlatformParts):

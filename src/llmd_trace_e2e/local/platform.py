@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from dataclasses import dataclass
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,7 @@ from ..gateway_values import GatewayTracing
 from ..paths import tool
 from ..pipeline import LocalCollector, LocalJaeger
 from ..platform import SharedPlatformParts
+from ..run_options import with_overrides
 from ..ports import free_ports
 from ..procs import Supervisor
 from ..profiles import Profile, load_profile
@@ -65,18 +67,21 @@ def for_replica(launch: Launch, index: int) -> Launch:
     return Launch(launch.args, env, launch.tracing, launch.notes)
 
 
+@dataclass(frozen=True)
 class Timeouts:
-    control_plane_ready_s = 90.0
-    pipeline_ready_s = 60.0
-    epp_ready_s = 60.0
-    gateway_ready_s = 30.0
-    vllm_ready_s = 300.0  # 50-90 s on 2 cores; a loaded CI machine needs headroom
+    """Seconds, on a monotonic clock. Override one with --wait-timeout NAME=SECONDS."""
+
+    control_plane_ready_s: float = 90.0
+    pipeline_ready_s: float = 60.0
+    epp_ready_s: float = 60.0
+    gateway_ready_s: float = 30.0
+    vllm_ready_s: float = 300.0  # 50-90 s on 2 cores; a loaded CI machine needs headroom
     # Below traffic.send's 60 s: when a hop stalls, the gateway's 504 names it (EPP or model
     # server) before the client gives up knowing only that the gateway did not answer.
-    gateway_request_s = 50.0
+    gateway_request_s: float = 50.0
     # Each answer of the EPP (Envoy's ext_proc message timeout; its default, 200 ms, is far too
-    # short for a scheduling decision on a loaded machine).
-    epp_message_s = 30.0
+    # short for a scheduling decision on a loaded machine); an EPP silent this long fails the request.
+    epp_message_s: float = 30.0
 
 
 def baseline_values(profile: Profile) -> dict[str, Any]:
@@ -93,8 +98,10 @@ class LocalPlatform(SharedPlatformParts):
     name = "local"
     model = SERVED_MODEL
 
-    def __init__(self, profile: Profile, values: Mapping[str, Any], run_dir: Path, supervisor: Supervisor):
+    def __init__(self, profile: Profile, values: Mapping[str, Any], run_dir: Path, supervisor: Supervisor,
+                 timeouts: Timeouts = Timeouts()):
         self.profile, self.baseline, self.values = profile, dict(values), dict(values)
+        self.timeouts = timeouts
         self.artifacts, self.supervisor = run_dir, supervisor
         self.started_at = datetime.now(timezone.utc)
         [self.vllm_port] = free_ports(1)
@@ -152,30 +159,31 @@ class LocalPlatform(SharedPlatformParts):
 
     def apply(self, values: Mapping[str, Any]) -> None:
         vllm, epp = self.launches(values)
-        if vllm != self.vllm.launch:
+        vllm_changed = vllm != self.vllm.launch
+        if vllm_changed:  # the slowest by far: started first, awaited last
             self.supervisor.stop(self.vllm.proc)
             self.vllm = start_vllm(self.supervisor, vllm, self.vllm_port, self.vllm_scratch)
             for extra in self.extra_vllms:
                 self.supervisor.stop(extra.proc)
             self._start_extra_vllms(vllm)
-            self.vllm.wait_ready(Timeouts.vllm_ready_s)
-            for extra in self.extra_vllms:
-                extra.wait_ready(Timeouts.vllm_ready_s)
         if epp != self.epp.launch:
             self.supervisor.stop(self.epp.proc)
             self.epp = self._start_epp(epp)
-            self.epp.wait_ready(Timeouts.epp_ready_s)
+            self.epp.wait_ready(self.timeouts.epp_ready_s)
         gateway = self._gateway_settings(values)
         if gateway != self.gateway.settings:
             self.supervisor.stop(self.gateway.proc)
             self.gateway = start_envoy(self.supervisor, gateway, self.artifacts)
-            self.gateway.wait_ready(Timeouts.gateway_ready_s)
+            self.gateway.wait_ready(self.timeouts.gateway_ready_s)
+        if vllm_changed:
+            for server in (self.vllm, *self.extra_vllms):
+                server.wait_ready(self.timeouts.vllm_ready_s)
         self.values = dict(values)
 
     def _gateway_settings(self, values: Mapping[str, Any]) -> GatewaySettings:
         return GatewaySettings(self.gateway_port, self.gateway_admin_port, self.epp.grpc_address,
                                self.collector.otlp_grpc_endpoint, GatewayTracing.from_values(values),
-                               route_timeout_s=Timeouts.gateway_request_s, message_timeout_s=Timeouts.epp_message_s)
+                               route_timeout_s=self.timeouts.gateway_request_s, message_timeout_s=self.timeouts.epp_message_s)
 
     def _start_routing(self, epp_launch_: Launch, t0: float) -> None:
         """The EPP and the gateway, on ports picked just before they start. A port picked free
@@ -187,9 +195,9 @@ class LocalPlatform(SharedPlatformParts):
             self.epp = self._start_epp(epp_launch_)
             self.gateway = start_envoy(self.supervisor, self._gateway_settings(self.values), self.artifacts)
             try:
-                self.epp.wait_ready(Timeouts.epp_ready_s)
+                self.epp.wait_ready(self.timeouts.epp_ready_s)
                 self._timed("epp ready", t0)
-                self.gateway.wait_ready(Timeouts.gateway_ready_s)
+                self.gateway.wait_ready(self.timeouts.gateway_ready_s)
                 self._timed("gateway ready", t0)
                 return
             except StartupError as err:
@@ -244,17 +252,17 @@ class LocalPlatform(SharedPlatformParts):
         # Assigned before start(): an interrupt during it must still find the private folder to remove.
         self.control_plane = LocalControlPlane(self.supervisor)
         self.control_plane.start()
-        self.jaeger_process.wait_ready(Timeouts.pipeline_ready_s)
-        self.collector.wait_ready(Timeouts.pipeline_ready_s)
+        self.jaeger_process.wait_ready(self.timeouts.pipeline_ready_s)
+        self.collector.wait_ready(self.timeouts.pipeline_ready_s)
         self._timed("collector+jaeger ready", t0)
-        self.control_plane.wait_ready(Timeouts.control_plane_ready_s)
+        self.control_plane.wait_ready(self.timeouts.control_plane_ready_s)
         for pod, address in self.model_servers.items():
             self.control_plane.put_endpoint_pod(pod, POD_LABELS, ports=[int(address.rpartition(":")[2])])
         self._timed("control plane ready", t0)
         self._start_routing(epp_launch_, t0)
-        self.vllm.wait_ready(Timeouts.vllm_ready_s)
+        self.vllm.wait_ready(self.timeouts.vllm_ready_s)
         for extra in self.extra_vllms:
-            extra.wait_ready(Timeouts.vllm_ready_s)
+            extra.wait_ready(self.timeouts.vllm_ready_s)
         self._timed("vllm ready", t0)
         self.scraper = MetricsScraper({
             "vllm": f"{self.vllm.url}/metrics",
@@ -273,6 +281,7 @@ class LocalPlatform(SharedPlatformParts):
         GatewayTracing.from_values(values)  # bad gateway.tracing keys fail here, in one line
         config = load_collector_config(options.collector_config) if options.collector_config \
             else repo_collector_config()
+        with_overrides(Timeouts(), options.timeouts)  # a bad --wait-timeout fails here, in one line
         return profile, values, config
 
     @classmethod
@@ -289,7 +298,7 @@ class LocalPlatform(SharedPlatformParts):
         profile, values, config = cls.resolve(options)
         run_dir = writable_run_dir(Path(options.artifacts))
         with Supervisor(run_dir) as supervisor:
-            platform = cls(profile, values, run_dir, supervisor)
+            platform = cls(profile, values, run_dir, supervisor, with_overrides(Timeouts(), options.timeouts))
             try:
                 platform.start(config)
                 yield platform
