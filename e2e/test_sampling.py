@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 
 from llmd_trace_e2e import traffic
+from llmd_trace_e2e.canary import settle
 from llmd_trace_e2e.sampling import binomial_bounds
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import incomplete_sampled_traces, root_during, spans_of_request
@@ -22,7 +23,6 @@ from checks import expect_gap, expect_spans, service_or_skip
 
 pytestmark = pytest.mark.guide("Production Sampling")
 
-EXPORT_SETTLE_S = 8.0  # vLLM's batch span processor (5 s) + the collector's batch (1 s) + margin
 RATIO = "0.1"  # the guide's production sampler arg (and both EPP charts' default)
 REQUESTS_AT_RATIO = 200  # 1-token completions: bounds [8, 35] at 99.9 % (0.01 gives [0, 8], 0.5 [77, 123])
 CONFIDENCE = 0.999
@@ -64,7 +64,7 @@ def test_unsampled_traceparent_leaves_no_span(request, platform, sampled_and_not
                  [SpansExist(service)], f"{component}'s spans for the sampled request (positive control)")
     if component == "epp":
         expect_gap(request, platform, IGNORES_TRACEPARENT)
-    time.sleep(max(0.0, EXPORT_SETTLE_S - (time.time() - unsampled.started.timestamp())))
+    settle(platform, unsampled)
     left = of_service(spans_of_request(all_spans(platform, since), unsampled), service)
     assert not left, (
         f"a traceparent with flags 00 ({unsampled.traceparent.header}), yet {component} exported "
@@ -96,7 +96,7 @@ def at_ratio(platform):
                   for _ in range(REQUESTS_AT_RATIO)]
         asked = [traffic.send(platform.gateway_url, platform.model, max_tokens=1) for _ in range(20)]
         sending_s = time.monotonic() - t0
-        time.sleep(EXPORT_SETTLE_S)
+        settle(platform, asked[-1])
         spans = all_spans(platform, rooted[0].started - timedelta(seconds=1))
     print(f"{len(rooted) + len(asked)} requests at sampler arg {RATIO} sent in {sending_s:.1f} s")
     return epp, vllm, rooted, asked, spans

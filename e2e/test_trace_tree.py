@@ -6,39 +6,27 @@ expected tree beside the tree that arrived; after a deliberate upstream change,
 and its "1+" counts)."""
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
-from datetime import timedelta
 
 import pytest
 
 from llmd_trace_e2e import traffic
+from llmd_trace_e2e.canary import settle
 from llmd_trace_e2e.paths import config_dir
 from llmd_trace_e2e.traces.assertions import SpansExist
-from llmd_trace_e2e.traces.request import spans_of_request
+from llmd_trace_e2e.traces.request import request_spans_in_jaeger
 from llmd_trace_e2e.traces.tree import compare, forest, load_expected, write_expected
 
 from checks import LlmRequestOf, expect_spans, service_or_skip
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
-EXPORT_SETTLE_S = 8.0  # every exporter's batch has gone out (vLLM's every 5 s)
 TRACED = {"gateway": {"tracing": {"enabled": True}}}
 MODES = ("transparent", pytest.param("traced", marks=pytest.mark.variant))
 
 
 def expected_path(platform, mode):
     return config_dir() / "expected-traces" / f"{platform.profile.name}-{mode}.yaml"
-
-
-def arrived(platform, done):
-    """Every span of the request that reached Jaeger."""
-    since = done.started - timedelta(seconds=2)
-    spans = platform.jaeger.trace_spans(done.traceparent.trace_id)
-    for service in platform.jaeger.services():
-        spans += platform.jaeger.find_spans(service, since)
-    unique = {(s.trace_id, s.span_id): s for s in spans}
-    return spans_of_request(list(unique.values()), done)
 
 
 @pytest.mark.checks("tree: the whole trace of one completion is config/expected-traces/<profile>-<mode>.yaml")
@@ -60,10 +48,10 @@ def test_one_completion_leaves_the_expected_trace_tree(request, platform, mode):
         vllm = service_or_skip(platform, "vllm-decode")
         epp = service_or_skip(platform, "epp")
         done = traffic.send(platform.gateway_url, platform.model)
-        expect_spans(platform, lambda: arrived(platform, done), [LlmRequestOf(vllm, done), SpansExist(epp)],
-                     f"the completion's spans (trace {done.traceparent.trace_id})")
-        time.sleep(EXPORT_SETTLE_S)
-        tree = forest(arrived(platform, done), done.traceparent.span_id)
+        expect_spans(platform, lambda: request_spans_in_jaeger(platform.jaeger, done, slack_s=2.0),
+                     [LlmRequestOf(vllm, done), SpansExist(epp)], f"the completion's spans (trace {done.traceparent.trace_id})")
+        settle(platform, done)
+        tree = forest(request_spans_in_jaeger(platform.jaeger, done, slack_s=2.0), done.traceparent.span_id)
     if update:
         old = load_expected(path) if path.exists() else None
         roots = compare(old.roots, tree).actual if old else tree

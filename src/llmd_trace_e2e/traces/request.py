@@ -5,6 +5,7 @@ one clock and the suite sends one request at a time, so "during" needs no slack;
 a scrape or a health check, never the request."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Sequence
 
 from .model import Span
@@ -54,3 +55,13 @@ def incomplete_sampled_traces(spans: Sequence[Span], completions, root: tuple[st
         elif any(s.trace_id != top.trace_id or s.parent_span_id not in ids for s in llm):
             problems.append(f"trace {top.trace_id}: llm_request for {done.response_id} not under the root's trace")
     return problems
+
+
+def request_spans_in_jaeger(jaeger, completion, slack_s: float = 5.0) -> list[Span]:
+    """Every span of the request that reached Jaeger (`jaeger`: a JaegerClient): its caller's
+    trace, and every service's traces from shortly before it, narrowed by spans_of_request."""
+    since = completion.started - timedelta(seconds=slack_s)
+    spans = list(jaeger.trace_spans(completion.traceparent.trace_id))
+    for service in jaeger.services():
+        spans += jaeger.find_spans(service, since)
+    return spans_of_request(list({(s.trace_id, s.span_id): s for s in spans}.values()), completion)
