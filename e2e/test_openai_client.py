@@ -17,6 +17,8 @@ from checks import LlmRequestOf, expect_gaps, expect_spans, service_or_skip, spa
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
+pytestmark = pytest.mark.guide("What Gets Traced")
+
 KINDS = ("chat", "chat-stream", "completion", "completion-stream")
 TRACED_KINDS = [k for k in KINDS if k.split("-")[0] in INSTRUMENTED_KINDS]
 UNTRACED_KINDS = [k for k in KINDS if k not in TRACED_KINDS]
