@@ -129,6 +129,7 @@ def component_ports(platform) -> dict[str, int]:
     """The port that answers when each component is up (status checks it)."""
     ports = {"jaeger": platform.jaeger_process.query_port, "collector": platform.collector.addresses.otlp_grpc_port,
              "epp": platform.epp.grpc_port, "gateway": platform.gateway.settings.port, "vllm-decode": platform.vllm.port}
+    ports.update({v.proc.name: v.port for v in getattr(platform, "extra_vllms", None) or []})
     if platform.control_plane:
         ports.update({"etcd": platform.control_plane.etcd_port, "kube-apiserver": platform.control_plane.apiserver_port})
     return ports
