@@ -223,9 +223,7 @@ def up(options: RunOptions, timeout_s: float = UP_TIMEOUT_S) -> StackState:
     LocalPlatform.check_options(options)  # bad input fails here, in a second, before anything starts
     log = server_log(options.artifacts)
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        server = subprocess.Popen(server_argv(options, path), stdin=subprocess.DEVNULL, stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+    server: subprocess.Popen | None = None
 
     def ready():
         code = server.poll()
@@ -236,10 +234,14 @@ def up(options: RunOptions, timeout_s: float = UP_TIMEOUT_S) -> StackState:
             Pending(f"starting; last line of its log: {log_tail(log, 1) or '(empty)'}")
 
     try:
+        with open(log, "ab") as out:
+            server = subprocess.Popen(server_argv(options, path), stdin=subprocess.DEVNULL, stdout=out,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
         return wait_for("the local stack to be ready", ready, timeout_s, max_interval_s=0.5)
-    except BaseException:
-        stop_server(server.pid, process_started(server.pid))
-        server.wait(5)
+    except BaseException:  # Ctrl-C, SIGTERM, a failed start: the server tears down what it started
+        if server is not None:
+            stop_server(server.pid, process_started(server.pid))
+            server.wait(5)
         raise
 
 
