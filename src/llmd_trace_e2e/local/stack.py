@@ -121,8 +121,6 @@ def run_job(platform, job: Job) -> None:
         job.status, job.answer = 500, {"error": str(err)}
     except Exception as exc:  # noqa: BLE001 - the caller gets the error; the stack stays up
         job.status, job.answer = 500, {"error": f"{type(exc).__name__}: {exc}"}
-    finally:
-        job.done.set()
 
 
 def component_ports(platform) -> dict[str, int]:
@@ -171,8 +169,11 @@ def serve(options: RunOptions, path: Path) -> int:
                     except queue.Empty:
                         continue
                     print(f"control: {job.kind}", flush=True)
-                    run_job(platform, job)
-                    describe(platform, control, options, time.monotonic() - t0).write(path)
+                    try:
+                        run_job(platform, job)
+                        describe(platform, control, options, time.monotonic() - t0).write(path)
+                    finally:  # answered once the state file shows the change
+                        job.done.set()
             finally:
                 print("stopping the local stack", flush=True)
                 state = read_state(path)
