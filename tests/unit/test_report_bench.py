@@ -181,3 +181,61 @@ def test_first_true_records_when_a_condition_first_held():
     never = FirstTrue(lambda: 1 / 0, interval_s=0.01)  # a failing probe is "not yet"
     never.start()
     assert never.stop() is None
+
+
+# --- the speed phase (issue 14) -------------------------------------------------------------------
+
+def speed():
+    from llmd_trace_e2e.bench.results import SpeedPhase, SuiteRun, VllmStartRun
+    from llmd_trace_e2e.bench.speed import BEFORE
+
+    marks = {"API server: imports (opentelemetry-instrument's included)": 6.0, "engine core: spawned, imports": 11.5,
+             "worker: spawned, imports": 17.0}
+    starts = [VllmStartRun("now", False, 20.0, marks), VllmStartRun("as before", True, 70.0, {})]
+    fresh = [SuiteRun("fresh local verdict (1)", ["-m", "pytest"], 38.5, 0, "9 passed in 37.1s",
+                      {"control plane ready": 4.0, "vllm ready": 21.0})]
+    kept = [SuiteRun("re-run against a kept stack (2)", ["-m", "pytest"], 14.0, 0, "9 passed in 12.9s", {})]
+    return SpeedPhase(BEFORE, starts, fresh, kept, None, {**BEFORE["cold_setup_s"], "vLLM bytecode (new)": 75.0},
+                      ["make test not timed here"])
+
+
+def test_the_speed_phase_renders_before_and_now_side_by_side():
+    from llmd_trace_e2e.bench.render import speed_section
+
+    text = "\n".join(speed_section(speed()))
+    assert "| fresh local verdict (`pytest e2e -m \"not variant\"`) | 78.60 s | 38.50 s |" in text
+    assert "| vLLM start, to /health | 63-76 s | 20.00 s (70.00 s started as before, now) |" in text
+    assert "| re-run against a kept stack (`local up`, `--attach`) | - | 14.00 s |" in text
+    assert "| cold set-up: vLLM bytecode (new) | - | 75.00 s |" in text
+    # the step table: each step's own duration, from the previous mark
+    assert "| engine core: spawned, imports | 5.50 s | - |" in text
+    assert "| GET /health answers 200 | 3.00 s | 70.00 s |" in text
+    assert "| vllm ready | 21.00 s |" in text
+    assert "- make test not timed here" in text
+
+
+def test_speed_targets_judge_the_slowest_fresh_verdict_and_say_what_was_not_measured():
+    bench = BenchResult("now", Path("/tmp/x"), result().machine, 1.0, speed=speed())
+    rows = {t.name: t for t in targets(bench)}
+    assert rows["fresh local verdict within 40 s (slowest of 1)"].holds == "yes"
+    assert rows["whole make test within 360 s"].holds == "?"
+    assert list(json.loads(json.dumps(bench.as_dict(), default=str))["speed"]) == [
+        "before", "vllm_starts", "fresh", "kept", "make_test", "cold_setup_s", "notes"]
+
+
+def test_stack_timings_are_read_from_a_summary():
+    from llmd_trace_e2e.bench.speed import stack_timings
+
+    line = "- stack ready after: collector+jaeger ready 0.3 s, control plane ready 8.0 s, vllm ready 30.9 s\n"
+    assert stack_timings("# x\n" + line) == {"collector+jaeger ready": 0.3, "control plane ready": 8.0,
+                                            "vllm ready": 30.9}
+    assert stack_timings("no such line") == {}
+
+
+def test_vllm_start_marks_are_the_first_line_of_each_step():
+    from llmd_trace_e2e.bench.startup import step_marks
+
+    lines = [(1.0, "noise"), (6.2, "INFO [api_utils.py:347]  version 0.32.0"),
+             (9.0, "Resolved architecture: LlamaForCausalLM"), (9.5, "Resolved architecture: again")]
+    assert step_marks(lines) == {"API server: imports (opentelemetry-instrument's included)": 6.2,
+                                 "API server: engine config resolved": 9.0}

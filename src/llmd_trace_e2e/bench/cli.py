@@ -13,6 +13,9 @@ Phases, in order (each narrated on stderr):
               (an independent 50 ms probe says when each awaited condition first held)
   overhead    vLLM request latency and throughput with tracing off and at sampler 0.01, 0.1, 1.0:
               four vLLMs at once, hit directly, the same bursts interleaved round-robin
+  speed       (only when asked: --phases speed) issue 14's numbers beside those measured before it:
+              vLLM's start step by step (as now, and as before: no bytecode, no cache), fresh local
+              verdicts, re-runs against a kept stack, optionally the whole make test, cold set-up
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from pathlib import Path
 
 from ..errors import HarnessError
 
-PHASES = ("verdict", "latency", "polling", "overhead")
+PHASES = ("verdict", "latency", "polling", "overhead", "speed")
+DEFAULT_PHASES = ("verdict", "latency", "polling", "overhead")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between latency requests")
     parser.add_argument("--warm-runs", type=int, default=3, help="verdict runs on the running stack")
     parser.add_argument("--budget", type=float, default=900.0, help="seconds the whole bench may take (roughly)")
-    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES), metavar="PHASE",
-                        help=f"which phases to run (default: all of {', '.join(PHASES)})")
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(DEFAULT_PHASES), metavar="PHASE",
+                        help=f"which phases to run (default: {', '.join(DEFAULT_PHASES)}; also: speed)")
+    parser.add_argument("--fresh-runs", type=int, default=1, help="speed phase: fresh local verdicts in a row")
+    parser.add_argument("--make-test", action="store_true", help="speed phase: also time the whole make test")
+    parser.add_argument("--skip-as-before", action="store_true",
+                        help="speed phase: leave out the vLLM start as before (no bytecode, no cache: ~100 s)")
     parser.add_argument("--min-overhead-s", type=float, default=360.0,
                         help="skip the overhead phase when less of the budget is left")
     parser.add_argument("--load-s", type=float, default=150.0, help="seconds of measured load in the overhead phase")

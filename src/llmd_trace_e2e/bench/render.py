@@ -5,7 +5,9 @@ from typing import Sequence
 
 from ..traces.render import markdown_table
 from .polling import TIGHT_INTERVAL_S
-from .results import BenchResult, LatencyPhase, Machine, OverheadPhase, PollingPhase, VerdictPhase, VerdictRun
+from .results import (BenchResult, LatencyPhase, Machine, OverheadPhase, PollingPhase, SpeedPhase, SuiteRun,
+                      VerdictPhase, VerdictRun)
+from .startup import MARKS, steps
 from .stats import Summary, fmt
 
 LATENCY_ROWS = (("epp_gateway_request", "EPP gateway.request (Go SDK)"),
@@ -103,6 +105,41 @@ def overhead_section(ovh: OverheadPhase) -> list[str]:
                                   "llm_request spans / sent (with warm-up)"), rows), ""]
 
 
+def _runs(runs: Sequence[SuiteRun]) -> str:
+    return "; ".join(f"{fmt(r.wall_s)}" + ("" if r.exit_code == 0 else f" (exit {r.exit_code})") for r in runs) or "-"
+
+
+def speed_section(sp: SpeedPhase) -> list[str]:
+    b = sp.before
+    out = ["## Before and now (issue 14: a verdict in half the time)", "",
+           "Before: measured on this kind of machine before issue 14's changes. Now: measured in this run, "
+           "each suite a pytest process as a developer starts it (set-up done), timed from outside.", ""]
+    by_label = {r.label: r for r in sp.vllm_starts}
+    now, old = by_label.get("now"), by_label.get("as before")
+    whole = [sp.make_test] if sp.make_test else []
+    rows = [("vLLM start, to /health", f"{b['vllm_start_s']} s",
+             fmt(now.ready_s if now else None) + (f" ({fmt(old.ready_s)} started as before, now)" if old else "")),
+            ("fresh local verdict (`pytest e2e -m \"not variant\"`)", fmt(b["fresh_verdict_s"]), _runs(sp.fresh)),
+            ("re-run against a kept stack (`local up`, `--attach`)", fmt(b["kept_stack_s"]), _runs(sp.kept)),
+            ("whole `make test`, set-up done", fmt(b["make_test_s"]), _runs(whole))]
+    for step, seconds in sp.cold_setup_s.items():
+        rows.append((f"cold set-up: {step}", fmt(b["cold_setup_s"].get(step)), fmt(seconds)))
+    out += [markdown_table(("", "before", "now"), rows), ""]
+    if sp.vllm_starts:
+        cols = [r.label for r in sp.vllm_starts]
+        table = {r.label: dict(steps(r)) for r in sp.vllm_starts}
+        names = [name for name, _ in MARKS] + ["GET /health answers 200"]
+        step_rows = [(name, *(fmt(table[c].get(name)) for c in cols)) for name in names]
+        step_rows.append(("**ready**", *(f"**{fmt(r.ready_s)}**" for r in sp.vllm_starts)))
+        out += ["vLLM alone, as the platform launches it, step by step (each line of its log stamped on arrival):", "",
+                markdown_table(("step", *cols), step_rows), ""]
+    if sp.fresh and sp.fresh[0].stack:
+        out += ["The fresh verdict's stack, seconds from the platform's start to each component ready "
+                f"({sp.fresh[0].outcome}):", "",
+                markdown_table(("component", "ready after"), [(k, fmt(v)) for k, v in sp.fresh[0].stack.items()]), ""]
+    return out + [f"- {note}" for note in sp.notes] + ([""] if sp.notes else [])
+
+
 def render(result: BenchResult) -> str:
     out = machine_section(result.machine, result.started, result.wall_s)
     if result.verdict:
@@ -113,6 +150,8 @@ def render(result: BenchResult) -> str:
         out += polling_section(result.polling, result.polling_tight, result.verdict)
     if result.overhead:
         out += overhead_section(result.overhead)
+    if result.speed:
+        out += speed_section(result.speed)
     out += ["## Targets", "", markdown_table(("target", "measured", "holds"), result.targets), ""]
     out += [f"- {note}" for note in result.notes]
     return "\n".join(out) + "\n"

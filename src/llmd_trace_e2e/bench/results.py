@@ -186,6 +186,51 @@ class OverheadPhase:
         return asdict(self)
 
 
+# --- startup and speed (issue 14: a verdict in half the time) ------------------------------------
+
+@dataclass(frozen=True)
+class VllmStartRun:
+    label: str
+    as_before: bool  # True: no .pyc and an empty vLLM cache root, as every start was before issue 14
+    ready_s: float | None  # start -> GET /health 200 (None: not ready in time)
+    marks: dict[str, float]  # step -> seconds from the start to the log line that ends it
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """One pytest run as a developer starts it, timed from outside."""
+
+    what: str
+    command: list[str]
+    wall_s: float
+    exit_code: int
+    outcome: str  # pytest's last line
+    stack: dict[str, float]  # the platform's own timings (component -> seconds since start), from summary.md
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SpeedPhase:
+    before: dict[str, Any]  # the numbers measured before issue 14's changes (bench/speed.py BEFORE)
+    vllm_starts: list[VllmStartRun]
+    fresh: list[SuiteRun]  # fresh local verdicts, in the order run
+    kept: list[SuiteRun]  # re-runs against a kept stack (llmd-trace-e2e local up, pytest --attach)
+    make_test: SuiteRun | None
+    cold_setup_s: dict[str, float | None]  # set-up step -> seconds (the new bytecode step as set-up recorded it)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"before": self.before, "vllm_starts": [r.as_dict() for r in self.vllm_starts],
+                "fresh": [r.as_dict() for r in self.fresh], "kept": [r.as_dict() for r in self.kept],
+                "make_test": self.make_test and self.make_test.as_dict(), "cold_setup_s": self.cold_setup_s,
+                "notes": list(self.notes)}
+
+
 # --- the whole run ---------------------------------------------------------------------------------
 
 class Target(NamedTuple):
@@ -206,6 +251,7 @@ class BenchResult:
     polling: PollingPhase | None = None
     polling_tight: PollingPhase | None = None  # the same with the wait backoff capped lower
     overhead: OverheadPhase | None = None
+    speed: SpeedPhase | None = None
     load_average_1m_at_end: float | None = None
     wall_s: float = 0.0
     targets: list[Target] = field(default_factory=list)
@@ -214,7 +260,7 @@ class BenchResult:
         """bench.json: the phases that ran, in the order they ran."""
         out: dict[str, Any] = {"started": self.started, "folder": str(self.folder), "machine": asdict(self.machine),
                                "collector_batch_timeout_s": self.collector_batch_timeout_s, "notes": list(self.notes)}
-        for name in ("verdict", "latency", "polling", "polling_tight", "overhead"):
+        for name in ("verdict", "latency", "polling", "polling_tight", "overhead", "speed"):
             phase = getattr(self, name)
             if phase is not None:
                 out[name] = phase.as_dict()

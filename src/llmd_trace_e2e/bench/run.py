@@ -13,6 +13,7 @@ from .machine import available_gib, load_average, machine, other_vllms
 from .overhead import samplers_that_fit, tracing_overhead
 from .polling import TIGHT_INTERVAL_S, polling_overhead
 from .results import BenchResult
+from .speed import speed_phase
 from .targets import targets
 from .verdict import time_tools, verdict_phase, verdict_run
 
@@ -89,6 +90,9 @@ def run_bench(args: argparse.Namespace) -> BenchResult:
     if phases & STACK_PHASES:
         with_stack(args, result, folder, phases)
     busy = set(other_vllms())
+    if "speed" in phases:
+        result.speed = speed_phase(folder / "speed", args.fresh_runs, args.make_test, not args.skip_as_before)
+        busy |= set(other_vllms())
     if "overhead" in phases:
         overhead(args, result, folder, deadline - time.monotonic())
         busy |= set(other_vllms())

@@ -18,7 +18,7 @@ from ..charts import Launch
 from ..errors import ConfigError
 from ..procs import ManagedProcess, ProcessSpec, Supervisor
 from ..waits import Pending
-from .assets import model_dir, vllm_python
+from .assets import model_dir, vllm_cache_seed, vllm_python
 
 SERVED_MODEL = "tiny-llama"
 UNIX_SOCKET_PATH_MAX = 107  # bytes in sockaddr_un.sun_path, less the terminating NUL
@@ -51,6 +51,9 @@ def vllm_spec(launch: Launch, port: int, scratch_root: Path, name: str = "vllm-d
     python = vllm_python()
     scratch = scratch_root / f"{name}-tmp"  # vLLM's IPC sockets live here: keep the path short
     scratch.mkdir(parents=True, exist_ok=True)
+    # The run's own cache root, seeded with what set-up learned (vLLM re-checks it against its source).
+    if (vllm_cache_seed() / ".complete").exists():
+        shutil.copytree(vllm_cache_seed() / "modelinfos", scratch / "cache" / "modelinfos", dirs_exist_ok=True)
     argv = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir(),
             "--served-model-name", SERVED_MODEL, "--host", "127.0.0.1", "--port", port,
             "--max-model-len", "512", "--enforce-eager", *launch.args]
