@@ -30,8 +30,8 @@ def test_llm_request_matches_the_response(platform, completions, kind):
     assert done.usage and done.usage.get("completion_tokens"), (
         f"positive control: the {kind} response carries no usage ({done.usage!r}); streams ask for it "
         "with stream_options.include_usage")
-    spans, _ = llm_request(platform, service, done)
-    expect_now(spans, [MatchesResponse(service, done, platform.model)],
+    spans, span = llm_request(platform, service, done)
+    expect_now([s for s in spans if s.trace_id == span.trace_id], [MatchesResponse(service, done, platform.model)],
                context=f"vLLM's llm_request disagrees with the {kind} response it served (usage {done.usage})",
                logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())
 
