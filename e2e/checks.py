@@ -5,8 +5,9 @@ from datetime import timedelta
 
 import pytest
 
+from llmd_trace_e2e.canary import settle
 from llmd_trace_e2e.platform import expected_service
-from llmd_trace_e2e.traces.assertions import Failure, expect
+from llmd_trace_e2e.traces.assertions import Failure, expect, expect_now
 
 SPAN_TIMEOUT_S = 30.0  # the collector's batch timeout is 1 s; Jaeger ingests at once
 
@@ -46,6 +47,17 @@ def spans_around(platform, service: str, completion):
 def expect_spans(platform, fetch, checks, what: str):
     return expect(fetch, checks, SPAN_TIMEOUT_S, context=what, logs_hint=platform.logs_hint(),
                   diagnosis=platform.diagnosis())
+
+
+def expect_spans_unless_gap(request, platform, fetch, checks, what: str, *ended):
+    """expect_spans; but where a known gap has made the test a strict expected failure, the
+    missing spans are proven missing by `settle` (the slowest exporter's batch after `ended`,
+    then a barrier) and one look, instead of waiting out SPAN_TIMEOUT_S. Fixed upstream, the
+    spans are there by then: the test passes, and strict xfail turns it red at once."""
+    if request.node.get_closest_marker("xfail") is None:
+        return expect_spans(platform, fetch, checks, what)
+    settle(platform, *ended)
+    return expect_now(fetch(), checks, context=what, logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())
 
 
 class LlmRequestOf:
