@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(DEFAULT_PHASES), metavar="PHASE",
                         help=f"which phases to run (default: {', '.join(DEFAULT_PHASES)}; also: speed)")
     parser.add_argument("--fresh-runs", type=int, default=1, help="speed phase: fresh local verdicts in a row")
+    parser.add_argument("--kept-runs", type=int, default=1, help="speed phase: runs against a kept stack (0: none)")
     parser.add_argument("--make-test", action="store_true", help="speed phase: also time the whole make test")
     parser.add_argument("--skip-as-before", action="store_true",
                         help="speed phase: leave out the vLLM start as before (no bytecode, no cache: ~100 s)")

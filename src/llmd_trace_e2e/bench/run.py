@@ -91,7 +91,8 @@ def run_bench(args: argparse.Namespace) -> BenchResult:
         with_stack(args, result, folder, phases)
     busy = set(other_vllms())
     if "speed" in phases:
-        result.speed = speed_phase(folder / "speed", args.fresh_runs, args.make_test, not args.skip_as_before)
+        result.speed = speed_phase(folder / "speed", args.fresh_runs, args.make_test, not args.skip_as_before,
+                                   args.kept_runs)
         busy |= set(other_vllms())
     if "overhead" in phases:
         overhead(args, result, folder, deadline - time.monotonic())

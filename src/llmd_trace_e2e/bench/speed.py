@@ -4,7 +4,7 @@ timed from outside; the platform's own timings come from the run's summary.md.
 
   vLLM's start, step by step (bench/startup.py): as now, and as before (no bytecode, no cache)
   fresh local verdict: `pytest e2e --platform local -m "not variant"` (make e2e-local's suite)
-  re-run against a kept stack: `llmd-trace-e2e local up`, the same suite with --attach twice, down
+  re-run against a kept stack: `llmd-trace-e2e local up`, the same suite with --attach (--kept-runs), down
   whole make test (optional, --make-test: about 6-10 minutes): `pytest tests e2e --platform local`
   cold set-up: not re-measured (it would wipe caches other runs share): the numbers measured
   before, plus the two new steps as set-up recorded them
@@ -71,7 +71,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def kept_stack_runs(folder: Path, notes: list[str]) -> list[SuiteRun]:
+def kept_stack_runs(folder: Path, notes: list[str], runs: int = 1) -> list[SuiteRun]:
     stack = folder / "kept-stack"
     up = _cli("local", "up", "--artifacts", str(stack))
     if up.returncode != 0:
@@ -80,7 +80,7 @@ def kept_stack_runs(folder: Path, notes: list[str]) -> list[SuiteRun]:
         return []
     try:
         return [suite_run(f"re-run against a kept stack ({i})", (*VERDICT_ARGS, "--attach"), stack)
-                for i in (1, 2)]
+                for i in range(1, runs + 1)]
     finally:
         _cli("local", "down", "--artifacts", str(stack))
 
@@ -93,7 +93,8 @@ def recorded_setup_s(stamp: Path) -> float | None:
         return None
 
 
-def speed_phase(folder: Path, fresh_runs: int = 1, make_test: bool = False, as_before: bool = True) -> SpeedPhase:
+def speed_phase(folder: Path, fresh_runs: int = 1, make_test: bool = False, as_before: bool = True,
+                kept_runs: int = 1) -> SpeedPhase:
     notes: list[str] = []
     starts = [vllm_start(folder, "now")]
     if as_before:
@@ -102,7 +103,7 @@ def speed_phase(folder: Path, fresh_runs: int = 1, make_test: bool = False, as_b
         log(f"speed: vLLM alone ({run.label}): ready after {run.ready_s} s; {run.marks}")
     fresh = [suite_run(f"fresh local verdict ({i + 1})", VERDICT_ARGS, folder / f"fresh-{i + 1}")
              for i in range(fresh_runs)]
-    kept = kept_stack_runs(folder, notes)
+    kept = kept_stack_runs(folder, notes, kept_runs) if kept_runs else []
     whole = suite_run("make test (its pytest run, set-up done)", MAKE_TEST_ARGS, folder / "make-test") \
         if make_test else None
     if not make_test:
