@@ -160,8 +160,9 @@ def serve(options: RunOptions, path: Path) -> int:
     print(f"starting the local stack (artifacts {options.artifacts})", flush=True)
     try:
         with LocalPlatform.running(options) as platform, Control() as control:
-            describe(platform, control, options, time.monotonic() - t0).write(path)
-            print(f"ready after {time.monotonic() - t0:.1f} s; timings: {platform.timings}", flush=True)
+            ready_s = time.monotonic() - t0
+            describe(platform, control, options, ready_s).write(path)
+            print(f"ready after {ready_s:.1f} s; timings: {platform.timings}", flush=True)
             try:
                 while True:
                     try:
@@ -171,7 +172,7 @@ def serve(options: RunOptions, path: Path) -> int:
                     print(f"control: {job.kind}", flush=True)
                     try:
                         run_job(platform, job)
-                        describe(platform, control, options, time.monotonic() - t0).write(path)
+                        describe(platform, control, options, ready_s).write(path)
                     finally:  # answered once the state file shows the change
                         job.done.set()
             finally:
