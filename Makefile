@@ -27,7 +27,7 @@ all: test
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv==0.13.8
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[test]'
+	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e '.[test]'
 	$(PY) -m llmd_trace_e2e.venv_clashes $(VENV)
 	touch $@
 
