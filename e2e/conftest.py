@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e import traffic
+from llmd_trace_e2e.traffic import completions as traffic
 
 
 @pytest.fixture(scope="session")

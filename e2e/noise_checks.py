@@ -5,9 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-from llmd_trace_e2e.canary import CANARY_SERVICE
-from llmd_trace_e2e.errors import ConfigError
-from llmd_trace_e2e.verify import noise_gap_reason
+from llmd_trace_e2e.traffic.canaries import CANARY_SERVICE
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.commands.verify import noise_gap_reason
 
 NOISE_WAIT_S = 60.0  # a scrape every 2 s; vLLM's span exporter batches for 5 s
 

@@ -17,8 +17,8 @@ import time
 import pytest
 import requests
 
-from llmd_trace_e2e import traffic
-from llmd_trace_e2e.canary import settle
+from llmd_trace_e2e.traffic import completions as traffic
+from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.canary import GUIDE, HEALTH, SCRAPE_CHILDREN, expected_span_names
-from llmd_trace_e2e.verify import assert_controls_kept, assert_noise_dropped, canary_report
+from llmd_trace_e2e.traffic.canaries import GUIDE, HEALTH, SCRAPE_CHILDREN, expected_span_names
+from llmd_trace_e2e.commands.verify import assert_controls_kept, assert_noise_dropped, canary_report
 
 from noise_checks import config_source, expect_noise_gap, run_patterns
 

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from llmd_trace_e2e import traffic
+from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist, expect_now
 
 from checks import expect_gap, expect_spans, service_or_skip, spans_around

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.canary import SCRAPE_CHILDREN, barrier
+from llmd_trace_e2e.traffic.canaries import SCRAPE_CHILDREN, barrier
 from llmd_trace_e2e.traces.assertions import NoMetricsSpans, expect_now
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, matching_patterns
 from llmd_trace_e2e.traces.render import render_inventory
-from llmd_trace_e2e.waits import Pending, wait_for
+from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
 from noise_checks import NOISE_WAIT_S, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
 

@@ -1,5 +1,5 @@
 """A real client: requests from the official OpenAI SDK, traced with OpenTelemetry's own OpenAI
-instrumentation (llmd_trace_e2e/openai_client.py), as applications call an llm-d gateway.
+instrumentation (llmd_trace_e2e/traffic/openai_sdk.py), as applications call an llm-d gateway.
 The client's `chat {model}` span is the root of the request's trace; vLLM's llm_request, the
 gateway's spans (when it traces) and the EPP's (where its version joins, else a known gap)
 hang under it; the client's GenAI attributes agree with the response and with vLLM's."""
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from llmd_trace_e2e.openai_client import CLIENT_SERVICE, INSTRUMENTED_KINDS, SdkCall, TracedOpenAI
+from llmd_trace_e2e.traffic.openai_sdk import CLIENT_SERVICE, INSTRUMENTED_KINDS, SdkCall, TracedOpenAI
 from llmd_trace_e2e.traces.assertions import Failure, JoinedInOneTrace, SpansExist, expect_now
 
 from checks import LlmRequestOf, expect_gaps, expect_spans, service_or_skip, spans_around
@@ -154,7 +154,7 @@ def test_completions_call_makes_no_client_span(platform, sdk_calls, kind):
                  "the same client's chat span (positive control: the client exports)")
     assert call.sent_traceparent is None, (
         f"the SDK's {kind} request carried traceparent {call.sent_traceparent.header}: the OpenAI instrumentation "
-        "now traces completions; add 'completion' to INSTRUMENTED_KINDS in llmd_trace_e2e/openai_client.py")
+        "now traces completions; add 'completion' to INSTRUMENTED_KINDS in llmd_trace_e2e/traffic/openai_sdk.py")
 
 
 @pytest.mark.variant

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e import traffic
+from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist
 
 from checks import LlmRequestOf, expect_gaps, expect_spans, expect_spans_unless_gap, service_or_skip, spans_around

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from llmd_trace_e2e import traffic
-from llmd_trace_e2e.waits import Pending, wait_for
+from llmd_trace_e2e.traffic import completions as traffic
+from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
 from checks import LlmRequestOf, expect_spans, service_or_skip, spans_around
 

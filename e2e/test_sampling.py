@@ -13,9 +13,9 @@ from datetime import timedelta
 
 import pytest
 
-from llmd_trace_e2e import traffic
-from llmd_trace_e2e.canary import settle
-from llmd_trace_e2e.sampling import binomial_bounds
+from llmd_trace_e2e.traffic import completions as traffic
+from llmd_trace_e2e.traffic.canaries import settle
+from llmd_trace_e2e.spec.sampling import binomial_bounds
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import incomplete_sampled_traces, root_during, spans_of_request
 

@@ -10,9 +10,9 @@ from contextlib import ExitStack
 
 import pytest
 
-from llmd_trace_e2e import traffic
-from llmd_trace_e2e.canary import settle
-from llmd_trace_e2e.paths import config_dir
+from llmd_trace_e2e.traffic import completions as traffic
+from llmd_trace_e2e.traffic.canaries import settle
+from llmd_trace_e2e.runtime.paths import config_dir
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
 from llmd_trace_e2e.traces.tree import compare, forest, load_expected, write_expected

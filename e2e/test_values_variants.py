@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e import traffic
-from llmd_trace_e2e.canary import settle
-from llmd_trace_e2e.platform import expected_service
+from llmd_trace_e2e.traffic import completions as traffic
+from llmd_trace_e2e.traffic.canaries import settle
+from llmd_trace_e2e.platforms.base import expected_service
 from llmd_trace_e2e.traces.assertions import NoSpansFrom, SpansExist, expect_now
 
 from checks import LlmRequestOf, expect_spans, service_or_skip, spans_around

@@ -23,15 +23,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from llmd_trace_e2e.collector_config import repo_collector_config
-from llmd_trace_e2e.diagnose import Diagnosis
-from llmd_trace_e2e.local.diagnosis import pipeline_diagnosis
-from llmd_trace_e2e.pipeline import LocalCollector, LocalJaeger
-from llmd_trace_e2e.ports import free_ports, is_listening
-from llmd_trace_e2e.procs import ManagedProcess, ProcessSpec, Supervisor
+from llmd_trace_e2e.spec.collector_config import repo_collector_config
+from llmd_trace_e2e.runtime.diagnose import Diagnosis
+from llmd_trace_e2e.platforms.local.diagnosis import pipeline_diagnosis
+from llmd_trace_e2e.platforms.pipeline import LocalCollector, LocalJaeger
+from llmd_trace_e2e.runtime.ports import free_ports, is_listening
+from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
-from llmd_trace_e2e.waits import Pending
+from llmd_trace_e2e.runtime.waits import Pending
 
 from .leaks import LeakGuard
 
@@ -147,8 +147,8 @@ def pipeline_stack(tmp_path):
 @dataclass
 class RoutingStack:
     pipeline: PipelineStack
-    epp: object  # llmd_trace_e2e.local.epp.EppServer
-    gateway: object  # llmd_trace_e2e.local.envoy.EnvoyGateway
+    epp: object  # llmd_trace_e2e.platforms.local.epp.EppServer
+    gateway: object  # llmd_trace_e2e.platforms.local.envoy.EnvoyGateway
     model_server: ManagedProcess
     model_address: str
     epp_service: str
@@ -162,13 +162,13 @@ class RoutingStack:
 def routing_stack(tmp_path):
     """Collector + Jaeger, control plane, the real EPP (tracing on, as the charts render it for
     the guide's values), the real Envoy, and the FAKE model server behind them."""
-    from llmd_trace_e2e.charts import epp_launch, localize
-    from llmd_trace_e2e.gateway_values import GatewayTracing
-    from llmd_trace_e2e.local.envoy import GatewaySettings, start_envoy
-    from llmd_trace_e2e.local.epp import prepare_pool, start_epp
-    from llmd_trace_e2e.local.kube import LocalControlPlane
-    from llmd_trace_e2e.local.platform import POD_LABELS, baseline_values
-    from llmd_trace_e2e.profiles import load_profile
+    from llmd_trace_e2e.spec.charts import epp_launch, localize
+    from llmd_trace_e2e.spec.gateway_values import GatewayTracing
+    from llmd_trace_e2e.platforms.local.envoy import GatewaySettings, start_envoy
+    from llmd_trace_e2e.platforms.local.epp import prepare_pool, start_epp
+    from llmd_trace_e2e.platforms.local.kube import LocalControlPlane
+    from llmd_trace_e2e.platforms.local.platform import POD_LABELS, baseline_values
+    from llmd_trace_e2e.spec.profiles import load_profile
 
     folder = tmp_path / "run"
     profile = load_profile("local")

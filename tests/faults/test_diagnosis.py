@@ -1,11 +1,11 @@
-"""The diagnosis a failed trace assertion carries (llmd_trace_e2e.diagnose), in isolation:
+"""The diagnosis a failed trace assertion carries (llmd_trace_e2e.runtime.diagnose), in isolation:
 log lines made short, a diagnosis consulted only where it is passed and only when a check
 fails, a broken source reported instead of hiding the assertion."""
 from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e import diagnose
+from llmd_trace_e2e.runtime import diagnose
 from llmd_trace_e2e.traces.assertions import SpansExist, TraceAssertionError, expect, expect_now
 from llmd_trace_e2e.traces.model import Span
 

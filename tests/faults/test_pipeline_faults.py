@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from llmd_trace_e2e.ports import free_port
-from llmd_trace_e2e.procs import Supervisor
+from llmd_trace_e2e.runtime.ports import free_port
+from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.traces.assertions import SpansExist, TraceAssertionError, expect
 
 from .conftest import FAULT_SERVICE, start_pipeline

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from llmd_trace_e2e import traffic
-from llmd_trace_e2e.gateway_values import GatewayTracing
-from llmd_trace_e2e.local.envoy import GatewaySettings, start_envoy
-from llmd_trace_e2e.ports import free_ports
-from llmd_trace_e2e.procs import Supervisor
+from llmd_trace_e2e.traffic import completions as traffic
+from llmd_trace_e2e.spec.gateway_values import GatewayTracing
+from llmd_trace_e2e.platforms.local.envoy import GatewaySettings, start_envoy
+from llmd_trace_e2e.runtime.ports import free_ports
+from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.traces.assertions import SpansExist, TraceAssertionError, expect
 
 from .conftest import EPP_MESSAGE_TIMEOUT_S

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llmd_trace_e2e import soak
-from llmd_trace_e2e.errors import ConfigError
+from llmd_trace_e2e.commands import soak
+from llmd_trace_e2e.runtime.errors import ConfigError
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="4">

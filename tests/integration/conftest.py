@@ -1,9 +1,9 @@
 import pytest
 
-from llmd_trace_e2e.collector_config import repo_collector_config
-from llmd_trace_e2e.pipeline import TracePipeline
-from llmd_trace_e2e.procs import Supervisor
-from llmd_trace_e2e.verify import without_filters
+from llmd_trace_e2e.spec.collector_config import repo_collector_config
+from llmd_trace_e2e.platforms.pipeline import TracePipeline
+from llmd_trace_e2e.runtime.procs import Supervisor
+from llmd_trace_e2e.commands.verify import without_filters
 
 
 def _pipeline(tmp_path_factory, config):

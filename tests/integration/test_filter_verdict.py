@@ -5,12 +5,14 @@ import copy
 
 import pytest
 
-from llmd_trace_e2e.canary import GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, metrics_canaries, predicted_leaks
-from llmd_trace_e2e.collector_config import CollectorConfig, repo_collector_config
-from llmd_trace_e2e.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts
-from llmd_trace_e2e.procs import Supervisor
+from llmd_trace_e2e.traffic.canaries import (
+    GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, metrics_canaries, predicted_leaks)
+from llmd_trace_e2e.spec.collector_config import CollectorConfig, repo_collector_config
+from llmd_trace_e2e.platforms.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts
+from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS, SpanPattern
-from llmd_trace_e2e.verify import FilterVerdictError, assert_controls_kept, assert_noise_dropped, canary_report
+from llmd_trace_e2e.commands.verify import (
+    FilterVerdictError, assert_controls_kept, assert_noise_dropped, canary_report)
 
 pytestmark = pytest.mark.integration
 

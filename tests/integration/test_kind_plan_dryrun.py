@@ -13,20 +13,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmd_trace_e2e import chart_render
-from llmd_trace_e2e.errors import ToolMissing
-from llmd_trace_e2e.kind import manifests
-from llmd_trace_e2e.kind.crd_modules import crd_files, crd_modules
-from llmd_trace_e2e.kind.dryrun import DryRunReport, dry_run_plan
-from llmd_trace_e2e.kind.epp_rbac import (Permission, check_epp_permissions, epp_deployment, expected_denials,
-                                          load_epp_rbac)
-from llmd_trace_e2e.kind.kube import Kube, api_reason
-from llmd_trace_e2e.kind.options import NAMESPACE, KindOptions
-from llmd_trace_e2e.kind.plan import build_plan
-from llmd_trace_e2e.local.kube import LocalControlPlane
-from llmd_trace_e2e.paths import tool
-from llmd_trace_e2e.procs import Supervisor
-from llmd_trace_e2e.profiles import load_versions
+from llmd_trace_e2e.spec import chart_render
+from llmd_trace_e2e.runtime.errors import ToolMissing
+from llmd_trace_e2e.platforms.kind import manifests
+from llmd_trace_e2e.platforms.kind.crd_modules import crd_files, crd_modules
+from llmd_trace_e2e.platforms.kind.dryrun import DryRunReport, dry_run_plan
+from llmd_trace_e2e.platforms.kind.epp_rbac import (
+    Permission, check_epp_permissions, epp_deployment, expected_denials, load_epp_rbac)
+from llmd_trace_e2e.platforms.kind.kube import Kube, api_reason
+from llmd_trace_e2e.platforms.kind.options import NAMESPACE, KindOptions
+from llmd_trace_e2e.platforms.kind.plan import build_plan
+from llmd_trace_e2e.platforms.local.kube import LocalControlPlane
+from llmd_trace_e2e.runtime.paths import tool
+from llmd_trace_e2e.runtime.procs import Supervisor
+from llmd_trace_e2e.spec.profiles import load_versions
 
 pytestmark = pytest.mark.integration
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from llmd_trace_e2e.errors import ConfigError
-from llmd_trace_e2e.local.attached import AttachedPlatform
-from llmd_trace_e2e.local.stack import check_components
-from llmd_trace_e2e.local.state import ProcessRef, StackState, read_state, running_state, state_path
-from llmd_trace_e2e.paths import repo_root
-from llmd_trace_e2e.platforms import RunOptions
-from llmd_trace_e2e import traffic
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.platforms.local.attached import AttachedPlatform
+from llmd_trace_e2e.platforms.local.stack import check_components
+from llmd_trace_e2e.platforms.local.state import ProcessRef, StackState, read_state, running_state, state_path
+from llmd_trace_e2e.runtime.paths import repo_root
+from llmd_trace_e2e.platforms.choose import RunOptions
+from llmd_trace_e2e.traffic import completions as traffic
 from tests.faults.leaks import LeakGuard
 
 ROOT = repo_root()
@@ -31,7 +31,7 @@ TRACED_GATEWAY = {"gateway": {"tracing": {"enabled": True}}}
 
 
 def local(*args: str, env: dict, timeout_s: float = 700) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "llmd_trace_e2e.cli", "local", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "llmd_trace_e2e.commands.cli", "local", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout_s)
 
 
@@ -110,7 +110,7 @@ def test_up_status_attach_and_down_leave_nothing(guard, tmp_path):
 def test_ctrl_c_during_up_leaves_nothing(guard, tmp_path):
     artifacts = tmp_path / "artifacts"
     delay = round(random.Random(f"{SEED}-local-up").uniform(3.0, 40.0), 1)
-    argv = [sys.executable, "-m", "llmd_trace_e2e.cli", "local", "up", "--artifacts", str(artifacts)]
+    argv = [sys.executable, "-m", "llmd_trace_e2e.commands.cli", "local", "up", "--artifacts", str(artifacts)]
     with guard:
         up = subprocess.Popen(argv, cwd=ROOT, env=guard.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -125,14 +125,14 @@ def test_ctrl_c_during_up_leaves_nothing(guard, tmp_path):
                 up.kill()
                 up.wait()
             # Whatever happened, leave no stack running for the next test.
-            subprocess.run([sys.executable, "-m", "llmd_trace_e2e.cli", "local", "down", "--artifacts",
+            subprocess.run([sys.executable, "-m", "llmd_trace_e2e.commands.cli", "local", "down", "--artifacts",
                             str(artifacts)], cwd=ROOT, env=guard.env(), capture_output=True, timeout=180)
     story = f"SIGINT {delay}s into `local up` (seed {SEED}); it exited {up.returncode}:\n{output[-3000:]}"
     assert up.returncode == 130 and "interrupted" in output, story
     assert not state_path(artifacts).exists(), f"an interrupted `local up` left its state file: {story}"
     print(story)
     print(f"processes seen:\n{guard.inventory()}")
-    assert any("llmd_trace_e2e.local.stack" in info.cmdline for info in guard.seen.values()), \
+    assert any("llmd_trace_e2e.platforms.local.stack" in info.cmdline for info in guard.seen.values()), \
         f"the stack's server was never seen: {story}"
     guard.assert_clean()
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from llmd_trace_e2e.paths import repo_root
+from llmd_trace_e2e.runtime.paths import repo_root
 from tests.faults.leaks import LeakGuard, descendants
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]

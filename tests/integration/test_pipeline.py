@@ -2,10 +2,10 @@
 without the filter, ordinary spans kept, and assertions that explain themselves."""
 import pytest
 
-from llmd_trace_e2e.canary import CONTROL_CANARIES, metrics_canaries, send_canaries
+from llmd_trace_e2e.traffic.canaries import CONTROL_CANARIES, metrics_canaries, send_canaries
 from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist, TraceAssertionError, expect
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS
-from llmd_trace_e2e.verify import check_canaries
+from llmd_trace_e2e.commands.verify import check_canaries
 
 pytestmark = pytest.mark.integration
 

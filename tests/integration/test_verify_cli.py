@@ -5,14 +5,14 @@ import sys
 import pytest
 import yaml
 
-from llmd_trace_e2e.canary import CONTROL_CANARIES
-from llmd_trace_e2e.paths import config_dir
+from llmd_trace_e2e.traffic.canaries import CONTROL_CANARIES
+from llmd_trace_e2e.runtime.paths import config_dir
 
 pytestmark = pytest.mark.integration
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "llmd_trace_e2e.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "llmd_trace_e2e.commands.cli", *args], capture_output=True, text=True,
                           timeout=120)
 
 

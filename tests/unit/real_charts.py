@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.chart_render import chart_source
-from llmd_trace_e2e.errors import ToolMissing
-from llmd_trace_e2e.paths import tool
+from llmd_trace_e2e.spec.chart_render import chart_source
+from llmd_trace_e2e.runtime.errors import ToolMissing
+from llmd_trace_e2e.runtime.paths import tool
 
 
 def real_chart_or_skip(chart: str, version: str, what: str, *, loud_if_unavailable: bool = False) -> None:

@@ -1,8 +1,8 @@
 import pytest
 
 from llmd_trace_e2e.traces.assertions import (
-    JoinedInOneTrace, NoMetricsSpans, NoSpansFrom, SpansExist, TraceAssertionError, evaluate, expect, expect_now,
-)
+    JoinedInOneTrace, NoMetricsSpans, NoSpansFrom, SpansExist, TraceAssertionError, evaluate, expect,
+    expect_now)
 
 from .spans import CLIENT_PARENT, TRACE, full_path, span
 

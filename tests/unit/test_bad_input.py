@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmd_trace_e2e.paths import config_dir, repo_root
-from llmd_trace_e2e.profiles import load_profile
-from llmd_trace_e2e.values import nest
+from llmd_trace_e2e.runtime.paths import config_dir, repo_root
+from llmd_trace_e2e.spec.profiles import load_profile
+from llmd_trace_e2e.spec.values import nest
 from tests.faults.leaks import LeakGuard
 
 ROOT = repo_root()
@@ -151,7 +151,7 @@ def test_missing_binary(probe, tmp_path):
 
 
 def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Run:
-    return run([sys.executable, "-m", "llmd_trace_e2e.cli", *args], tmp_path, env)
+    return run([sys.executable, "-m", "llmd_trace_e2e.commands.cli", *args], tmp_path, env)
 
 
 def test_cli_missing_binary(tmp_path):
@@ -219,8 +219,8 @@ class HeldPorts:
 
 
 def _tools_built() -> bool:
-    from llmd_trace_e2e.errors import ToolMissing
-    from llmd_trace_e2e.paths import tool
+    from llmd_trace_e2e.runtime.errors import ToolMissing
+    from llmd_trace_e2e.runtime.paths import tool
 
     try:
         tool("otelcol"), tool("jaeger")

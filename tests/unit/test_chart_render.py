@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from llmd_trace_e2e.chart_render import (ChartRefused, ChartUnavailable, chart_source, containers_of, helm_reason,
-                                         refused_key, render_chart)
-from llmd_trace_e2e.errors import ConfigError
+from llmd_trace_e2e.spec.chart_render import (
+    ChartRefused, ChartUnavailable, chart_source, containers_of, helm_reason, refused_key, render_chart)
+from llmd_trace_e2e.runtime.errors import ConfigError
 
 SCHEMA_ERROR = """Error: values don't meet the specifications of the schema(s) in the following chart(s):
 llm-d-modelservice:
@@ -81,7 +81,7 @@ def test_a_chart_folder_given_is_used_and_checked(tmp_path):
 
 
 def test_a_go_module_chart_is_copied_stamped_and_its_file_library_vendored(tmp_path, monkeypatch):
-    from llmd_trace_e2e import chart_render
+    from llmd_trace_e2e.spec import chart_render
 
     module = tmp_path / "FAKE-module"  # stands in for the Go module cache's read-only copy
     chart, library = module / "config/charts/inferencepool", module / "config/charts/epplib"
@@ -102,7 +102,7 @@ def test_a_go_module_chart_is_copied_stamped_and_its_file_library_vendored(tmp_p
 
 def test_strings_reach_helm_as_strings():
     """helm reads YAML 1.1, where a bare `y` or `n` is a boolean; PyYAML writes them bare."""
-    from llmd_trace_e2e.kind.yamlout import dump
+    from llmd_trace_e2e.platforms.kind.yamlout import dump
 
     assert yaml.safe_load(dump({"v": "y", "w": "N"})) == {"v": "y", "w": "N"}
     assert "'y'" in dump({"v": "y"})

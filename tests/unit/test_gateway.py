@@ -7,11 +7,11 @@ import subprocess
 import pytest
 import yaml
 
-from llmd_trace_e2e.errors import ConfigError, ToolMissing
-from llmd_trace_e2e.gateway_values import DEFAULT_SERVICE, GatewayTracing
-from llmd_trace_e2e.kind import manifests
-from llmd_trace_e2e.local.envoy import GatewaySettings, bootstrap
-from llmd_trace_e2e.paths import tool
+from llmd_trace_e2e.runtime.errors import ConfigError, ToolMissing
+from llmd_trace_e2e.spec.gateway_values import DEFAULT_SERVICE, GatewayTracing
+from llmd_trace_e2e.platforms.kind import manifests
+from llmd_trace_e2e.platforms.local.envoy import GatewaySettings, bootstrap
+from llmd_trace_e2e.runtime.paths import tool
 
 TRACED = GatewayTracing(enabled=True, service_name="my-gateway", sampling_percent=25.0)
 

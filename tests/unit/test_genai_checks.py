@@ -3,7 +3,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from llmd_trace_e2e.traces.genai import MatchesResponse, semconv_gaps
-from llmd_trace_e2e.traffic import Completion, TraceParent
+from llmd_trace_e2e.traffic.completions import Completion, TraceParent
 
 from .spans import span
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmd_trace_e2e import chart_emulation
-from llmd_trace_e2e.chart_render import ChartRefused, containers_of, helm_reason, render_chart
-from llmd_trace_e2e.cli import main
-from llmd_trace_e2e.paths import repo_root
+from llmd_trace_e2e.spec import chart_emulation
+from llmd_trace_e2e.spec.chart_render import ChartRefused, containers_of, helm_reason, render_chart
+from llmd_trace_e2e.commands.cli import main
+from llmd_trace_e2e.runtime.paths import repo_root
 
 from .real_charts import real_chart_or_skip
 

@@ -1,13 +1,14 @@
 import pytest
 
-from llmd_trace_e2e.canary import (CONTROL_CANARIES, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, expected_span_names,
-                                   predicted_leaks)
-from llmd_trace_e2e.collector_config import parse_collector_config, repo_collector_config
-from llmd_trace_e2e.errors import ConfigError
-from llmd_trace_e2e.profiles import load_profile, profile_names
-from llmd_trace_e2e.traces.patterns import (GUIDE_CONDITIONS, GUIDE_PATTERNS, HEALTH_CONDITIONS,
-                                            SCRAPE_CHILD_CONDITIONS, SpanPattern, matching_patterns, parse_all)
-from llmd_trace_e2e.verify import noise_gap_reason
+from llmd_trace_e2e.traffic.canaries import (
+    CONTROL_CANARIES, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, expected_span_names, predicted_leaks)
+from llmd_trace_e2e.spec.collector_config import parse_collector_config, repo_collector_config
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.spec.profiles import load_profile, profile_names
+from llmd_trace_e2e.traces.patterns import (
+    GUIDE_CONDITIONS, GUIDE_PATTERNS, HEALTH_CONDITIONS, SCRAPE_CHILD_CONDITIONS, SpanPattern,
+    matching_patterns, parse_all)
+from llmd_trace_e2e.commands.verify import noise_gap_reason
 
 from .spans import span
 
@@ -125,7 +126,7 @@ def test_the_health_gap_names_the_conditions_that_would_drop_it():
 def test_the_readme_shows_the_real_diff_of_recommended_against_the_guides_config():
     import difflib
 
-    from llmd_trace_e2e.paths import config_dir, repo_root
+    from llmd_trace_e2e.runtime.paths import config_dir, repo_root
 
     guide = (config_dir() / "collector" / "collector.yaml").read_text().splitlines()
     fixed = (config_dir() / "collector" / "recommended.yaml").read_text().splitlines()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.errors import StartupError
-from llmd_trace_e2e.local.platform import port_taken
+from llmd_trace_e2e.runtime.errors import StartupError
+from llmd_trace_e2e.platforms.local.platform import port_taken
 
 
 @pytest.mark.parametrize("reason, tail", [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.profiles import COMPONENTS, ProfileError, load_profile, load_versions, profile_names
+from llmd_trace_e2e.spec.profiles import COMPONENTS, ProfileError, load_profile, load_versions, profile_names
 
 
 def test_the_documented_profiles_exist():

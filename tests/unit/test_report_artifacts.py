@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from llmd_trace_e2e.report.artifacts import LogMarks, completions_in, folder_name, slice_logs
-from llmd_trace_e2e.traffic import Completion, TraceParent
+from llmd_trace_e2e.traffic.completions import Completion, TraceParent
 
 
 def test_log_slice_is_what_was_written_between_the_marks(tmp_path):
@@ -79,10 +79,10 @@ def test_a_requests_traces_include_the_root_a_component_started_on_its_own():
 def test_expected_spans_follow_the_values_in_effect():
     from types import SimpleNamespace
 
-    from llmd_trace_e2e.local.platform import baseline_values
-    from llmd_trace_e2e.profiles import load_profile
+    from llmd_trace_e2e.platforms.local.platform import baseline_values
+    from llmd_trace_e2e.spec.profiles import load_profile
     from llmd_trace_e2e.report.artifacts import expected_spans
-    from llmd_trace_e2e.values import deep_merge, nest
+    from llmd_trace_e2e.spec.values import deep_merge, nest
 
     profile = load_profile("local")
     base = baseline_values(profile)

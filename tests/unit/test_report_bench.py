@@ -6,13 +6,15 @@ import json
 import time
 from pathlib import Path
 
-from llmd_trace_e2e.bench.overhead import SAMPLERS, VLLM_RSS_GIB, samplers_that_fit
-from llmd_trace_e2e.bench.probe import FirstTrue
-from llmd_trace_e2e.bench.render import latency_section, overhead_section, polling_section, render, verdict_section
-from llmd_trace_e2e.bench.results import (BarrierRun, BenchResult, LatencyPhase, Machine, MedianRun, OverheadPhase,
-                                          PollingPhase, ServerResult, ToolsTiming, VerdictPhase, VerdictRun)
-from llmd_trace_e2e.bench.stats import describe, percentile
-from llmd_trace_e2e.bench.targets import targets
+from llmd_trace_e2e.commands.bench.overhead import SAMPLERS, VLLM_RSS_GIB, samplers_that_fit
+from llmd_trace_e2e.commands.bench.probe import FirstTrue
+from llmd_trace_e2e.commands.bench.render import (
+    latency_section, overhead_section, polling_section, render, verdict_section)
+from llmd_trace_e2e.commands.bench.results import (
+    BarrierRun, BenchResult, LatencyPhase, Machine, MedianRun, OverheadPhase, PollingPhase, ServerResult,
+    ToolsTiming, VerdictPhase, VerdictRun)
+from llmd_trace_e2e.commands.bench.stats import describe, percentile
+from llmd_trace_e2e.commands.bench.targets import targets
 
 
 def test_percentile_is_nearest_rank():
@@ -186,8 +188,8 @@ def test_first_true_records_when_a_condition_first_held():
 # --- the speed phase (issue 14) -------------------------------------------------------------------
 
 def speed():
-    from llmd_trace_e2e.bench.results import SpeedPhase, SuiteRun, VllmStartRun
-    from llmd_trace_e2e.bench.speed import BEFORE
+    from llmd_trace_e2e.commands.bench.results import SpeedPhase, SuiteRun, VllmStartRun
+    from llmd_trace_e2e.commands.bench.speed import BEFORE
 
     marks = {"API server: imports (opentelemetry-instrument's included)": 6.0, "engine core: spawned, imports": 11.5,
              "worker: spawned, imports": 17.0}
@@ -200,7 +202,7 @@ def speed():
 
 
 def test_the_speed_phase_renders_before_and_now_side_by_side():
-    from llmd_trace_e2e.bench.render import speed_section
+    from llmd_trace_e2e.commands.bench.render import speed_section
 
     text = "\n".join(speed_section(speed()))
     assert "| fresh local verdict (`pytest e2e -m \"not variant\"`) | 78.60 s | 38.50 s |" in text
@@ -224,7 +226,7 @@ def test_speed_targets_judge_the_slowest_fresh_verdict_and_say_what_was_not_meas
 
 
 def test_stack_timings_are_read_from_a_summary():
-    from llmd_trace_e2e.bench.speed import stack_timings
+    from llmd_trace_e2e.commands.bench.speed import stack_timings
 
     line = "- stack ready after: collector+jaeger ready 0.3 s, control plane ready 8.0 s, vllm ready 30.9 s\n"
     assert stack_timings("# x\n" + line) == {"collector+jaeger ready": 0.3, "control plane ready": 8.0,
@@ -233,7 +235,7 @@ def test_stack_timings_are_read_from_a_summary():
 
 
 def test_vllm_start_marks_are_the_first_line_of_each_step():
-    from llmd_trace_e2e.bench.startup import step_marks
+    from llmd_trace_e2e.commands.bench.startup import step_marks
 
     lines = [(1.0, "noise"), (6.2, "INFO [api_utils.py:347]  version 0.32.0"),
              (9.0, "Resolved architecture: LlamaForCausalLM"), (9.5, "Resolved architecture: again")]

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from llmd_trace_e2e.paths import cache_dir
+from llmd_trace_e2e.runtime.paths import cache_dir
 
 pytest_plugins = ["pytester"]
 
@@ -25,8 +25,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from llmd_trace_e2e.local.platform import baseline_values
-from llmd_trace_e2e.profiles import load_profile
+from llmd_trace_e2e.platforms.local.platform import baseline_values
+from llmd_trace_e2e.spec.profiles import load_profile
 
 TRACE = "ab" * 16
 EPP = "gateway-api-inference-extension/epp"
@@ -69,7 +69,7 @@ def platform():
 
 @pytest.fixture
 def old_completion():
-    from llmd_trace_e2e.traffic import Completion, TraceParent
+    from llmd_trace_e2e.traffic.completions import Completion, TraceParent
     return Completion("completion", TraceParent(TRACE, "2" * 16), 200, "cmpl-1", "",
                       datetime.now(timezone.utc) - timedelta(minutes=5), 0.1)
 '''
@@ -77,7 +77,7 @@ def old_completion():
 TESTS = '''
 import pytest
 
-from llmd_trace_e2e import traffic
+from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traces.assertions import TraceAssertionError
 from llmd_trace_e2e.traces.model import Span
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmd_trace_e2e.report.summary import TestRecord, render_summary, seen_by_service, services_cell, write_summary
+from llmd_trace_e2e.report.summary import (
+    TestRecord, render_summary, seen_by_service, services_cell, write_summary)
 
 from .spans import full_path
 

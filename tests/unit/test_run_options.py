@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from llmd_trace_e2e.errors import ConfigError
-from llmd_trace_e2e.kind.cli import _parser as kind_parser
-from llmd_trace_e2e.kind.options import Timeouts as KindTimeouts
-from llmd_trace_e2e.kind.platform import kind_options
-from llmd_trace_e2e.local.platform import Timeouts as LocalTimeouts
-from llmd_trace_e2e.local.stack import build_parser as local_parser
-from llmd_trace_e2e.run_options import KIND, RUN, KindArgs, RunOptions, with_overrides
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.platforms.kind.cli import _parser as kind_parser
+from llmd_trace_e2e.platforms.kind.options import Timeouts as KindTimeouts
+from llmd_trace_e2e.platforms.kind.platform import kind_options
+from llmd_trace_e2e.platforms.local.platform import Timeouts as LocalTimeouts
+from llmd_trace_e2e.platforms.local.stack import build_parser as local_parser
+from llmd_trace_e2e.platforms.options import KIND, RUN, KindArgs, RunOptions, with_overrides
 
 
 def flags(parser) -> set[str]:

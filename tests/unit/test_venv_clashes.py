@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from llmd_trace_e2e.local.assets import vllm_env_dir
-from llmd_trace_e2e.venv_clashes import Clash, clashes, summary
+from llmd_trace_e2e.platforms.local.assets import vllm_env_dir
+from llmd_trace_e2e.runtime.venv_clashes import Clash, clashes, summary
 
 
 def fake_venv(root: Path, records: dict[str, list[str]], files: dict[str, bytes]) -> Path:

@@ -1,11 +1,12 @@
 """The filter verdict from canary outcomes (plain values, no collector): what it names."""
 import pytest
 
-from llmd_trace_e2e.canary import CONTROL_CANARIES, GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, SentCanary
-from llmd_trace_e2e.collector_config import repo_collector_config
+from llmd_trace_e2e.traffic.canaries import (
+    CONTROL_CANARIES, GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, SentCanary)
+from llmd_trace_e2e.spec.collector_config import repo_collector_config
 from llmd_trace_e2e.traces.patterns import SpanPattern
-from llmd_trace_e2e.verify import (CanaryOutcome, FilterVerdictError, VerifyReport, assert_controls_kept,
-                                   assert_noise_dropped)
+from llmd_trace_e2e.commands.verify import (
+    CanaryOutcome, FilterVerdictError, VerifyReport, assert_controls_kept, assert_noise_dropped)
 
 
 def report(leaked_labels=(), lost_names=()):

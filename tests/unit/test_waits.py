@@ -2,8 +2,8 @@ import time
 
 import pytest
 
-from llmd_trace_e2e.errors import StartupError, WaitTimeout
-from llmd_trace_e2e.waits import Pending, WaitStats, wait_for
+from llmd_trace_e2e.runtime.errors import StartupError, WaitTimeout
+from llmd_trace_e2e.runtime.waits import Pending, WaitStats, wait_for
 
 
 def test_timeout_names_what_and_last_state():

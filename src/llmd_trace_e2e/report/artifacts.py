@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..charts import epp_launch, vllm_launch
-from ..platform import COMPONENTS, expected_service
-from ..traces.jaeger import JaegerClient, JaegerQueryError
-from ..traces.model import Span, spans_from_otlp_json
-from ..traffic import Completion
-from .summary import seen_by_service
-from .waterfall import write_waterfall
+from llmd_trace_e2e.spec.charts import epp_launch, vllm_launch
+from llmd_trace_e2e.platforms.base import COMPONENTS, expected_service
+from llmd_trace_e2e.traces.jaeger import JaegerClient, JaegerQueryError
+from llmd_trace_e2e.traces.model import Span, spans_from_otlp_json
+from llmd_trace_e2e.traffic.completions import Completion
+from llmd_trace_e2e.report.summary import seen_by_service
+from llmd_trace_e2e.report.waterfall import write_waterfall
 
 MAX_TRACES_PER_TEST = 12  # a failed search over a window can name hundreds; the JSON keeps the first ones
 NO_TRAFFIC = "this test sent no request the harness could follow and no trace assertion failed"

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ..guide import sections as guide_sections
-from ..traces.model import Span
-from ..traces.render import markdown_table
+from llmd_trace_e2e.spec.guide import sections as guide_sections
+from llmd_trace_e2e.traces.model import Span
+from llmd_trace_e2e.traces.render import markdown_table
 
 # pytest outcome -> what the summary says; the order is the order of the totals line.
 VERDICTS = {

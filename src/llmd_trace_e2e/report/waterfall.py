@@ -1,6 +1,9 @@
 """A trace, or any set of spans, as a waterfall: one bar per span on one time axis, coloured by
 service, indented under its parent; a span whose parent never arrived is marked as an orphan.
 
+Its length (about 500 lines) is the one layout and its two encoders kept together, so the HTML and
+the PNG cannot drift apart.
+
 One layout, two encoders: `layout()` turns spans into shapes with pixel coordinates, `to_html`
 writes them as inline SVG in a self-contained page (hover a row for its attributes; no external
 asset, opens offline) and `to_png` draws the very same shapes with Pillow.
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..traces.model import Span, Trace, group_traces
+from llmd_trace_e2e.traces.model import Span, Trace, group_traces
 
 # Colour-blind-safe first (Okabe-Ito), then Tableau; a service keeps its colour by sorted name.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
-from .. import diagnose
-from ..waits import Pending, wait_for
-from ..errors import WaitTimeout
-from .model import Span, group_traces
-from .patterns import GUIDE_PATTERNS, SpanPattern, matching_patterns
-from .render import markdown_table, render_inventory, render_traces
+from llmd_trace_e2e.runtime import diagnose
+from llmd_trace_e2e.runtime.waits import Pending, wait_for
+from llmd_trace_e2e.runtime.errors import WaitTimeout
+from llmd_trace_e2e.traces.model import Span, group_traces
+from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, SpanPattern, matching_patterns
+from llmd_trace_e2e.traces.render import markdown_table, render_inventory, render_traces
 
 
 @dataclass(frozen=True)

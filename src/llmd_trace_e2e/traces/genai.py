@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .assertions import Failure
-from .model import Span
+from llmd_trace_e2e.traces.assertions import Failure
+from llmd_trace_e2e.traces.model import Span
 
 # What the conventions require of an inference span (the model: "conditionally required", when
 # the instrumentation knows it, as vLLM does).

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from .model import Span, Trace, group_traces, spans_from_otlp_json
+from llmd_trace_e2e.traces.model import Span, Trace, group_traces, spans_from_otlp_json
 
 
 class JaegerQueryError(Exception):

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from ..errors import ConfigError
-from .model import Span
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.traces.model import Span
 
 _FIELD = r'(?:name|attributes\["([^"]+)"\])'
 _EQUALS = re.compile(rf'^(?P<field>{_FIELD})\s*==\s*"(?P<value>[^"]*)"$')

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, Sequence
 
-from .model import Span, Trace, group_traces
+from llmd_trace_e2e.traces.model import Span, Trace, group_traces
 
 KEY_ATTRIBUTES = (
     "http.route", "url.path", "http.target", "http.url", "http.method", "http.request.method",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Sequence
 
-from .model import Span
+from llmd_trace_e2e.traces.model import Span
 
 
 def spans_of_request(spans: Sequence[Span], completion) -> list[Span]:

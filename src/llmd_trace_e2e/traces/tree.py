@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from .model import Span
+from llmd_trace_e2e.traces.model import Span
 
 ANY_COUNT = "1+"
 PARENTS = ("caller", "none", "missing")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmd_trace_e2e.kind.options import KindOptions
-from llmd_trace_e2e.kind.plan import Plan, build_plan
+from llmd_trace_e2e.platforms.kind.options import KindOptions
+from llmd_trace_e2e.platforms.kind.plan import Plan, build_plan
 
 
 @pytest.fixture

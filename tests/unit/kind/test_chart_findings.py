@@ -8,14 +8,14 @@ import tomllib
 import pytest
 import yaml
 
-from llmd_trace_e2e import chart_emulation as em
-from llmd_trace_e2e.chart_render import ChartRefused, render_chart
-from llmd_trace_e2e.charts import predict, split_values
-from llmd_trace_e2e.errors import ConfigError
-from llmd_trace_e2e.paths import repo_root
-from llmd_trace_e2e.platform import expected_service
-from llmd_trace_e2e.profiles import load_profile
-from llmd_trace_e2e.values import GUIDE_KEYS, ValuesError, container_overlay, deep_merge, nest
+from llmd_trace_e2e.spec import chart_emulation as em
+from llmd_trace_e2e.spec.chart_render import ChartRefused, render_chart
+from llmd_trace_e2e.spec.charts import predict, split_values
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.runtime.paths import repo_root
+from llmd_trace_e2e.platforms.base import expected_service
+from llmd_trace_e2e.spec.profiles import load_profile
+from llmd_trace_e2e.spec.values import GUIDE_KEYS, ValuesError, container_overlay, deep_merge, nest
 
 from ..real_charts import real_chart_or_skip
 
@@ -119,7 +119,7 @@ def test_2_latest_routing_proxy_gets_the_flag_its_sidecar_takes(make_plan):
 def test_2_without_the_post_render_the_plan_refuses_the_sidecars_flag(make_plan, monkeypatch):
     import dataclasses
 
-    from llmd_trace_e2e.kind import plan as plan_module
+    from llmd_trace_e2e.platforms.kind import plan as plan_module
 
     bare = dataclasses.replace(load_profile("latest"), post_render=())
     monkeypatch.setattr(plan_module, "load_profile", lambda name: bare)

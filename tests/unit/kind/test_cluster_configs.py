@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from llmd_trace_e2e.errors import ToolMissing
-from llmd_trace_e2e.paths import repo_root, tool
+from llmd_trace_e2e.runtime.errors import ToolMissing
+from llmd_trace_e2e.runtime.paths import repo_root, tool
 
 
 @pytest.mark.parametrize("name", ["kind-cpu.yaml", "kind-gpu.yaml"])

@@ -12,8 +12,8 @@ from kubernetes.client import (CoreV1Event, V1ContainerState, V1ContainerStateRu
                                V1ContainerStateWaiting, V1ContainerStatus, V1ObjectMeta, V1ObjectReference, V1Pod,
                                V1PodCondition, V1PodStatus)
 
-from llmd_trace_e2e.kind.diagnostics import ClusterDiagnosis, event_findings, pod_findings
-from llmd_trace_e2e.kind.options import MONITORING_NAMESPACE, NAMESPACE
+from llmd_trace_e2e.platforms.kind.diagnostics import ClusterDiagnosis, event_findings, pod_findings
+from llmd_trace_e2e.platforms.kind.options import MONITORING_NAMESPACE, NAMESPACE
 from llmd_trace_e2e.traces.assertions import SpansExist, TraceAssertionError, expect
 
 STARTED = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)

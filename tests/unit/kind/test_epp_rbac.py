@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.errors import ConfigError
-from llmd_trace_e2e.kind.epp_rbac import (EppDeployment, Permission, expected_denials, load_epp_rbac,
-                                          needed_permissions)
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.platforms.kind.epp_rbac import (
+    EppDeployment, Permission, expected_denials, load_epp_rbac, needed_permissions)
 
 GAIE_V150 = "registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0"
 REWRITES_CRD = "inferencemodelrewrites.inference.networking.x-k8s.io"

@@ -6,8 +6,8 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from llmd_trace_e2e.kind.kube import Kube, ProbeFailed
-from llmd_trace_e2e.waits import Pending
+from llmd_trace_e2e.platforms.kind.kube import Kube, ProbeFailed
+from llmd_trace_e2e.runtime.waits import Pending
 
 
 def deployment(name, want, have, release="trace-e2e-ms"):

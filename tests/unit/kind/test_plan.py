@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmd_trace_e2e.errors import ConfigError
-from llmd_trace_e2e import values as helm_values
-from llmd_trace_e2e.kind import manifests, valuesfiles
-from llmd_trace_e2e.kind.cli import kind_main
-from llmd_trace_e2e.kind.options import (COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT,
-                                         Timeouts)
-from llmd_trace_e2e.kind.plan import Apply, Command, Wait
-from llmd_trace_e2e.paths import repo_root
-from llmd_trace_e2e.profiles import load_profile, load_versions
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.spec import values as helm_values
+from llmd_trace_e2e.platforms.kind import manifests, valuesfiles
+from llmd_trace_e2e.platforms.kind.cli import kind_main
+from llmd_trace_e2e.platforms.kind.options import (
+    COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT, Timeouts)
+from llmd_trace_e2e.platforms.kind.plan import Apply, Command, Wait
+from llmd_trace_e2e.runtime.paths import repo_root
+from llmd_trace_e2e.spec.profiles import load_profile, load_versions
 
 from .conftest import rendered
 
@@ -96,7 +96,7 @@ def test_collector_config_option_is_deployed_verbatim(make_plan, tmp_path):
 
 
 def test_collector_config_pointing_elsewhere_is_refused():
-    from llmd_trace_e2e.collector_config import parse_collector_config
+    from llmd_trace_e2e.spec.collector_config import parse_collector_config
 
     text = (repo_root() / "config" / "collector" / "collector.yaml").read_text()
     config = parse_collector_config(text.replace("jaeger-collector.monitoring", "tempo.observability"), "x.yaml")
@@ -388,9 +388,9 @@ def test_cli_without_an_action_says_what_to_give(capsys):
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("node", NODE_TYPES)
 def test_each_chart_install_shows_what_it_will_run(make_plan, profile, node):
-    from llmd_trace_e2e.chart_render import chart_source
-    from llmd_trace_e2e.errors import ToolMissing
-    from llmd_trace_e2e.paths import tool
+    from llmd_trace_e2e.spec.chart_render import chart_source
+    from llmd_trace_e2e.runtime.errors import ToolMissing
+    from llmd_trace_e2e.runtime.paths import tool
 
     plan = make_plan(profile, **node)
     text = plan.render()
@@ -415,13 +415,13 @@ def test_post_renderer_renames_connector_and_refuses_unknown_names():
     manifest = yaml.safe_dump({"kind": "Deployment", "spec": {"template": {"spec": {
         "initContainers": [{"name": "routing-proxy", "args": ["--port=8000", "--connector=nixlv2"]}],
         "containers": [{"name": "vllm", "args": ["--connector=untouched"]}]}}}})
-    run = subprocess.run([sys.executable, "-m", "llmd_trace_e2e.kind.postrender", "kv-connector"], input=manifest,
+    run = subprocess.run([sys.executable, "-m", "llmd_trace_e2e.platforms.kind.postrender", "kv-connector"], input=manifest,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     spec = yaml.safe_load(run.stdout)["spec"]["template"]["spec"]
     assert spec["initContainers"][0]["args"] == ["--port=8000", "--kv-connector=nixlv2"]
     assert spec["containers"][0]["args"] == ["--connector=untouched"]
-    bad = subprocess.run([sys.executable, "-m", "llmd_trace_e2e.kind.postrender", "kv-conector"], input=manifest,
+    bad = subprocess.run([sys.executable, "-m", "llmd_trace_e2e.platforms.kind.postrender", "kv-conector"], input=manifest,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown post-render ['kv-conector']" in bad.stderr
 
@@ -430,13 +430,13 @@ def test_post_renderer_renames_connector_and_refuses_unknown_names():
 @pytest.mark.parametrize("node", NODE_TYPES)
 def test_the_emulation_agrees_with_the_real_chart_on_the_plans_values(make_plan, profile, node):
     """For pinned charts that can be had here (the guide's inferencepool v1.3.0 has no golden case)."""
-    from llmd_trace_e2e import chart_emulation
-    from llmd_trace_e2e.charts import chart_release, predict_for, split_values
+    from llmd_trace_e2e.spec import chart_emulation
+    from llmd_trace_e2e.spec.charts import chart_release, predict_for, split_values
 
     from ..real_charts import real_chart_or_skip
 
-    from llmd_trace_e2e.chart_render import chart_source
-    from llmd_trace_e2e.kind.options import NAMESPACE
+    from llmd_trace_e2e.spec.chart_render import chart_source
+    from llmd_trace_e2e.platforms.kind.options import NAMESPACE
 
     plan = make_plan(profile, **node)
     roles = [(role, part) for role, part in (("epp", 0), ("modelservice", 1))

@@ -1,4 +1,4 @@
-from llmd_trace_e2e.kind.pods import container_views, epp_containers, vllm_containers
+from llmd_trace_e2e.platforms.kind.pods import container_views, epp_containers, vllm_containers
 
 POD = {"metadata": {"name": "trace-e2e-ms-decode-7d9f-abc"},
        "spec": {"initContainers": [{"name": "tiny-model", "command": ["python3"]}],

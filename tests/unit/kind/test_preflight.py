@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from llmd_trace_e2e.kind import preflight, runner
-from llmd_trace_e2e.kind.options import KindOptions
-from llmd_trace_e2e.kind.preflight import Host, PreflightError
+from llmd_trace_e2e.platforms.kind import preflight, runner
+from llmd_trace_e2e.platforms.kind.options import KindOptions
+from llmd_trace_e2e.platforms.kind.preflight import Host, PreflightError
 
 DAEMON_DOWN = ('if [ "$1" = info ]; then echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock.'
                ' Is the docker daemon running?" >&2; exit 1; fi')

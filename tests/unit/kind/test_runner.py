@@ -11,13 +11,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from llmd_trace_e2e.errors import HarnessError, ToolMissing
-from llmd_trace_e2e.kind import runner
-from llmd_trace_e2e.kind.cluster import CommandFailed, HarnessKindCluster
-from llmd_trace_e2e.kind.options import KindOptions, Timeouts
-from llmd_trace_e2e.kind.plan import Command, build_plan
-from llmd_trace_e2e.kind.preflight import PreflightResult
-from llmd_trace_e2e.ports import free_ports
+from llmd_trace_e2e.runtime.errors import HarnessError, ToolMissing
+from llmd_trace_e2e.platforms.kind import runner
+from llmd_trace_e2e.platforms.kind.cluster import CommandFailed, HarnessKindCluster
+from llmd_trace_e2e.platforms.kind.options import KindOptions, Timeouts
+from llmd_trace_e2e.platforms.kind.plan import Command, build_plan
+from llmd_trace_e2e.platforms.kind.preflight import PreflightResult
+from llmd_trace_e2e.runtime.ports import free_ports
 
 # A fake kind: clusters are files in $STATE; every call is appended to $CALLS.
 # FAIL_ON=create fails after making the cluster (a half-made one); FAIL_ON=IMAGE fails loading IMAGE.
@@ -138,8 +138,8 @@ def test_a_hanging_kind_is_ended_at_its_timeout(run_up):
 def test_down_deletes_through_kindcluster(fake_kind, tmp_path, monkeypatch):
     kind = fake_kind()
     (kind.state / "llmd-trace-e2e").touch()
-    monkeypatch.setattr("llmd_trace_e2e.paths.tool", lambda name: kind.path)
-    monkeypatch.setattr("llmd_trace_e2e.kind.kube.harness_owned", lambda path: True)
+    monkeypatch.setattr("llmd_trace_e2e.runtime.paths.tool", lambda name: kind.path)
+    monkeypatch.setattr("llmd_trace_e2e.platforms.kind.kube.harness_owned", lambda path: True)
     opts = KindOptions(artifacts_dir=tmp_path / "artifacts")
     runner.down(opts, log=lambda line: None)
     assert not (kind.state / "llmd-trace-e2e").exists()

@@ -1,0 +1,193 @@
+"""Canaries through a running collector, and the verdict on its filter: which noise canaries
+got through (by group: the guide's six /metrics patterns, then the noise beyond them), which
+ordinary spans it dropped. `verify-collector-config` runs a user's config for real to get it;
+the e2e suite gets it from the run's own collector."""
+from __future__ import annotations
+
+import copy
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from llmd_trace_e2e.traffic.canaries import (
+    CONTROL_CANARIES, GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, Canary, SentCanary, metrics_canaries,
+    predicted_leaks, send_canaries)
+from llmd_trace_e2e.spec.collector_config import CollectorConfig
+from llmd_trace_e2e.runtime.errors import WaitTimeout
+from llmd_trace_e2e.platforms.pipeline import TracePipeline
+from llmd_trace_e2e.runtime.procs import Supervisor
+from llmd_trace_e2e.spec.profiles import Profile
+from llmd_trace_e2e.traces.jaeger import JaegerClient
+from llmd_trace_e2e.traces.patterns import SpanPattern
+from llmd_trace_e2e.traces.render import markdown_table
+from llmd_trace_e2e.runtime.waits import Pending, wait_for
+
+BEYOND_THE_GUIDE = (SCRAPE_CHILDREN, HEALTH)
+FIX = "config/collector/recommended.yaml"
+
+
+@dataclass(frozen=True)
+class CanaryOutcome:
+    sent: SentCanary
+    arrived: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.arrived != self.sent.canary.must_drop
+
+    def describe(self) -> str:
+        c = self.sent.canary
+        return f"{c.label}: canary {c.shape}, trace {self.sent.trace_id}"
+
+
+class FilterVerdictError(AssertionError):
+    """The collector's filter let noise through, or dropped a span the suite needs."""
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    source: str
+    outcomes: tuple[CanaryOutcome, ...]
+
+    def leaked(self, group: str = GUIDE) -> list[CanaryOutcome]:
+        return [o for o in self.outcomes if o.sent.canary.must_drop and o.sent.canary.group == group and o.arrived]
+
+    def lost(self) -> list[CanaryOutcome]:
+        """Controls (ordinary spans) that never reached the backend."""
+        return [o for o in self.outcomes if not o.sent.canary.must_drop and not o.arrived]
+
+    @property
+    def settled(self) -> bool:
+        """A control, sent after every noise canary, arrived: the noise has been through the
+        pipeline too, so a noise canary's absence means its filter dropped it."""
+        return any(o.arrived for o in self.outcomes if not o.sent.canary.must_drop)
+
+    @property
+    def passed(self) -> bool:
+        """The guide's six patterns dropped and every control kept (gaps beyond the guide are reported apart)."""
+        return self.settled and not self.leaked(GUIDE) and not self.lost()
+
+    def gaps(self) -> dict[str, list[CanaryOutcome]]:
+        return {g: leaks for g in BEYOND_THE_GUIDE if (leaks := self.leaked(g))}
+
+    def table(self) -> str:
+        rows = []
+        for o in self.outcomes:
+            c = o.sent.canary
+            verdict = "ok" if o.ok else ("gap" if c.group in BEYOND_THE_GUIDE else "FAIL")
+            rows.append((c.group or "ordinary span", c.label, f"`{c.name}`", "dropped" if c.must_drop else "kept",
+                         "kept" if o.arrived else "dropped", verdict))
+        return markdown_table(("noise", "pattern", "span", "expected", "outcome", "verdict"), rows)
+
+    def verdict(self) -> list[str]:
+        """The lines `verify-collector-config` ends with."""
+        lines = []
+        if self.passed:
+            lines.append("verdict: PASS: every canary of the guide's /metrics patterns was dropped and every "
+                         "ordinary span arrived")
+        elif not self.settled:
+            lines.append("verdict: FAIL: no ordinary span reached the backend, so nothing can be concluded "
+                         "(see the collector's log)")
+        elif self.leaked(GUIDE):
+            lines.append(f"verdict: FAIL: /metrics spans got through: {', '.join(_labels(self.leaked(GUIDE)))}")
+        else:
+            lines.append(f"verdict: FAIL: ordinary spans were dropped: {', '.join(_labels(self.lost()))}")
+        for group, leaks in self.gaps().items():
+            lines.append(f"gap: {group} got through: {', '.join(_labels(leaks))} "
+                         f"({FIX} has the conditions that drop them)")
+        return lines
+
+
+def _labels(outcomes: Sequence[CanaryOutcome]) -> list[str]:
+    return [o.sent.canary.label for o in outcomes]
+
+
+def check_canaries(otlp_grpc_endpoint: str, jaeger: JaegerClient,
+                   canaries: Sequence[Canary] | None = None, timeout_s: float = 30.0) -> tuple[CanaryOutcome, ...]:
+    """Send the noise canaries (default: the guide's six), then the controls; once every
+    control is in Jaeger, the canaries sent before them have been through the pipeline too,
+    so absence means dropped."""
+    noise = list(metrics_canaries() if canaries is None else canaries)
+    sent = send_canaries(otlp_grpc_endpoint, noise + list(CONTROL_CANARIES))
+    controls = [s for s in sent if not s.canary.must_drop]
+
+    def controls_arrived():
+        missing = [s.canary.label for s in controls if jaeger.trace(s.trace_id) is None]
+        return True if not missing else Pending(f"control spans not yet in Jaeger: {', '.join(missing)}")
+
+    try:
+        wait_for("the control spans to reach Jaeger", controls_arrived, timeout_s)
+    except WaitTimeout:
+        pass  # reported as controls that did not arrive
+    return tuple(CanaryOutcome(s, jaeger.trace(s.trace_id) is not None) for s in sent)
+
+
+def canary_report(otlp_grpc_endpoint: str, jaeger: JaegerClient, source: str,
+                  canaries: Sequence[Canary] = NOISE_CANARIES) -> VerifyReport:
+    """Every noise canary and control through a running collector."""
+    return VerifyReport(source, check_canaries(otlp_grpc_endpoint, jaeger, canaries))
+
+
+def assert_noise_dropped(report: VerifyReport, group: str, logs_hint: str = "") -> None:
+    """Fail naming each canary of `group` that reached the backend, with the condition that drops it."""
+    where = f" (logs: {logs_hint})" if logs_hint else ""
+    if not report.settled:
+        raise FilterVerdictError(
+            f"no ordinary span sent through the collector ({report.source}) reached the backend, so the "
+            f"absence of noise proves nothing: the pipeline is broken{where}")
+    leaks = report.leaked(group)
+    if leaks:
+        total = sum(1 for o in report.outcomes if o.sent.canary.group == group)
+        lines = [f"the collector ({report.source}) let {len(leaks)} of {total} canaries of {group} through "
+                 f"to the backend{where}:"]
+        lines += [f"  - {o.describe()}; the condition that drops it: {o.sent.canary.condition}" for o in leaks]
+        raise FilterVerdictError("\n".join(lines))
+
+
+def assert_controls_kept(report: VerifyReport, patterns: Sequence[SpanPattern] = (), logs_hint: str = "") -> None:
+    """Fail naming each ordinary span the collector dropped (and the conditions that match it)."""
+    lost = report.lost()
+    if lost:
+        lines = [f"the collector ({report.source}) dropped {len(lost)} span(s) the suite needs"
+                 + (f" (logs: {logs_hint})" if logs_hint else "") + ":"]
+        for o in lost:
+            c = o.sent.canary
+            hits = [p.condition for p in patterns if p.matches_shape(c.name, c.attributes)]
+            lines.append(f"  - {o.describe()}; " + (f"it matches {', '.join(hits)}" if hits else
+                                                    "no condition matches it as the harness reads them: "
+                                                    "is the pipeline dropping spans?"))
+        raise FilterVerdictError("\n".join(lines))
+
+
+# The known gap (config/profiles.yaml) of each kind of noise beyond the guide's six patterns.
+NOISE_GAPS = {SCRAPE_CHILDREN: "guide-filter-leaks-scrape-children", HEALTH: "guide-filter-keeps-health-checks"}
+
+
+def noise_gap_reason(profile: Profile, patterns: Sequence[SpanPattern] | None, group: str) -> str | None:
+    """The known gap's reason when the run's filter conditions leave this noise through, judged
+    by evaluating them against the canaries' shapes (whatever the conditions, not only the
+    guide's list). None when they drop it all, when the profile lists no such gap, or when the
+    conditions are beyond the harness's evaluator (`patterns` None): the check then stands."""
+    gap = profile.gap(NOISE_GAPS[group])
+    leaks = predicted_leaks(patterns, [c for c in NOISE_CANARIES if c.group == group]) if patterns is not None else []
+    if gap is None or not leaks:
+        return None
+    return f"{gap.reason}. This run's filter lacks: {', '.join(c.condition for c in leaks)}"
+
+
+def verify_collector_config(config: CollectorConfig, run_dir: Path | None = None) -> VerifyReport:
+    with tempfile.TemporaryDirectory(prefix="verify-collector-") as tmp:
+        folder = run_dir or Path(tmp)
+        with Supervisor(folder) as supervisor:
+            pipeline = TracePipeline.start(supervisor, folder, config)
+            return canary_report(pipeline.collector.otlp_grpc_endpoint, pipeline.jaeger.client(), config.source)
+
+
+def without_filters(config: CollectorConfig) -> CollectorConfig:
+    """The same config with its filter processors taken out of every pipeline (a positive control)."""
+    body = copy.deepcopy(config.body)
+    for pipeline in (body.get("service") or {}).get("pipelines", {}).values():
+        procs: Sequence[str] = pipeline.get("processors", [])
+        pipeline["processors"] = [p for p in procs if not (p == "filter" or p.startswith("filter/"))]
+    return CollectorConfig(f"{config.source} without filters", body)

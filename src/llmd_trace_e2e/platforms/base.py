@@ -1,0 +1,94 @@
+"""What the e2e suite needs from a platform, whichever it is (local processes or kind)."""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+from llmd_trace_e2e.spec.charts import epp_launch, vllm_launch
+from llmd_trace_e2e.spec.collector_config import CollectorConfig
+from llmd_trace_e2e.spec.gateway_values import GatewayTracing
+from llmd_trace_e2e.runtime.diagnose import Diagnosis
+from llmd_trace_e2e.spec.profiles import Profile
+from llmd_trace_e2e.traces.jaeger import JaegerClient
+from llmd_trace_e2e.traces.model import Span
+from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
+
+COMPONENTS = ("epp", "routing-proxy", "vllm-decode")
+
+
+class Platform(Protocol):
+    """Everything the suite, the reports and the bench use of a platform. Optional capabilities
+    are members that answer None where the platform lacks them (unfiltered_spans: no tap on
+    kind; containers: no pods locally)."""
+
+    name: str
+    profile: Profile
+    baseline: Mapping[str, Any]  # the run's merged Helm values
+    values: Mapping[str, Any]  # the values in effect now (the baseline, or a variant's)
+    gateway_url: str
+    collector_otlp_grpc: str  # where the harness's own canary and barrier spans enter the collector
+    gateway_service: str | None  # the service.name of the gateway's spans; None: it does not trace
+    collector_config: CollectorConfig  # the config the run's collector runs, as given
+    model: str
+    jaeger: JaegerClient
+    started_at: datetime
+    artifacts: Path
+    timings: Mapping[str, float]  # seconds from the start to each component's readiness ({} where unmeasured)
+
+    def unfiltered_spans(self) -> list[Span] | None:
+        """Spans as they reached the collector, before its filter (None: not observable here)."""
+
+    def filtered_span_count(self) -> float | None:
+        """The collector's own count of spans its filter dropped (None: not observable here)."""
+
+    def variant(self, overlay: Mapping[str, Any]) -> AbstractContextManager[None]:
+        """Run the enclosed block with the overlay layered on the baseline. The platform stays so
+        until the next variant or reset(): the suite resets before every test that is not a
+        variant, so consecutive variants restart only what differs between them."""
+
+    def reset(self) -> None:
+        """Back to the run's own values, restarting only what a variant changed."""
+
+    def containers(self) -> list[Any] | None:
+        """The running containers as the cluster has them (kind), None where there are none."""
+
+    def logs_hint(self) -> str:
+        """Where a person finds the logs of this run."""
+
+    def collector_config_is_guides(self) -> bool:
+        """Whether the collector runs the guide's own filter conditions (known gaps apply)."""
+
+    def diagnosis(self) -> Diagnosis:
+        """What the platform knows about a failure, for `expect(..., diagnosis=...)`: asked only
+        when a check fails, so it looks at the components as they are then."""
+
+
+class SharedPlatformParts:
+    """What both platforms answer the same way, from their profile, values and collector config."""
+
+    artifacts: Path
+    values: Mapping[str, Any]
+    collector_config: CollectorConfig
+
+    @property
+    def gateway_service(self) -> str | None:
+        return GatewayTracing.from_values(self.values).service
+
+    def logs_hint(self) -> str:
+        return str(self.artifacts)
+
+    def collector_config_is_guides(self) -> bool:
+        return self.collector_config.filter_conditions() == list(GUIDE_CONDITIONS)
+
+
+def expected_service(values: Mapping[str, Any], profile: Profile, component: str) -> str | None:
+    """The service.name a component should export under for these values, None when the
+    charts would leave its tracing off."""
+    if component == "epp":
+        return profile.services["epp"] if epp_launch(values, profile).tracing else None
+    if component in ("vllm-decode", "vllm-prefill"):
+        launch = vllm_launch(values, profile, component.removeprefix("vllm-"))
+        return launch.env.get("OTEL_SERVICE_NAME") if launch.tracing else None
+    return profile.services.get(component)

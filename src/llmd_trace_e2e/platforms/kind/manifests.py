@@ -1,0 +1,202 @@
+"""The Kubernetes objects the run applies itself (everything else comes from pinned charts)."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterable
+
+from llmd_trace_e2e.spec.collector_config import CollectorConfig
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.spec.gateway_values import GatewayTracing
+from llmd_trace_e2e.platforms.kind import yamlout
+from llmd_trace_e2e.platforms.kind.options import (
+    COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT, MONITORING_NAMESPACE,
+    NAMESPACE)
+
+COLLECTOR_NAME = "opentelemetry-collector"  # the guide's default endpoint names this Service
+COLLECTOR_CONFIG_KEY = "collector.yaml"
+JAEGER_SERVICE = "jaeger-collector"
+GATEWAY_NAME = "llm-d-inference-gateway"
+HTTPROUTE_NAME = "llmd-trace-e2e"
+TINY_MODEL_CONFIGMAP = "tiny-model-script"
+
+
+def dump_all(objects: Iterable[dict[str, Any]], header: str = "") -> str:
+    body = yamlout.dump_all(objects)
+    return (f"# {header}\n" if header else "") + body
+
+
+def namespaces(*names: str) -> list[dict[str, Any]]:
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in names]
+
+
+def _labels(app: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "llmd-trace-e2e"}
+
+
+def _deployment(name: str, namespace: str, pod_spec: dict[str, Any], annotations: dict[str, str] | None = None):
+    template_meta: dict[str, Any] = {"labels": _labels(name)}
+    if annotations:
+        template_meta["annotations"] = annotations
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": _labels(name)},
+        "spec": {"replicas": 1, "selector": {"matchLabels": _labels(name)},
+                 "template": {"metadata": template_meta, "spec": pod_spec}},
+    }
+
+
+def _service(name: str, namespace: str, app: str, ports: list[dict[str, Any]], node_port: bool = False):
+    spec: dict[str, Any] = {"selector": _labels(app), "ports": ports}
+    if node_port:
+        spec["type"] = "NodePort"
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": spec}
+
+
+def jaeger(image: str) -> list[dict[str, Any]]:
+    """Jaeger v2 all-in-one, memory storage: OTLP in from the collector, query API out to the host."""
+    container = {
+        "name": "jaeger",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "env": [{"name": "JAEGER_LISTEN_HOST", "value": "0.0.0.0"}],  # default is localhost only
+        "ports": [{"name": "otlp-grpc", "containerPort": 4317}, {"name": "otlp-http", "containerPort": 4318},
+                  {"name": "query", "containerPort": 16686}],
+        "readinessProbe": {"tcpSocket": {"port": 16686}, "periodSeconds": 2},
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+    }
+    return [
+        _deployment("jaeger", MONITORING_NAMESPACE, {"containers": [container]}),
+        _service(JAEGER_SERVICE, MONITORING_NAMESPACE, "jaeger", [
+            {"name": "otlp-grpc", "port": 4317, "targetPort": 4317},
+            {"name": "otlp-http", "port": 4318, "targetPort": 4318},
+            {"name": "query", "port": 16686, "targetPort": 16686},
+        ]),
+        _service("jaeger-query-host", MONITORING_NAMESPACE, "jaeger", [
+            {"name": "query", "port": 16686, "targetPort": 16686, "nodePort": JAEGER_QUERY_PORT},
+        ], node_port=True),
+    ]
+
+
+def check_collector_targets_jaeger(config: CollectorConfig) -> None:
+    """The repo's one collector config is deployed verbatim, so it must already export to the
+    Jaeger Service this run creates and listen on all interfaces."""
+    want = f"{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local:4317"
+    endpoints = [str((cfg or {}).get("endpoint", "")) for name, cfg in (config.body.get("exporters") or {}).items()
+                 if name == "otlp" or name.startswith("otlp/")]
+    if not any(want in e for e in endpoints):
+        raise ConfigError(f"{config.source} exports to {endpoints or 'no OTLP exporter'}; the kind platform's "
+                          f"Jaeger listens at {want}: point an otlp exporter there")
+    grpc = ((config.body.get("receivers") or {}).get("otlp") or {}).get("protocols", {}).get("grpc") or {}
+    if not str(grpc.get("endpoint", "")).startswith("0.0.0.0:"):
+        raise ConfigError(f"{config.source}: receivers.otlp.protocols.grpc.endpoint must listen on 0.0.0.0 in a pod")
+
+
+def collector(image: str, config_text: str, config: CollectorConfig) -> list[dict[str, Any]]:
+    """The repo's collector config, verbatim, in a ConfigMap; a Deployment runs it; the Service
+    carries the name the tracing guide's default endpoint uses."""
+    check_collector_targets_jaeger(config)
+    checksum = hashlib.sha256(config_text.encode()).hexdigest()[:16]
+    container = {
+        "name": "otelcol",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": [f"--config=/conf/{COLLECTOR_CONFIG_KEY}"],
+        "ports": [{"name": "otlp-grpc", "containerPort": 4317}, {"name": "otlp-http", "containerPort": 4318}],
+        "readinessProbe": {"tcpSocket": {"port": 4317}, "periodSeconds": 2},
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+        "volumeMounts": [{"name": "config", "mountPath": "/conf", "readOnly": True}],
+    }
+    pod = {"containers": [container],
+           "volumes": [{"name": "config", "configMap": {"name": f"{COLLECTOR_NAME}-config"}}]}
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": f"{COLLECTOR_NAME}-config", "namespace": MONITORING_NAMESPACE},
+         "data": {COLLECTOR_CONFIG_KEY: config_text}},
+        # the checksum rolls the pod when the config changes on a reused cluster
+        _deployment(COLLECTOR_NAME, MONITORING_NAMESPACE, pod, {"llmd-trace-e2e.llm-d.ai/config-sha": checksum}),
+        _service(COLLECTOR_NAME, MONITORING_NAMESPACE, COLLECTOR_NAME, [
+            {"name": "otlp-grpc", "port": 4317, "targetPort": 4317},
+            {"name": "otlp-http", "port": 4318, "targetPort": 4318},
+        ]),
+        _service(f"{COLLECTOR_NAME}-host", MONITORING_NAMESPACE, COLLECTOR_NAME, [
+            {"name": "otlp-grpc", "port": 4317, "targetPort": 4317, "nodePort": COLLECTOR_GRPC_PORT},
+            {"name": "otlp-http", "port": 4318, "targetPort": 4318, "nodePort": COLLECTOR_HTTP_PORT},
+        ], node_port=True),
+    ]
+
+
+def gateway(tracing: GatewayTracing | None = None) -> list[dict[str, Any]]:
+    """An Istio Gateway (ClusterIP: kind has no load balancer), a NodePort to reach it from the
+    host, and in traced mode the Telemetry resource that makes it trace."""
+    return [
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+         "metadata": {"name": GATEWAY_NAME, "namespace": NAMESPACE,
+                      "annotations": {"networking.istio.io/service-type": "ClusterIP"}},
+         "spec": {"gatewayClassName": "istio",
+                  "listeners": [{"name": "http", "port": 80, "protocol": "HTTP",
+                                 "allowedRoutes": {"namespaces": {"from": "Same"}}}]}},
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": f"{GATEWAY_NAME}-host", "namespace": NAMESPACE},
+         "spec": {"type": "NodePort",
+                  "selector": {"gateway.networking.k8s.io/gateway-name": GATEWAY_NAME},
+                  "ports": [{"name": "http", "port": 80, "targetPort": 80, "nodePort": GATEWAY_PORT}]}},
+    ] + gateway_telemetry(tracing or GatewayTracing())
+
+
+def httproute(pool: str) -> list[dict[str, Any]]:
+    return [{
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": HTTPROUTE_NAME, "namespace": NAMESPACE},
+        "spec": {
+            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}],
+            "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                       "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool",
+                                        "name": pool}],
+                       "timeouts": {"request": "300s"}}],
+        },
+    }]
+
+
+def tiny_model_script(script_text: str) -> list[dict[str, Any]]:
+    """scripts/make_tiny_model.py, for the vLLM pods' init container."""
+    return [{"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": TINY_MODEL_CONFIGMAP, "namespace": NAMESPACE},
+             "data": {"make_tiny_model.py": script_text}}]
+
+
+TRACING_PROVIDER = "otel-tracing"
+
+
+def istiod_values(tracing: GatewayTracing | None = None) -> dict[str, Any]:
+    """istiod with the inference extension on; in traced mode (gateway.tracing.enabled), an
+    OpenTelemetry extension provider pointing at the run's collector."""
+    mesh: dict[str, Any] = {"defaultConfig": {"proxyMetadata": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"}}}
+    if tracing and tracing.enabled:
+        mesh["extensionProviders"] = [{"name": TRACING_PROVIDER, "opentelemetry": {
+            "service": f"{COLLECTOR_NAME}.{MONITORING_NAMESPACE}.svc.cluster.local", "port": 4317}}]
+    return {
+        "pilot": {"env": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"},
+                  "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}},
+        "meshConfig": mesh,
+    }
+
+
+def gateway_telemetry(tracing: GatewayTracing) -> list[dict[str, Any]]:
+    """The Telemetry resource that turns the gateway's tracing on (none in transparent mode)."""
+    if not tracing.enabled:
+        return []
+    return [{"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry",
+             "metadata": {"name": "gateway-tracing", "namespace": NAMESPACE},
+             "spec": {"selector": {"matchLabels": {"gateway.networking.k8s.io/gateway-name": GATEWAY_NAME}},
+                      "tracing": [{"providers": [{"name": TRACING_PROVIDER}],
+                                   "randomSamplingPercentage": tracing.sampling_percent}]}}]
+
+
+def device_plugin_values() -> dict[str, Any]:
+    """Scheduled by the harness's own node label: the chart's default affinity wants labels from
+    node-feature-discovery, which a kind node lacks."""
+    from llmd_trace_e2e.platforms.kind.options import GPU_NODE_LABEL
+
+    return {"affinity": None, "nodeSelector": {GPU_NODE_LABEL: "true"}}

@@ -1,0 +1,130 @@
+"""The kind platform as the e2e suite sees it (the Platform protocol): a cluster brought up by
+`runner.up`, the gateway and Jaeger reached through the cluster's 127.0.0.1 port mappings."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+from llmd_trace_e2e.spec.collector_config import load_collector_config, repo_collector_config
+from llmd_trace_e2e.runtime.diagnose import Diagnosis
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.traces.jaeger import JaegerClient
+from llmd_trace_e2e.platforms.base import SharedPlatformParts
+from llmd_trace_e2e.platforms.options import RunOptions
+from llmd_trace_e2e.spec.values import deep_merge, tracing_values
+from llmd_trace_e2e.platforms.kind import runner, valuesfiles
+from llmd_trace_e2e.platforms.kind.diagnostics import ClusterDiagnosis
+from llmd_trace_e2e.platforms.kind.options import KindOptions, Timeouts
+from llmd_trace_e2e.platforms.kind.plan import Command
+from llmd_trace_e2e.platforms.kind.pods import ContainerView, container_views, list_pods
+from llmd_trace_e2e.platforms.kind.preflight import Host, find_tools
+
+
+def kind_options(options: RunOptions) -> KindOptions:
+    k = options.kind
+    return KindOptions(profile=options.profile or "latest", gpu=k.gpu, pd=k.pd, values_files=options.values_files,
+                       collector_config=options.collector_config, helmfile=k.helmfile, pool=k.pool,
+                       cluster_name=k.cluster_name, keep_cluster=k.keep_cluster,
+                       use_existing_cluster=k.use_existing_cluster, kubeconfig=k.kubeconfig, context=k.context,
+                       load_images=k.load_image, artifacts_dir=options.artifacts,
+                       timeouts=Timeouts().with_overrides(options.timeouts))
+
+
+class KindE2EPlatform(SharedPlatformParts):
+    name = "kind"
+    timings: Mapping[str, float] = {}  # the runner logs each step's time; the suite has no per-component figure
+
+    def __init__(self, deployed: runner.KindPlatform, opts: KindOptions, user_values: Mapping[str, Any]):
+        self.deployed, self.opts = deployed, opts
+        self.profile = deployed.plan.profile
+        endpoints = deployed.endpoints
+        if not endpoints.get("reachable_from_host", True):
+            raise ConfigError("the existing cluster's gateway and Jaeger are not reachable from this host: "
+                              "port-forward them, or let the harness create its kind cluster")
+        self.gateway_url = endpoints["gateway_url"]
+        self.model = endpoints["model"]
+        self.jaeger = JaegerClient(endpoints["jaeger_query_url"])
+        self.collector_otlp_grpc = endpoints["collector_otlp_grpc"]
+        # every chart's merged values as the plan installs them (its vLLM container included), so
+        # the harness predicts what the pods really run; a --helmfile run has only the tracing block
+        self.baseline = dict(deployed.plan.values) or deep_merge(deep_merge(
+            tracing_values(self.profile, "modelservice"), tracing_values(self.profile, "epp")), user_values)
+        self.values = dict(self.baseline)
+        self.started_at = datetime.now(timezone.utc)
+        self.artifacts = opts.run_dir
+        self.collector_config = load_collector_config(opts.collector_config) if opts.collector_config \
+            else repo_collector_config()
+        self._overlay: Mapping[str, Any] = {}
+
+    def containers(self) -> list[ContainerView]:
+        """Every container of the run's namespace as the API server has it now."""
+        endpoints = self.deployed.endpoints
+        return container_views(list_pods(self.deployed.kubeconfig, endpoints.get("context"), endpoints["namespace"]))
+
+    def unfiltered_spans(self):
+        return None  # the cluster runs the collector config verbatim: no tap pipeline
+
+    def filtered_span_count(self):
+        return None
+
+    def diagnosis(self) -> Diagnosis:
+        """Pods not running or not ready, containers that restarted (their previous run's last log
+        lines), warning events since the run began, in every namespace the run installs into."""
+        return ClusterDiagnosis.of(self.deployed.plan, since=self.started_at)
+
+    def _installs(self) -> list[Command]:
+        releases = {release for _, release in self.deployed.plan.releases}
+        return [s for s in self.deployed.plan.steps if isinstance(s, Command)
+                and s.argv[:3] == ("helm", "upgrade", "--install") and s.argv[3] in releases]
+
+    def _upgrade(self, overlay: Mapping[str, Any]) -> None:
+        """Re-run each chart's install with the overlay's part for that chart, and wait."""
+        epp_part = {k: v for k, v in overlay.items() if k in valuesfiles.EPP_TOP_LEVEL}
+        ms_part = {k: v for k, v in overlay.items()
+                   if k not in valuesfiles.EPP_TOP_LEVEL | valuesfiles.HARNESS_TOP_LEVEL}
+        tools = find_tools(["helm"], Host())
+        for step in self._installs():
+            part = epp_part if step.argv[3] == valuesfiles.EPP_RELEASE else ms_part
+            argv = list(step.argv)
+            if part:
+                path = self.opts.rendered_dir / f"variant-{step.argv[3]}.yaml"
+                path.write_text(yaml.safe_dump(part, sort_keys=False))
+                argv += ["-f", str(path)]
+            argv += ["--wait", "--timeout", f"{int(self.opts.timeouts.model_server_ready)}s"]
+            runner.run_command(Command(f"variant: {step.argv[3]}", tuple(argv)), tools,
+                               self.opts.timeouts.model_server_ready + 60, self.opts.run_dir / "logs" / f"variant-{step.argv[3]}.log")
+
+    @contextmanager
+    def variant(self, overlay: Mapping[str, Any]) -> Iterator[None]:
+        self._upgrade(overlay)
+        self._overlay, self.values = overlay, deep_merge(self.baseline, overlay)
+        yield
+
+    def reset(self) -> None:
+        if self._overlay:
+            self._upgrade({})
+            self._overlay, self.values = {}, dict(self.baseline)
+
+    @classmethod
+    @contextmanager
+    def running(cls, options) -> Iterator["KindE2EPlatform"]:
+        opts = kind_options(options)
+        user_values: dict[str, Any] = {}
+        for uv in (valuesfiles.load_user_values(p, runner.build_plan(opts).profile) for p in opts.values_files):
+            user_values = deep_merge(user_values, {**uv.epp, **uv.modelservice, **uv.harness})
+        deployed = runner.up(opts)
+        failed = False
+        try:
+            yield cls(deployed, opts, user_values)
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            if failed:
+                deployed.collect_diagnostics(opts.run_dir / "diagnostics")
+            if not opts.keep_cluster and deployed.created_cluster:
+                runner.down(opts)

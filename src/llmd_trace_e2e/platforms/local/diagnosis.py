@@ -1,0 +1,90 @@
+"""What the local processes know about a failure (a `diagnose.Diagnosis`): components that died
+or were restarted, the collector's own export errors, spans Jaeger has lost since the harness
+read them. The local platform's `diagnosis()` is these three; a fault test's stack of its own
+builds the same with `pipeline_diagnosis`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llmd_trace_e2e.runtime.diagnose import EVIDENCE_LINES, Diagnosis, Finding, Sources, short_log_line
+
+if TYPE_CHECKING:
+    from llmd_trace_e2e.platforms.pipeline import LocalCollector
+    from llmd_trace_e2e.runtime.procs import Supervisor
+    from llmd_trace_e2e.traces.jaeger import JaegerClient
+
+MAX_NAMED_SPANS = 12
+
+
+@dataclass(eq=False)
+class ProcessHealth:
+    """Components that are not running, and restarts the supervisor recorded."""
+
+    supervisor: "Supervisor"
+    component: str = "processes"
+
+    def findings(self) -> list[Finding]:
+        out = [Finding(e.name, f"{e.what} at {e.at:%H:%M:%S} UTC") for e in self.supervisor.history]
+        for proc in list(self.supervisor.processes):
+            if proc.pid is not None and not proc.alive():
+                tail = [short_log_line(ln) for ln in proc.tail(EVIDENCE_LINES).splitlines() if ln.strip()]
+                out.append(Finding(proc.name, f"is not running: {proc.describe_exit()} (log: {proc.log_path})",
+                                   tuple(tail)))
+        return out
+
+
+@dataclass(eq=False)
+class CollectorExport:
+    """The collector's own account of exporting to Jaeger: its log's export errors and counters."""
+
+    collector: "LocalCollector"
+    component: str = "collector"
+
+    def findings(self) -> list[Finding]:
+        errors = self.collector.export_errors()
+        if not errors:
+            return []
+        try:
+            c = self.collector.exporter_counts()
+            counts = f"; its counters: {c['sent']:g} span(s) sent, {c['failed']:g} failed, {c['queued']:g} batch(es) queued"
+        except Exception:  # noqa: BLE001 - the collector may be down; the log still speaks
+            counts = ""
+        return [Finding("collector", f"spans never reached Jaeger: the collector's exporter to "
+                                     f"{self.collector.jaeger_endpoint} logged {len(errors)} export error(s){counts} "
+                                     f"(log: {self.collector.proc.log_path})",
+                        tuple(errors[-EVIDENCE_LINES:]))]
+
+
+@dataclass(eq=False)
+class JaegerLedger:
+    """Spans the harness read from Jaeger earlier that Jaeger no longer returns."""
+
+    client: "JaegerClient"
+    component: str = "jaeger"
+
+    def findings(self) -> list[Finding]:
+        from llmd_trace_e2e.traces.jaeger import JaegerQueryError
+
+        try:
+            gone = self.client.vanished()
+        except JaegerQueryError as exc:
+            return [Finding("jaeger", f"does not answer queries: {exc}")]
+        if not gone:
+            return []
+        names = sorted({f"{s.service}:{s.name} (trace {s.trace_id})" for s in gone})
+        more = [f"... and {len(names) - MAX_NAMED_SPANS} more"] if len(names) > MAX_NAMED_SPANS else []
+        return [Finding("jaeger", f"{len(gone)} span(s) the harness had already read from Jaeger are gone "
+                                  "(a Jaeger restart empties its memory storage)",
+                        tuple(names[:MAX_NAMED_SPANS] + more))]
+
+
+def pipeline_diagnosis(supervisor: "Supervisor", collector: "LocalCollector | None",
+                       jaeger: "JaegerClient | None") -> Sources:
+    """The diagnosis of a stack of local processes with (optionally) a collector and a Jaeger."""
+    sources: list[Diagnosis] = [ProcessHealth(supervisor)]
+    if collector is not None:
+        sources.append(CollectorExport(collector))
+    if jaeger is not None:
+        sources.append(JaegerLedger(jaeger))
+    return Sources(*sources)

@@ -1,0 +1,115 @@
+"""The state file of a local stack left running by `llmd-trace-e2e local up`: where it is,
+which processes it runs, which folders it owns. One stack per artifacts folder, at
+<artifacts>/local/stack.json; `local status`, `local down` and `pytest --attach` read it."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from llmd_trace_e2e.runtime.errors import ConfigError
+
+STATE_VERSION = 1
+
+
+def state_path(artifacts: Path) -> Path:
+    return Path(artifacts).resolve() / "local" / "stack.json"
+
+
+def process_started(pid: int) -> float | None:
+    """The process's start time (its identity with the pid: pids are reused), None if gone."""
+    try:
+        proc = psutil.Process(pid)
+        return None if proc.status() == psutil.STATUS_ZOMBIE else proc.create_time()
+    except psutil.Error:
+        return None
+
+
+@dataclass(frozen=True)
+class ProcessRef:
+    name: str
+    pid: int
+    started: float  # psutil create_time
+    port: int | None = None  # the port that answers when the component is up
+    log: str = ""
+
+    def alive(self) -> bool:
+        return process_started(self.pid) == self.started
+
+
+@dataclass(frozen=True)
+class StackState:
+    server: ProcessRef  # the detached process that owns the stack (python -m llmd_trace_e2e.platforms.local.stack serve)
+    run_dir: str
+    profile: str
+    collector_config: str | None  # as given to `local up`; None: the repo's
+    started_at: str  # ISO 8601, UTC
+    ready_after_s: float
+    gateway_url: str
+    jaeger_query_url: str
+    collector_otlp_grpc: str
+    collector_otlp_http: str
+    collector_telemetry_url: str  # the collector's own metrics (spans its filter dropped)
+    tap_file: str  # what the collector received, before its filter (JSON lines)
+    control_url: str  # the server's control endpoint (values for variants, diagnosis)
+    baseline: dict[str, Any]
+    values: dict[str, Any]  # in effect now
+    private_dirs: list[str] = field(default_factory=list)  # removed by `local down` (credentials, vLLM scratch)
+    components: list[ProcessRef] = field(default_factory=list)
+    version: int = STATE_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, source: Path) -> "StackState":
+        try:
+            doc = json.loads(text)
+            if doc.get("version") != STATE_VERSION:
+                raise ValueError(f"version {doc.get('version')}, expected {STATE_VERSION}")
+            doc["server"] = ProcessRef(**doc["server"])
+            doc["components"] = [ProcessRef(**c) for c in doc.get("components", [])]
+            return cls(**doc)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ConfigError(f"the stack state file {source} cannot be read ({exc}): "
+                              "run `llmd-trace-e2e local down` to clear it") from None
+
+    def write(self, path: Path) -> None:
+        """Atomically: a reader sees the old file or the new one, never half of one."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(self.to_json())
+        tmp.replace(path)
+
+    def summary(self) -> list[tuple[str, str]]:
+        return [("gateway", self.gateway_url), ("jaeger query", self.jaeger_query_url),
+                ("collector OTLP gRPC", self.collector_otlp_grpc), ("collector OTLP HTTP", self.collector_otlp_http),
+                ("logs", self.run_dir), ("profile", self.profile)]
+
+
+def read_state(path: Path) -> StackState | None:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return StackState.from_json(text, path)
+
+
+def stale_error(state: StackState, path: Path) -> ConfigError:
+    return ConfigError(f"the local stack of {path} is gone (its server, pid {state.server.pid}, is not running): "
+                       "run `llmd-trace-e2e local down` to clear what it left")
+
+
+def running_state(path: Path) -> StackState:
+    """The state of a live stack, or a one-line ConfigError naming the fix."""
+    state = read_state(path)
+    if state is None:
+        raise ConfigError(f"no local stack is running for {path.parent.parent} (no {path}): "
+                          "start one with `llmd-trace-e2e local up`")
+    if not state.server.alive():
+        raise stale_error(state, path)
+    return state

@@ -1,0 +1,130 @@
+"""Every option of a run, declared once: pytest (fixtures/plugin.py), `llmd-trace-e2e kind` and
+`llmd-trace-e2e local` add them from here, and RunOptions reads them back the same way."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from llmd_trace_e2e.runtime.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    help: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+PLATFORM = Option("--platform", "where the e2e suite runs: local processes (default) or a kind cluster",
+                  {"choices": ("local", "kind"), "default": "local"})
+PROFILE = Option("--profile", "version profile from config/profiles.yaml (default: local, or latest on kind)",
+                 {"default": None})
+VALUES = Option("--values", "Helm values file, repeatable, merged like `helm -f` (both platforms; the harness's "
+                            "own gateway.tracing too)", {"action": "append", "default": [], "metavar": "FILE", "type": Path})
+COLLECTOR_CONFIG = Option("--collector-config", "collector config to test instead of config/collector/collector.yaml",
+                          {"default": None, "metavar": "FILE", "type": Path})
+ARTIFACTS = Option("--artifacts", "logs, traces and reports go here (default: artifacts)",
+                   {"default": Path("artifacts"), "metavar": "DIR", "type": Path})
+# (pytest-timeout owns --timeout: the per-test limit)
+TIMEOUT = Option("--wait-timeout", "override one of the platform's named waits, in seconds (repeatable)",
+                 {"action": "append", "default": [], "metavar": "NAME=SECONDS"})
+ATTACH = Option("--attach", "local: run against the stack `llmd-trace-e2e local up` left running (same --artifacts)",
+                {"action": "store_true"})
+# What every entry point that starts a platform takes.
+RUN = (PROFILE, VALUES, COLLECTOR_CONFIG, ARTIFACTS, TIMEOUT)
+
+KIND = (
+    Option("--gpu", "GPU nodes (NVIDIA) and a small real model", {"action": "store_true"}),
+    Option("--pd", "prefill/decode disaggregation (needs --gpu)", {"action": "store_true"}),
+    Option("--cluster-name", "kind cluster to create or reuse", {"default": "llmd-trace-e2e"}),
+    Option("--keep-cluster", "leave the cluster running after the run, also when set-up fails", {"action": "store_true"}),
+    Option("--use-existing-cluster", "deploy into the cluster of --kubeconfig/--context instead of creating one",
+           {"action": "store_true"}),
+    Option("--kubeconfig", "with --use-existing-cluster", {"default": None, "type": Path}),
+    Option("--context", "with --use-existing-cluster", {"default": None}),
+    Option("--load-image", "`kind load` a locally built image into the nodes (repeatable)",
+           {"action": "append", "default": [], "metavar": "IMAGE"}),
+    Option("--helmfile", "deploy llm-d from a guide's helmfile, tracing values layered on top",
+           {"default": None, "type": Path}),
+    Option("--pool", "the InferencePool a --helmfile deploys (the HTTPRoute's backend)", {"default": None}),
+)
+
+
+def add_options(add: Callable[..., Any], options: Iterable[Option], **overrides: dict[str, Any]) -> None:
+    """`add` is argparse's add_argument or a pytest group's addoption (they take the same keywords);
+    `overrides` changes an option's keywords by dest for one entry point (a CLI's own default)."""
+    for option in options:
+        add(option.flag, help=option.help, dest=option.dest, **{**option.kwargs, **overrides.get(option.dest, {})})
+
+
+@dataclass(frozen=True)
+class KindArgs:
+    """The kind-only options, typed (kind/platform.py turns them into KindOptions)."""
+
+    gpu: bool = False
+    pd: bool = False
+    cluster_name: str = "llmd-trace-e2e"
+    keep_cluster: bool = False
+    use_existing_cluster: bool = False
+    kubeconfig: Path | None = None
+    context: str | None = None
+    load_image: tuple[str, ...] = ()
+    helmfile: Path | None = None
+    pool: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    platform: str = "local"
+    profile: str | None = None
+    values_files: tuple[Path, ...] = ()
+    collector_config: Path | None = None
+    artifacts: Path = Path("artifacts")
+    timeouts: tuple[str, ...] = ()  # NAME=SECONDS overrides of the platform's named timeouts
+    attach: bool = False  # local: run against the stack `llmd-trace-e2e local up` left running
+    kind: KindArgs = field(default_factory=KindArgs)
+
+    @classmethod
+    def read(cls, get: Callable[[str], Any]) -> "RunOptions":
+        """From pytest's getoption or an argparse namespace (`lambda dest: getattr(args, dest, None)`);
+        an option the entry point does not declare takes its default."""
+        def value(option: Option, default: Any = None) -> Any:
+            found = get(option.dest)
+            return default if found is None else found
+
+        kind = KindArgs(**{o.dest: (tuple(v) if isinstance(v, list) else v)
+                           for o in KIND if (v := value(o)) is not None})
+        return cls(platform=value(PLATFORM, "local"), profile=value(PROFILE), values_files=tuple(value(VALUES, [])),
+                   collector_config=value(COLLECTOR_CONFIG), artifacts=Path(value(ARTIFACTS, "artifacts")),
+                   timeouts=tuple(value(TIMEOUT, [])), attach=bool(value(ATTACH, False)), kind=kind)
+
+    @classmethod
+    def from_getoption(cls, getoption: Callable[[str], Any]) -> "RunOptions":
+        def get(dest: str) -> Any:
+            try:
+                return getoption(dest)
+            except ValueError:  # pytest: an option no plugin declared
+                return None
+        return cls.read(get)
+
+
+def with_overrides(timeouts, overrides: Iterable[str]):
+    """A copy of a frozen timeouts dataclass with NAME=SECONDS overrides; ConfigError names the known names."""
+    names = {f.name for f in dataclasses.fields(timeouts)}
+    changes: dict[str, float] = {}
+    for item in overrides:
+        name, sep, raw = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in names:
+            raise ConfigError(f"bad --wait-timeout {item!r}: use NAME=SECONDS with NAME one of {', '.join(sorted(names))}")
+        try:
+            changes[name] = float(raw)
+        except ValueError:
+            raise ConfigError(f"bad --wait-timeout {item!r}: {raw!r} is not a number of seconds") from None
+    return dataclasses.replace(timeouts, **changes)

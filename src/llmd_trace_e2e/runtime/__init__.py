@@ -1,0 +1,1 @@
+"""How the harness runs things: processes, ports, waits, paths, errors, diagnoses."""

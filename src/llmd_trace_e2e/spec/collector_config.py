@@ -1,0 +1,121 @@
+"""Collector configs: read a user's (plain, or wrapped in an OpenTelemetryCollector resource),
+check it, and adapt it to run here.
+
+Adapting keeps every processor and every pipeline's processor list exactly as written; it
+only moves receivers to free 127.0.0.1 ports, sends exporters to the local Jaeger, and adds
+an unfiltered tap pipeline that writes what the receivers got to a file (the positive control
+that proves the filter had /metrics spans to drop).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.traces.patterns import SpanPattern
+
+TAP_PIPELINE = "traces/harness-tap"
+TAP_EXPORTER = "file/harness-tap"
+JAEGER_EXPORTER = "otlp/harness-jaeger"
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    source: str  # file path or description, for messages
+    body: dict[str, Any]  # the plain collector config
+
+    def traces_pipelines(self) -> dict[str, dict[str, Any]]:
+        pipelines = (self.body.get("service") or {}).get("pipelines") or {}
+        return {name: p or {} for name, p in pipelines.items() if name == "traces" or name.startswith("traces/")}
+
+    def filter_conditions(self) -> list[str]:
+        """Span conditions of the filter processors that the traces pipelines run."""
+        conditions: list[str] = []
+        used = {proc for p in self.traces_pipelines().values() for proc in p.get("processors", [])}
+        for name, cfg in (self.body.get("processors") or {}).items():
+            if name in used and (name == "filter" or name.startswith("filter/")):
+                traces = (cfg or {}).get("traces") or {}
+                conditions += list(traces.get("span") or []) + list(traces.get("spanevent") or [])
+        return conditions
+
+    def filter_patterns(self) -> list[SpanPattern]:
+        return [SpanPattern.parse(c) for c in self.filter_conditions()]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.body, sort_keys=False)
+
+
+def load_collector_config(path: Path) -> CollectorConfig:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read collector config {path}: {exc.strerror}") from None
+    return parse_collector_config(text, str(path))
+
+
+def parse_collector_config(text: str, source: str = "<config>") -> CollectorConfig:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{source} is not valid YAML{where}: fix the syntax and retry") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: expected a collector config (a YAML mapping), got {type(doc).__name__}")
+    if doc.get("kind") == "OpenTelemetryCollector":
+        doc = (doc.get("spec") or {}).get("config")
+        if isinstance(doc, str):  # v1alpha1 resources carry the config as a string
+            doc = yaml.safe_load(doc)
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{source}: OpenTelemetryCollector resource without spec.config")
+    config = CollectorConfig(source, doc)
+    if not config.traces_pipelines():
+        raise ConfigError(f"{source} has no traces pipeline (service.pipelines.traces): "
+                          "add one that runs the /metrics filter")
+    return config
+
+
+@dataclass(frozen=True)
+class LocalAddresses:
+    otlp_grpc_port: int
+    otlp_http_port: int
+    telemetry_port: int
+    jaeger_otlp_grpc: str  # host:port of the local Jaeger's OTLP gRPC receiver
+    tap_file: Path | None = None
+
+
+def adapt_for_local(config: CollectorConfig, addr: LocalAddresses) -> CollectorConfig:
+    body = copy.deepcopy(config.body)
+    body["receivers"] = {"otlp": {"protocols": {
+        "grpc": {"endpoint": f"127.0.0.1:{addr.otlp_grpc_port}"},
+        "http": {"endpoint": f"127.0.0.1:{addr.otlp_http_port}"},
+    }}}
+    body["exporters"] = {JAEGER_EXPORTER: {"endpoint": addr.jaeger_otlp_grpc, "tls": {"insecure": True}}}
+    service = body.setdefault("service", {})
+    pipelines = {name: dict(p, receivers=["otlp"], exporters=[JAEGER_EXPORTER])
+                 for name, p in config.traces_pipelines().items()}
+    if addr.tap_file is not None:
+        body["exporters"][TAP_EXPORTER] = {"path": str(addr.tap_file)}
+        pipelines[TAP_PIPELINE] = {"receivers": ["otlp"], "processors": [], "exporters": [TAP_EXPORTER]}
+    service["pipelines"] = pipelines
+    # Extensions (health checks, auth) never touch spans and may not be in this build: drop them.
+    body.pop("extensions", None)
+    service.pop("extensions", None)
+    service["telemetry"] = {
+        "logs": {"level": "info"},
+        "metrics": {"level": "detailed", "readers": [{"pull": {"exporter": {"prometheus": {
+            "host": "127.0.0.1", "port": addr.telemetry_port}}}}]},
+    }
+    body.pop("connectors", None)
+    return CollectorConfig(f"{config.source} (adapted for 127.0.0.1)", body)
+
+
+def repo_collector_config(name: str = "collector.yaml") -> CollectorConfig:
+    """The guide's config (default), or another of config/collector/ such as recommended.yaml."""
+    from llmd_trace_e2e.runtime.paths import config_dir
+
+    return load_collector_config(config_dir() / "collector" / name)

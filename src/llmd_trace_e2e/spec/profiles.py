@@ -1,0 +1,278 @@
+"""Version profiles (config/profiles.yaml): which llm-d releases a run targets, which values keys
+their charts read, and which services, spans and known upstream gaps to expect.
+
+Chart versions and image tags are resolved from versions.toml, the one place pins live.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from llmd_trace_e2e.runtime.errors import ConfigError
+
+COMPONENTS = ("epp", "routing-proxy", "vllm-decode", "vllm-prefill")
+# Changes a profile makes to a chart's render before it is applied (helm --post-renderer), by name.
+POST_RENDERS = ("kv-connector",)
+
+
+class ProfileError(ConfigError):
+    pass
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    key: str  # the versions.toml [charts.<key>] entry
+    chart: str
+    repo: str  # an https chart repository or an oci:// registry path
+    version: str
+
+    def helm_ref(self) -> list[str]:
+        """The chart argument(s) of `helm upgrade --install`: no `helm repo add` needed."""
+        if self.repo.startswith("oci://"):
+            return [f"{self.repo.rstrip('/')}/{self.chart}", "--version", self.version]
+        return [self.chart, "--repo", self.repo, "--version", self.version]
+
+
+GAP_EFFECTS = ("no-spans", "no-join", "other")
+
+
+@dataclass(frozen=True)
+class Gap:
+    id: str
+    components: tuple[str, ...]
+    description: str
+    upstream: str
+    fixed_in: str | None
+    effect: str = "other"  # "no-spans", "no-join" or "other"
+
+    @property
+    def reason(self) -> str:
+        fixed = f"fixed in {self.fixed_in}" if self.fixed_in else "no fixed release yet"
+        return f"known gap {self.id}: {self.description} (upstream: {self.upstream}; {fixed})"
+
+    def applies_to(self, component: str) -> bool:
+        return component in self.components
+
+
+@dataclass(frozen=True)
+class TracingSchema:
+    """Where a chart reads its tracing values: `path` (dotted) and the keys allowed below it."""
+
+    chart: str  # "modelservice" or "epp"
+    path: str
+    keys: tuple[str, ...]
+
+    def key_paths(self) -> tuple[str, ...]:
+        return tuple(f"{self.path}.{k}" for k in self.keys)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    platform: str  # "kind" or "local"
+    services: Mapping[str, str]
+    spans: Mapping[str, list[str]]
+    gaps: tuple[Gap, ...]
+    values_schema: Mapping[str, TracingSchema]
+    pd_spans: Mapping[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    charts: Mapping[str, ChartPin] = field(default_factory=dict)  # role (epp, modelservice) -> pin (local: emulated)
+    images: Mapping[str, str] = field(default_factory=dict)  # role -> repository:tag
+    supports_pd: bool = False
+    versions: Mapping[str, str] = field(default_factory=dict)  # what runs, for the run's header
+    post_render: tuple[str, ...] = ()  # POST_RENDERS applied to llm-d-modelservice's render
+    image_flags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # role -> flags its binary takes
+    absent: Mapping[str, str] = field(default_factory=dict)  # component -> why this platform lacks it
+    # The gateway's span names in traced mode (gateway.tracing.enabled): "server" (one per request)
+    # and "ext_proc" (its call to the EPP). Empty: not known for this profile's gateway.
+    gateway_spans: Mapping[str, str] = field(default_factory=dict)
+
+    def gap(self, gap_id: str) -> Gap | None:
+        return next((g for g in self.gaps if g.id == gap_id), None)
+
+    def gaps_for(self, component: str) -> list[Gap]:
+        return [g for g in self.gaps if g.applies_to(component)]
+
+    def runs(self, component: str) -> bool:
+        """False for a component the profile's platform does not run (tests of it skip, saying why)."""
+        return component not in self.absent
+
+
+def _repo_root() -> Path:
+    from llmd_trace_e2e.runtime.paths import repo_root
+
+    return repo_root()
+
+
+def load_versions(path: Path | None = None) -> dict[str, Any]:
+    path = path or _repo_root() / "versions.toml"
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def _dotted(data: Mapping[str, Any], dotted: str, where: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise ConfigError(f"{where} refers to {dotted}, which versions.toml does not have")
+        node = node[part]
+    return node
+
+
+def resolve_image(versions: Mapping[str, Any], key: str) -> str:
+    entry = (versions.get("images") or {}).get(key)
+    if not isinstance(entry, Mapping) or "repository" not in entry:
+        raise ConfigError(f"image {key!r} is not in versions.toml [images.{key}]: add it there")
+    if "tag" in entry:
+        tag = str(entry["tag"])
+    elif "tag_from" in entry:
+        tag = str(_dotted(versions, entry["tag_from"], f"[images.{key}].tag_from"))
+    else:
+        raise ConfigError(f"versions.toml [images.{key}] needs `tag` or `tag_from`")
+    if entry.get("strip_v"):
+        tag = tag.removeprefix("v")
+    return f"{entry['repository']}:{tag}"
+
+
+def resolve_chart(versions: Mapping[str, Any], key: str) -> ChartPin:
+    entry = (versions.get("charts") or {}).get(key)
+    if not isinstance(entry, Mapping) or not {"chart", "repo", "version"} <= set(entry):
+        raise ConfigError(f"chart {key!r} needs chart, repo and version in versions.toml [charts.{key}]")
+    return ChartPin(key, entry["chart"], entry["repo"], str(entry["version"]))
+
+
+def _pinned_requirement(requirements: Path, package: str) -> str:
+    try:
+        text = requirements.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {requirements}: {exc.strerror}") from None
+    match = re.search(rf"^{re.escape(package)}==(\S+)", text, re.MULTILINE)
+    if not match:
+        raise ConfigError(f"{requirements} pins no {package}==VERSION")
+    return match.group(1)
+
+
+def _schemas(raw: Mapping[str, Any], where: str) -> dict[str, TracingSchema]:
+    schemas = {}
+    for chart in ("modelservice", "epp"):
+        entry = raw.get(chart)
+        if not isinstance(entry, Mapping) or "path" not in entry or not entry.get("keys"):
+            raise ProfileError(f"{where}: values_schema.{chart} needs `path` and `keys`")
+        schemas[chart] = TracingSchema(chart, entry["path"], tuple(entry["keys"]))
+    return schemas
+
+
+def _gaps(raw: list[Mapping[str, Any]], where: str) -> tuple[Gap, ...]:
+    gaps = []
+    for item in raw or []:
+        missing = {"id", "components", "description", "upstream"} - set(item)
+        if missing:
+            raise ProfileError(f"{where}: known gap {item.get('id', '?')} lacks {', '.join(sorted(missing))}")
+        unknown = set(item["components"]) - set(COMPONENTS)
+        if unknown:
+            raise ProfileError(f"{where}: gap {item['id']} names unknown component(s) {sorted(unknown)}")
+        effect = item.get("effect", "other")
+        if effect not in GAP_EFFECTS:
+            raise ProfileError(f"{where}: gap {item['id']} has effect {effect!r}; known: {', '.join(GAP_EFFECTS)}")
+        gaps.append(Gap(item["id"], tuple(item["components"]), " ".join(item["description"].split()),
+                        item["upstream"], item.get("fixed_in"), effect))
+    return tuple(gaps)
+
+
+def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root: Path) -> Profile:
+    where = f"profile {name!r}"
+    services = dict(raw.get("services") or {})
+    spans = {c: list(v or []) for c, v in (raw.get("spans") or {}).items()}
+    for table, label in ((services, "services"), (spans, "spans")):
+        missing = [c for c in COMPONENTS if c not in table]
+        if missing:
+            raise ProfileError(f"{where}: {label} lacks {', '.join(missing)}")
+    platform = raw.get("platform")
+    charts: dict[str, ChartPin] = {}
+    images: dict[str, str] = {}
+    supports_pd = False
+    shown: dict[str, str] = {}
+    absent: dict[str, str] = {}
+    post_render: tuple[str, ...] = ()
+    image_flags: dict[str, tuple[str, ...]] = {}
+    section = (raw.get(platform) if platform in ("kind", "local") else None) or {}
+    charts = {role: resolve_chart(versions, key) for role, key in (section.get("charts") or {}).items()}
+    missing = {"epp", "modelservice"} - set(charts)
+    if platform in ("kind", "local") and missing:
+        raise ProfileError(f"{where}: {platform}.charts lacks {', '.join(sorted(missing))} (keys into versions.toml [charts.*])")
+    if platform == "kind":
+        kind = section
+        images = {role: resolve_image(versions, key) for role, key in (kind.get("images") or {}).items()}
+        image_flags = {role: tuple(versions["images"][key]["flags"]) for role, key in (kind.get("images") or {}).items()
+                       if "flags" in versions["images"][key]}
+        supports_pd = bool(kind.get("pd"))
+        post_render = tuple(kind.get("post_render") or ())
+        unknown = set(post_render) - set(POST_RENDERS)
+        if unknown:
+            raise ProfileError(f"{where}: unknown post_render {sorted(unknown)}; known: {', '.join(POST_RENDERS)}")
+        shown = {f"chart {p.chart}": p.version for p in charts.values()}
+        shown.update({f"image {role}": ref for role, ref in images.items()})
+        shown.update({"post-render": ", ".join(post_render)} if post_render else {})
+    elif platform == "local":
+        local = section
+        for role, tool in (local.get("binaries") or {}).items():
+            shown[role] = f"{tool} {_dotted(versions, f'go_tools.{tool}.version', where)}"
+        requirements = root / local.get("python_requirements", "config/python/vllm-requirements.txt")
+        for role, package in (local.get("python_packages") or {}).items():
+            shown[role] = f"{package} {_pinned_requirement(requirements, package)}"
+        absent = {c: " ".join(str(why).split()) for c, why in (local.get("absent") or {}).items()}
+    else:
+        raise ProfileError(f"{where}: platform must be kind or local, not {platform!r}")
+    pd_spans = {c: [tuple(alts) for alts in lines] for c, lines in (raw.get("pd_spans") or {}).items()}
+    return Profile(
+        name=name,
+        description=" ".join(str(raw.get("description", "")).split()),
+        platform=platform,
+        services=services,
+        spans=spans,
+        gaps=_gaps(raw.get("known_gaps") or [], where),
+        values_schema=_schemas(raw.get("values_schema") or {}, where),
+        pd_spans=pd_spans,
+        charts=charts,
+        images=images,
+        supports_pd=supports_pd,
+        versions=shown,
+        absent=absent,
+        post_render=post_render,
+        image_flags=image_flags,
+        gateway_spans=dict((raw.get("gateway") or {}).get("spans") or {}),
+    )
+
+
+def _raw_profiles(path: Path) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ProfileError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path} is not valid YAML: {exc}") from None
+    profiles = (doc or {}).get("profiles")
+    if not isinstance(profiles, dict) or not profiles:
+        raise ProfileError(f"{path} has no `profiles:` mapping")
+    return profiles
+
+
+def profile_names(path: Path | None = None) -> list[str]:
+    return list(_raw_profiles(path or _repo_root() / "config" / "profiles.yaml"))
+
+
+def load_profile(name: str, *, path: Path | None = None, versions_path: Path | None = None) -> Profile:
+    """The named profile, resolved against versions.toml; an unknown name lists the known ones."""
+    root = _repo_root()
+    path = path or root / "config" / "profiles.yaml"
+    profiles = _raw_profiles(path)
+    if name not in profiles:
+        raise ProfileError(f"unknown profile {name!r}: choose one of {', '.join(profiles)} (defined in {path})")
+    return _build(name, profiles[name], load_versions(versions_path), root)

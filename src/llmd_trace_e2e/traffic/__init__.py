@@ -1,0 +1,1 @@
+"""What the harness sends: completions (requests and the OpenAI SDK) and canary spans."""

@@ -1,0 +1,183 @@
+"""Canary spans sent through a collector with the OpenTelemetry SDK.
+
+Noise canaries, one per filter condition (each matching that condition alone): the guide's six
+/metrics patterns, and the noise the suite found beyond them (the INTERNAL children of scrape
+spans, health checks). Controls: the request path's spans, which every filter must let through.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+from llmd_trace_e2e.traces.model import Span
+from llmd_trace_e2e.traces.patterns import (
+    GUIDE_PATTERNS, HEALTH_CHILD_CONDITIONS, HEALTH_SERVER_CONDITIONS, SCRAPE_CHILD_CONDITIONS, SpanPattern,
+    parse_all)
+
+if TYPE_CHECKING:
+    from llmd_trace_e2e.traffic.completions import Completion
+
+CANARY_SERVICE = "llmd-trace-e2e-canary"
+
+# Canary groups: which noise a canary stands for ("" for the controls).
+GUIDE = "the guide's /metrics patterns"
+SCRAPE_CHILDREN = "children of scrape spans"
+HEALTH = "health checks"
+
+
+@dataclass(frozen=True)
+class Canary:
+    label: str
+    name: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    must_drop: bool = True
+    group: str = ""  # GUIDE, SCRAPE_CHILDREN, HEALTH; "" for the controls
+    kind: SpanKind = SpanKind.SERVER
+    child: bool = False  # sent under a parent from elsewhere, as an instrumented server's INTERNAL spans are
+    condition: str = ""  # the filter condition that drops it
+
+    @property
+    def shape(self) -> str:
+        attrs = ", ".join(f"{k}={v}" for k, v in self.attributes.items()) or "no URL attributes"
+        return f"`{self.name}` ({self.kind.name}{', child' if self.child else ''}; {attrs})"
+
+
+@dataclass(frozen=True)
+class SentCanary:
+    canary: Canary
+    trace_id: str
+    span_id: str
+
+
+def _noise_canary(pattern: SpanPattern, group: str, child: bool = False) -> Canary:
+    kind = SpanKind.INTERNAL if child else SpanKind.SERVER
+    if pattern.attribute is None:
+        return Canary(pattern.label, pattern.value, {}, True, group, kind, child, pattern.condition)
+    # a name no name-pattern matches, so only the attribute can drop it
+    return Canary(pattern.label, f"canary {pattern.attribute}", {pattern.attribute: pattern.value}, True,
+                  group, kind, child, pattern.condition)
+
+
+def metrics_canaries(patterns: Sequence[SpanPattern] = GUIDE_PATTERNS) -> list[Canary]:
+    """One canary per /metrics pattern of the guide."""
+    return [_noise_canary(p, GUIDE) for p in patterns]
+
+
+SCRAPE_CHILD_CANARIES = tuple(_noise_canary(p, SCRAPE_CHILDREN, child=True)
+                              for p in parse_all(SCRAPE_CHILD_CONDITIONS))
+HEALTH_CANARIES = tuple([_noise_canary(p, HEALTH) for p in parse_all(HEALTH_SERVER_CONDITIONS)]
+                        + [_noise_canary(p, HEALTH, child=True) for p in parse_all(HEALTH_CHILD_CONDITIONS)])
+NOISE_CANARIES = tuple(metrics_canaries()) + SCRAPE_CHILD_CANARIES + HEALTH_CANARIES
+
+
+def _control(label: str, name: str, attributes: Mapping[str, str] | None = None,
+             kind: SpanKind = SpanKind.SERVER) -> Canary:
+    return Canary(label, name, attributes or {}, False, kind=kind)
+
+
+# The spans of the request path the suite needs, with the attributes their components set. None
+# may match a filter condition (the guide's `name == "GET"` drops every span of that name).
+CONTROL_CANARIES = (
+    _control("inference request (url.path)", "GET /v1/completions", {"url.path": "/v1/completions"}),
+    _control("chat request (http.route)", "POST /v1/chat/completions", {"http.route": "/v1/chat/completions"}),
+    _control("vLLM request span", "llm_request", {"gen_ai.request.model": "tiny"}),
+    _control("EPP request span", "gateway.request", {}),
+    _control("EPP orchestration span", "gateway.request_orchestration", {}, SpanKind.INTERNAL),
+    _control("vLLM HTTP server span", "POST /v1/completions",
+             {"http.route": "/v1/completions", "http.target": "/v1/completions", "url.path": "/v1/completions"}),
+    _control("gateway server span (Envoy default)", "ingress",
+             {"http.url": "http://gateway/v1/completions", "http.method": "POST"}),
+    _control("gateway server span (Istio route decorator)", "inference-gateway-istio.llm-d.svc.cluster.local:80/*",
+             {"http.url": "http://gateway/v1/completions", "http.method": "POST"}),
+    _control("gateway ext_proc call", "async envoy.service.ext_proc.v3.ExternalProcessor.Process egress",
+             {"upstream_cluster": "epp"}, SpanKind.CLIENT),
+)
+
+def expected_span_names(profile) -> list[str]:
+    """Every span name a profile tells the suite to expect (request path, P/D, gateway)."""
+    names = [n for spans in profile.spans.values() for n in spans]
+    names += [n for lines in profile.pd_spans.values() for alts in lines for n in alts]
+    names += list(profile.gateway_spans.values())
+    return sorted(set(names))
+
+
+def predicted_leaks(patterns: Sequence[SpanPattern], canaries: Sequence[Canary]) -> list[Canary]:
+    """The canaries no pattern matches, as the harness evaluates the conditions."""
+    return [c for c in canaries if not any(p.matches_shape(c.name, c.attributes) for p in patterns)]
+
+
+def _remote_parent():
+    """A context whose current span is a sampled parent in another process (a new trace)."""
+    parent = SpanContext(random.getrandbits(128) or 1, random.getrandbits(64) or 1, is_remote=True,
+                         trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    return trace.set_span_in_context(NonRecordingSpan(parent))
+
+
+def send_canaries(otlp_grpc_endpoint: str, canaries: Sequence[Canary],
+                  service: str = CANARY_SERVICE) -> list[SentCanary]:
+    """Export each canary as its own trace, in order, and flush before returning."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=otlp_grpc_endpoint, insecure=True)))
+    tracer = provider.get_tracer("llmd_trace_e2e.traffic.canaries")
+    sent = []
+    try:
+        for canary in canaries:
+            with tracer.start_as_current_span(canary.name, context=_remote_parent() if canary.child else None,
+                                              kind=canary.kind,
+                                              attributes={**canary.attributes, "harness.canary": canary.label}) as span:
+                ctx = span.get_span_context()
+                sent.append(SentCanary(canary, f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"))
+        provider.force_flush()
+    finally:
+        provider.shutdown()
+    return sent
+
+
+def barrier(otlp_grpc_endpoint: str, jaeger, timeout_s: float = 30.0,
+            tap: Callable[[], Sequence[Span] | None] | None = None) -> None:
+    """Send one span through the collector and wait for it in Jaeger (and in `tap`, the unfiltered
+    spans, where the platform has one): whatever the collector received before it has then been
+    filtered, batched and exported too."""
+    from llmd_trace_e2e.runtime.waits import Pending, wait_for
+
+    [sent] = send_canaries(otlp_grpc_endpoint, [Canary("barrier", "llmd-trace-e2e barrier", {}, False)])
+
+    def through():
+        if jaeger.trace(sent.trace_id) is None:
+            return Pending("not in Jaeger yet")
+        tapped = tap() if tap is not None else None
+        if tapped is not None and not any(s.trace_id == sent.trace_id for s in tapped):
+            return Pending("in Jaeger, not in the collector's unfiltered tap yet")
+        return True
+
+    wait_for(f"the barrier span {sent.trace_id} to reach Jaeger", through, timeout_s)
+
+
+# The slowest exporters on the request path, vLLM's Python SDK and the EPP's Go SDK, batch spans
+# for OTEL_BSP_SCHEDULE_DELAY (default 5000 ms; no chart sets it) before sending them; Envoy
+# flushes sooner (its tracing runtime keys). No barrier can answer for a batch still in a
+# component's memory: this much time must pass.
+EXPORT_BATCH_DELAY_S = 5.0
+EXPORT_IN_FLIGHT_S = 0.5  # a batch sent just then is still on its way to the collector
+
+
+def settle(platform, *ended: "Completion | float", timeout_s: float = 30.0) -> float:
+    """Return once everything the components exported for work that ended by `ended` (responses,
+    or epoch seconds) is in Jaeger and the tap: the slowest exporter's batch delay after the
+    last of them, then a barrier through the collector. A span absent afterwards is not coming.
+    Returns the seconds waited."""
+    start = time.monotonic()
+    last = max((e if isinstance(e, (int, float)) else e.started.timestamp() + e.seconds for e in ended),
+               default=time.time())
+    time.sleep(max(0.0, last + EXPORT_BATCH_DELAY_S + EXPORT_IN_FLIGHT_S - time.time()))
+    barrier(platform.collector_otlp_grpc, platform.jaeger, timeout_s, tap=platform.unfiltered_spans)
+    return time.monotonic() - start
