@@ -7,9 +7,18 @@ import pytest
 
 from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.platforms.base import expected_service
+from llmd_trace_e2e.spec.values import deep_merge, nest
 from llmd_trace_e2e.traces.assertions import Failure, expect, expect_now
 
 SPAN_TIMEOUT_S = 30.0  # the collector's batch timeout is 1 s; Jaeger ingests at once
+
+
+def tracing_overlay(platform, block, charts=("epp", "modelservice")) -> dict:
+    """`block` at each chart's tracing path for the run's profile, as one values overlay."""
+    overlay: dict = {}
+    for chart in charts:
+        overlay = deep_merge(overlay, nest(platform.profile.values_schema[chart].path, block))
+    return overlay
 
 
 def service_or_skip(platform, component: str) -> str:

@@ -19,7 +19,7 @@ from llmd_trace_e2e.spec.sampling import binomial_bounds
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import incomplete_sampled_traces, root_during, spans_of_request
 
-from checks import expect_gap, expect_spans, service_or_skip
+from checks import expect_gap, expect_spans, service_or_skip, tracing_overlay
 
 pytestmark = pytest.mark.guide("Production Sampling")
 
@@ -74,23 +74,12 @@ def test_unsampled_traceparent_leaves_no_span(request, platform, sampled_and_not
 
 # --- at the guide's production ratio ------------------------------------------------------------------
 
-def ratio_overlay(platform):
-    block = {"sampling": {"samplerArg": RATIO}}
-    out = {}
-    for role in ("epp", "modelservice"):
-        value = block
-        for part in reversed(platform.profile.values_schema[role].path.split(".")):
-            value = {part: value}
-        out.update(value)
-    return out
-
-
 @pytest.fixture(scope="module")
 def at_ratio(platform):
     """REQUESTS_AT_RATIO completions without traceparent (the first hop decides), and twenty with
     a sampled one, all at sampler arg 0.1; then every span exported meanwhile."""
     epp, vllm = service_or_skip(platform, "epp"), service_or_skip(platform, "vllm-decode")
-    with platform.variant(ratio_overlay(platform)):
+    with platform.variant(tracing_overlay(platform, {"sampling": {"samplerArg": RATIO}})):
         t0 = time.monotonic()
         rooted = [traffic.send(platform.gateway_url, platform.model, propagate=False, max_tokens=1)
                   for _ in range(REQUESTS_AT_RATIO)]
@@ -144,3 +133,30 @@ def test_a_sampled_traceparent_is_traced_at_ratio(request, platform, at_ratio, c
     assert not untraced, (
         f"{len(untraced)} of {len(asked)} requests with a sampled traceparent left no {component} span at "
         f"sampler arg {RATIO}: traces {', '.join(untraced[:5])} (logs: {platform.logs_hint()})")
+
+
+@pytest.mark.variant
+def test_sampler_arg_zero_exports_nothing(platform):
+    """samplerArg "0" in both charts: a request without traceparent (the EPP decides at the root)
+    leaves no span at all, not even upstream of the collector's filter."""
+    epp = service_or_skip(platform, "epp")
+    vllm = service_or_skip(platform, "vllm-decode")
+    ours = {epp, vllm}
+
+    def tapped_since(count):
+        return [s for s in (platform.unfiltered_spans() or [])[count:] if s.service in ours]
+
+    before = len(platform.unfiltered_spans() or [])
+    traffic.send(platform.gateway_url, platform.model, propagate=False)
+    expect_spans(platform, lambda: tapped_since(before), [SpansExist(epp, "gateway.request")],
+                 "a request without traceparent is traced at the baseline sampler (positive control)")
+    zero = {"sampling": {"samplerArg": "0"}}
+    with platform.variant(tracing_overlay(platform, zero)):
+        before = len(platform.unfiltered_spans() or [])
+        done = traffic.send(platform.gateway_url, platform.model, propagate=False)
+        settle(platform, done)
+        arrived = tapped_since(before)
+        assert done.status == 200
+        assert not arrived, (
+            f"sampler arg 0, yet {len(arrived)} span(s) of {sorted(ours)} reached the collector: "
+            + ", ".join(sorted({f"{s.service}:{s.name}" for s in arrived})) + f" (logs: {platform.logs_hint()})")

@@ -30,11 +30,14 @@ FAIL_FAST_S = 10.0  # a request to a dead EPP must fail this fast, not at the ga
 def failed_request(url: str, **kwargs) -> tuple[traffic.RequestFailed, traffic.TraceParent, float]:
     tp = traffic.TraceParent.new()
     start = time.monotonic()
-    with pytest.raises(traffic.RequestFailed) as info:
-        traffic.send(url, kwargs.pop("model", "fake"), traceparent=tp, timeout_s=60, **kwargs)
-    took = time.monotonic() - start
-    print(f"--- the request's error ({took:.1f}s) ---\n{info.value}")
-    return info.value, tp, took
+    try:
+        done = traffic.send(url, kwargs.pop("model", "fake"), traceparent=tp, timeout_s=60, **kwargs)
+    except traffic.RequestFailed as err:
+        took = time.monotonic() - start
+        print(f"--- the request's error ({took:.1f}s) ---\n{err}")
+        return err, tp, took
+    pytest.fail(f"the request through {url} (trace {tp.trace_id}) was expected to fail, yet it answered "
+                f"HTTP {done.status} in {done.seconds:.3f}s", pytrace=False)
 
 
 def assert_names(err: traffic.RequestFailed, status: int, component: str, *phrases: str) -> None:
@@ -121,7 +124,10 @@ def test_vllm_slower_than_the_request_timeout(platform, tmp_path):
     if platform.name != "local":
         pytest.skip(f"needs the local platform's processes; this run is on {platform.name}")
     vllm_address = f"127.0.0.1:{platform.vllm.port}"
-    direct = traffic.send(f"http://{vllm_address}", platform.model, timeout_s=60, **LONG_REQUEST)
+    # The fastest of two: a first long request can be slower than the rest (the one routed through
+    # the gateway below would then finish inside a budget computed from it).
+    direct = min((traffic.send(f"http://{vllm_address}", platform.model, timeout_s=60, **LONG_REQUEST)
+                  for _ in range(2)), key=lambda c: c.seconds)
     assert direct.seconds >= MIN_DIRECT_S, (
         f"{LONG_REQUEST} took only {direct.seconds:.3f}s straight to vLLM: too fast to stand for a slow "
         f"model server; raise max_tokens in LONG_REQUEST")
@@ -132,8 +138,8 @@ def test_vllm_slower_than_the_request_timeout(platform, tmp_path):
             port, admin_port, platform.epp.grpc_address, platform.collector_otlp_grpc, GatewayTracing(),
             route_timeout_s=budget_s, message_timeout_s=30), tmp_path / "gateway", name="gateway-short-timeout")
         gateway.wait_ready(30)
+        print(f"--- straight to vLLM: {direct.seconds:.3f}s; through a gateway giving vLLM {budget_s:g}s ---")
         err, tp, took = failed_request(gateway.url, model=platform.model, **LONG_REQUEST)
-    print(f"--- straight to vLLM: {direct.seconds:.3f}s; through a gateway giving vLLM {budget_s:g}s ---")
     assert took < budget_s + FAIL_FAST_S, f"the request took {took:.1f}s to fail"
     assert f"/v1/completions (trace {tp.trace_id}) answered HTTP 504" in str(err)
     assert_names(err, 504, "model-server",

@@ -131,8 +131,7 @@ def test_interrupted_at_a_random_moment_of_set_up(guard, suite, tmp_path, sig):
 
 def _everything_running(guard: LeakGuard) -> bool:
     names = {info.name for info in guard.seen.values() if info.alive()}
-    cmdlines = " ".join(info.cmdline for info in guard.seen.values() if info.alive())
-    return "VLLM::EngineCore" in names and "epp" in names and "--disable-hot-restart" in cmdlines \
+    return "VLLM::EngineCore" in names and "epp" in names and "envoy" in names \
         and any(guard.tmp.glob("llmd-trace-e2e-kube-*"))
 
 
