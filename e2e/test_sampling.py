@@ -139,6 +139,7 @@ def test_a_sampled_traceparent_is_traced_at_ratio(request, platform, at_ratio, c
 def test_sampler_arg_zero_exports_nothing(platform):
     """samplerArg "0" in both charts: a request without traceparent (the EPP decides at the root)
     leaves no span at all, not even upstream of the collector's filter."""
+    platform.reset()  # the positive control needs the baseline sampler, whatever variant ran before
     epp = service_or_skip(platform, "epp")
     vllm = service_or_skip(platform, "vllm-decode")
     ours = {epp, vllm}
