@@ -25,6 +25,8 @@ from pathlib import Path
 
 import psutil
 
+from llmd_trace_e2e.runtime.shm import shared_memory
+
 TAG_VAR = "LLMD_TRACE_E2E_LEAK_TAG"
 
 
@@ -74,23 +76,6 @@ def tagged(tag: str) -> dict[tuple[int, float], ProcInfo]:
                     found[(info.pid, info.created)] = info
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
-    return found
-
-
-def shared_memory(pid: int) -> set[str]:
-    """The /dev/shm files a process maps or holds open."""
-    found = set()
-    try:
-        with open(f"/proc/{pid}/maps") as fh:
-            for line in fh:
-                if "/dev/shm/" in line:
-                    found.add(line.split(None, 5)[-1].strip().removesuffix(" (deleted)"))
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith("/dev/shm/"):
-                found.add(target.removesuffix(" (deleted)"))
-    except OSError:
-        pass
     return found
 
 

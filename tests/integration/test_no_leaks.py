@@ -135,9 +135,6 @@ def _everything_running(guard: LeakGuard) -> bool:
         and any(guard.tmp.glob("llmd-trace-e2e-kube-*"))
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open: SIGTERM while vLLM's engine core sets up can leave its /dev/shm segments (psm_*, sem.mp-*) after "
-    "the group is killed; the local platform should remove the shared memory its vLLM processes held"))
 def test_interrupted_with_every_component_starting(guard, suite, tmp_path):
     """SIGTERM (a cancelled CI job) once vLLM's engine core, the control plane (its private
     credentials folder), the EPP and Envoy all exist: the widest tree to take down. The guard

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence, TypeVar
 
 from llmd_trace_e2e.runtime.errors import HarnessError, StartupError
+from llmd_trace_e2e.runtime.shm import group_shared_memory, remove_shared_memory
 from llmd_trace_e2e.runtime.waits import Pending, WaitStats, wait_for
 
 T = TypeVar("T")
@@ -135,25 +136,32 @@ class ManagedProcess:
             raise StartupError(self.name, str(err), str(self.log_path), self.tail()) from None
 
     def stop(self, grace_s: float = 10.0) -> int | None:
-        """SIGTERM the process group, SIGKILL after the grace period; returns the exit code."""
+        """SIGTERM the process group, SIGKILL after the grace period; returns the exit code.
+        Shared memory the group held is removed once the group is gone."""
         if self._popen is None:
             return None
+        held = group_shared_memory(self._popen.pid)
         if self._popen.poll() is None:
             self._signal_group(signal.SIGTERM)
             try:
                 self._popen.wait(grace_s)
             except subprocess.TimeoutExpired:
+                held |= group_shared_memory(self._popen.pid)
                 self._signal_group(signal.SIGKILL)
                 self._popen.wait(5)
         # Grandchildren (vLLM's engine core, say) may outlive their parent: end the group.
+        held |= group_shared_memory(self._popen.pid)
         self._signal_group(signal.SIGKILL)
+        remove_shared_memory(held)
         return self._popen.returncode
 
     def kill(self) -> None:
         """Abrupt death, for fault injection."""
         if self._popen:
+            held = group_shared_memory(self._popen.pid)
             self._signal_group(signal.SIGKILL)
             self._popen.wait(5)
+            remove_shared_memory(held)
 
     def _signal_group(self, sig: int) -> None:
         try:

@@ -1,0 +1,72 @@
+"""Stopping a process group removes the shared memory it held: a group killed mid-start
+(vLLM's engine core during set-up) cannot unlink its own /dev/shm segments."""
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec
+from llmd_trace_e2e.runtime.shm import group_shared_memory
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm on this machine")
+
+# A child that maps a /dev/shm file, ignores SIGTERM (so only SIGKILL ends it, as a hung
+# engine core) and starts a grandchild holding a second file (grandchildren outlive parents).
+HOLDER = textwrap.dedent("""
+    import mmap, os, signal, subprocess, sys, time
+    def hold(path):
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.ftruncate(fd, 4096)
+        return mmap.mmap(fd, 4096)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    held = hold(sys.argv[1])
+    if len(sys.argv) > 2:
+        subprocess.Popen([sys.executable, "-c", sys.argv[3], sys.argv[2]])
+    time.sleep(600)
+""")
+
+
+def _wait_held(proc: ManagedProcess, paths: set[str]) -> None:
+    deadline = time.monotonic() + 20
+    while not paths <= group_shared_memory(proc.pid):
+        assert proc.alive(), f"the holder died: {proc.tail()}"
+        assert time.monotonic() < deadline, f"the holder never mapped {paths}: {proc.tail()}"
+        time.sleep(0.05)
+
+
+def test_stop_removes_what_a_killed_group_held(tmp_path):
+    child, grandchild = (f"/dev/shm/llmd-trace-e2e-test-{uuid.uuid4().hex}" for _ in range(2))
+    proc = ManagedProcess(ProcessSpec("holder", [sys.executable, "-c", HOLDER, child, grandchild, HOLDER]),
+                          tmp_path / "holder.log").start()
+    try:
+        _wait_held(proc, {child, grandchild})  # the positive control: both files exist and are held
+        proc.stop(grace_s=0.5)
+        left = [p for p in (child, grandchild) if os.path.exists(p)]
+        assert not left, f"shared memory left after the group was stopped: {left}"
+    finally:
+        proc.kill()
+        for path in (child, grandchild):
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def test_files_the_group_did_not_hold_stay(tmp_path):
+    other = f"/dev/shm/llmd-trace-e2e-test-{uuid.uuid4().hex}"
+    open(other, "w").close()
+    mine = f"/dev/shm/llmd-trace-e2e-test-{uuid.uuid4().hex}"
+    proc = ManagedProcess(ProcessSpec("holder", [sys.executable, "-c", HOLDER, mine]), tmp_path / "holder.log").start()
+    try:
+        _wait_held(proc, {mine})
+        proc.stop(grace_s=0.5)
+        assert os.path.exists(other), "stop removed a /dev/shm file its group never held"
+        assert not os.path.exists(mine)
+    finally:
+        proc.kill()
+        for path in (other, mine):
+            if os.path.exists(path):
+                os.unlink(path)
