@@ -5,12 +5,19 @@ from datetime import timedelta
 
 import pytest
 
+from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.canaries import settle
+from llmd_trace_e2e.traffic.resend import Sampled, send_until_sampled
 from llmd_trace_e2e.platforms.base import expected_service
+from llmd_trace_e2e.spec.charts import epp_launch
+from llmd_trace_e2e.spec.sampling import root_ratio
 from llmd_trace_e2e.spec.values import deep_merge, nest
 from llmd_trace_e2e.traces.assertions import Failure, expect, expect_now
+from llmd_trace_e2e.traces.request import root_during
 
 SPAN_TIMEOUT_S = 30.0  # the collector's batch timeout is 1 s; Jaeger ingests at once
+EPP_ROOT_SPAN = "gateway.request"
+EPP_IGNORES_TRACEPARENT = "epp-new-root-trace"  # the known gap: the EPP decides on its own
 
 
 def tracing_overlay(platform, block, charts=("epp", "modelservice")) -> dict:
@@ -31,6 +38,35 @@ def service_or_skip(platform, component: str) -> str:
         pytest.fail(f"the values leave {component}'s tracing off, so the suite cannot check it: "
                     "pass values with tracing enabled", pytrace=False)
     return service
+
+
+def epp_root_ratio(platform) -> float:
+    """The share of root traces the EPP samples under the values in effect, as its chart renders it."""
+    return root_ratio(epp_launch(platform.values, platform.profile).env)
+
+
+def send_traced_by_every_hop(platform, propagate: bool = True, **send_kw) -> Sampled:
+    """A completion that every tracing component sampled, at any sampler ratio. A sampled
+    traceparent is enough for the components that honour it; where the EPP decides on its own
+    (no traceparent sent, or an EPP that ignores it) and samples below 1, the request is sent
+    again until the EPP's root span shows it sampled one."""
+    def send():
+        return traffic.send(platform.gateway_url, platform.model, propagate=propagate, **send_kw)
+
+    epp = expected_service(platform.values, platform.profile, "epp") if platform.profile.runs("epp") else None
+    decides_alone = not propagate or platform.profile.gap(EPP_IGNORES_TRACEPARENT) is not None
+    ratio = epp_root_ratio(platform) if epp and decides_alone else 1.0
+    if ratio >= 1.0:
+        return Sampled(send(), 1)
+
+    def first_sampled(batch):
+        settle(platform, batch[-1])
+        spans = platform.unfiltered_spans()
+        if spans is None:
+            spans = platform.jaeger.find_spans(epp, batch[0].started - timedelta(seconds=1))
+        return next((done for done in batch if root_during(spans, epp, done, EPP_ROOT_SPAN)), None)
+
+    return send_until_sampled(send, first_sampled, ratio, f"the EPP ({epp})")
 
 
 def expect_gap(request, platform, gap_id: str) -> None:

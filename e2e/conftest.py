@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.traffic import completions as traffic
+from checks import send_traced_by_every_hop
 
 
 @pytest.fixture(scope="session")
 def completions(platform):
-    """A completion and a chat completion (plain and streaming), each in a trace the test chose."""
-    sent = {}
-    for key, chat, stream in (("completion", False, False), ("chat", True, False), ("stream", False, True)):
-        sent[key] = traffic.send(platform.gateway_url, platform.model, chat=chat, stream=stream)
-    return sent
+    """A completion and a chat completion (plain and streaming), each in a trace the test chose
+    and traced by every component, whatever the EPP's sampler ratio."""
+    return {key: send_traced_by_every_hop(platform, chat=chat, stream=stream).completion
+            for key, chat, stream in (("completion", False, False), ("chat", True, False), ("stream", False, True))}
 
 
 def pytest_collection_modifyitems(items):

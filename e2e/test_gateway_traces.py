@@ -12,10 +12,9 @@ from contextlib import ExitStack
 
 import pytest
 
-from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist, expect_now
 
-from checks import expect_gap, expect_spans, service_or_skip, spans_around
+from checks import expect_gap, expect_spans, send_traced_by_every_hop, service_or_skip, spans_around
 
 pytestmark = [pytest.mark.variant, pytest.mark.guide("What Gets Traced")]
 TRACED = {"gateway": {"tracing": {"enabled": True}}}
@@ -33,7 +32,7 @@ def traced(platform):
                 pytest.skip("the run's values leave the gateway transparent: pass --values with "
                             "gateway.tracing.enabled: true to check the gateway's spans")
             stack.enter_context(platform.variant(TRACED))
-        yield platform, traffic.send(platform.gateway_url, platform.model)
+        yield platform, send_traced_by_every_hop(platform).completion
     platform.reset()
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist
 
-from checks import LlmRequestOf, expect_gaps, expect_spans, expect_spans_unless_gap, service_or_skip, spans_around
+from checks import (LlmRequestOf, expect_gaps, expect_spans, expect_spans_unless_gap, send_traced_by_every_hop,
+                    service_or_skip, spans_around)
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
@@ -42,7 +42,7 @@ def test_epp_trace_continues_into_vllm(platform):
     """With no traceparent from the caller, the EPP starts the trace and the traceparent it
     injects carries it on: vLLM's llm_request is a descendant of the EPP's gateway.request."""
     epp, vllm = service_or_skip(platform, "epp"), service_or_skip(platform, "vllm-decode")
-    done = traffic.send(platform.gateway_url, platform.model, propagate=False)
+    done = send_traced_by_every_hop(platform, propagate=False).completion
     spans = expect_spans(platform, spans_around(platform, vllm, done), [LlmRequestOf(vllm, done)],
                          f"vLLM's llm_request for response {done.response_id}")
     trace_id = next(s.trace_id for s in spans if done.is_request_of(s))

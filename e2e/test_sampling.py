@@ -9,25 +9,28 @@ can (the local tap), else from Jaeger."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
 from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.canaries import settle
-from llmd_trace_e2e.spec.sampling import binomial_bounds
+from llmd_trace_e2e.spec.sampling import binomial_bounds, tries_to_see_one
+from llmd_trace_e2e.traffic.completions import Completion
+from llmd_trace_e2e.traffic.resend import Sampled
 from llmd_trace_e2e.traces.assertions import SpansExist
+from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.request import incomplete_sampled_traces, root_during, spans_of_request
 
-from checks import expect_gap, expect_spans, service_or_skip, tracing_overlay
+from checks import (EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, expect_gap, expect_spans, send_traced_by_every_hop,
+                    service_or_skip, tracing_overlay)
 
 pytestmark = pytest.mark.guide("Production Sampling")
 
 RATIO = "0.1"  # the guide's production sampler arg (and both EPP charts' default)
 REQUESTS_AT_RATIO = 200  # 1-token completions: bounds [8, 35] at 99.9 % (0.01 gives [0, 8], 0.5 [77, 123])
 CONFIDENCE = 0.999
-# The component that does not honour the caller's traceparent decides on its own (known gap).
-IGNORES_TRACEPARENT = "epp-new-root-trace"
 
 
 def all_spans(platform, since):
@@ -63,7 +66,7 @@ def test_unsampled_traceparent_leaves_no_span(request, platform, sampled_and_not
     expect_spans(platform, lambda: of_service(spans_of_request(all_spans(platform, since), sampled), service),
                  [SpansExist(service)], f"{component}'s spans for the sampled request (positive control)")
     if component == "epp":
-        expect_gap(request, platform, IGNORES_TRACEPARENT)
+        expect_gap(request, platform, EPP_IGNORES_TRACEPARENT)
     settle(platform, unsampled)
     left = of_service(spans_of_request(all_spans(platform, since), unsampled), service)
     assert not left, (
@@ -74,10 +77,21 @@ def test_unsampled_traceparent_leaves_no_span(request, platform, sampled_and_not
 
 # --- at the guide's production ratio ------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class AtRatio:
+    epp: str
+    vllm: str
+    rooted: list[Completion]  # sent without traceparent: the EPP decides at the root
+    asked: list[Completion]  # sent with a sampled traceparent
+    every_hop: Sampled  # how the suite gets a request every component traced, at this ratio
+    spans: list[Span]  # every span exported meanwhile
+
+
 @pytest.fixture(scope="module")
-def at_ratio(platform):
-    """REQUESTS_AT_RATIO completions without traceparent (the first hop decides), and twenty with
-    a sampled one, all at sampler arg 0.1; then every span exported meanwhile."""
+def at_ratio(platform) -> AtRatio:
+    """At sampler arg 0.1: REQUESTS_AT_RATIO completions without traceparent, twenty with a
+    sampled one, and the suite's way of asking for a request every hop traced; then every span
+    exported meanwhile."""
     epp, vllm = service_or_skip(platform, "epp"), service_or_skip(platform, "vllm-decode")
     with platform.variant(tracing_overlay(platform, {"sampling": {"samplerArg": RATIO}})):
         t0 = time.monotonic()
@@ -85,21 +99,24 @@ def at_ratio(platform):
                   for _ in range(REQUESTS_AT_RATIO)]
         asked = [traffic.send(platform.gateway_url, platform.model, max_tokens=1) for _ in range(20)]
         sending_s = time.monotonic() - t0
-        settle(platform, asked[-1])
+        t1 = time.monotonic()
+        every_hop = send_traced_by_every_hop(platform, max_tokens=1)
+        print(f"a request every hop traced: {every_hop.sent} sent, {time.monotonic() - t1:.1f} s")
+        settle(platform, every_hop.completion)
         spans = all_spans(platform, rooted[0].started - timedelta(seconds=1))
     print(f"{len(rooted) + len(asked)} requests at sampler arg {RATIO} sent in {sending_s:.1f} s")
-    return epp, vllm, rooted, asked, spans
+    return AtRatio(epp, vllm, rooted, asked, every_hop, spans)
 
 
-def sampled_at_root(spans, epp, rooted):
-    return [done for done in rooted if root_during(spans, epp, done, "gateway.request")]
+def sampled_at_root(at: AtRatio) -> list[Completion]:
+    return [done for done in at.rooted if root_during(at.spans, at.epp, done, EPP_ROOT_SPAN)]
 
 
 @pytest.mark.checks("sampling: at sampler arg 0.1, the share of sampled root traces is within 99.9% binomial bounds")
 @pytest.mark.variant
 def test_sampled_share_at_ratio_is_within_binomial_bounds(platform, at_ratio):
-    epp, _, rooted, _, spans = at_ratio
-    sampled = len(sampled_at_root(spans, epp, rooted))
+    rooted = at_ratio.rooted
+    sampled = len(sampled_at_root(at_ratio))
     lo, hi = binomial_bounds(len(rooted), float(RATIO), CONFIDENCE)
     print(f"sampled root traces at ratio {RATIO}: {sampled} of {len(rooted)} (bounds [{lo}, {hi}])")
     assert lo <= sampled <= hi, (
@@ -110,11 +127,10 @@ def test_sampled_share_at_ratio_is_within_binomial_bounds(platform, at_ratio):
 @pytest.mark.checks("sampling: at sampler arg 0.1, every sampled trace is complete and no llm_request is an orphan")
 @pytest.mark.variant
 def test_every_sampled_trace_is_complete_at_ratio(platform, at_ratio):
-    epp, vllm, rooted, _, spans = at_ratio
-    sampled = len(sampled_at_root(spans, epp, rooted))
-    assert sampled, f"positive control: none of {len(rooted)} requests sampled at ratio {RATIO}"
-    broken = incomplete_sampled_traces(spans, rooted, (epp, "gateway.request"), platform.profile.spans.get("epp") or [],
-                                       vllm)
+    sampled = len(sampled_at_root(at_ratio))
+    assert sampled, f"positive control: none of {len(at_ratio.rooted)} requests sampled at ratio {RATIO}"
+    broken = incomplete_sampled_traces(at_ratio.spans, at_ratio.rooted, (at_ratio.epp, EPP_ROOT_SPAN),
+                                       platform.profile.spans.get("epp") or [], at_ratio.vllm)
     assert not broken, (f"{len(broken)} incomplete trace(s) among {sampled} sampled at ratio {RATIO}:\n  "
                         + "\n  ".join(broken[:20]) + f"\n(logs: {platform.logs_hint()})")
 
@@ -124,15 +140,33 @@ def test_every_sampled_trace_is_complete_at_ratio(platform, at_ratio):
 @component_param()
 def test_a_sampled_traceparent_is_traced_at_ratio(request, platform, at_ratio, component):
     """How the suite asks for the spans it must see at any ratio: a sampled traceparent."""
-    epp, vllm, _, asked, spans = at_ratio
+    asked = at_ratio.asked
     service = service_or_skip(platform, component)
     if component == "epp":
-        expect_gap(request, platform, IGNORES_TRACEPARENT)
+        expect_gap(request, platform, EPP_IGNORES_TRACEPARENT)
     untraced = [done.traceparent.trace_id for done in asked
-                if not of_service(spans_of_request(spans, done), service)]
+                if not of_service(spans_of_request(at_ratio.spans, done), service)]
     assert not untraced, (
         f"{len(untraced)} of {len(asked)} requests with a sampled traceparent left no {component} span at "
         f"sampler arg {RATIO}: traces {', '.join(untraced[:5])} (logs: {platform.logs_hint()})")
+
+
+@pytest.mark.checks("sampling: at sampler arg 0.1, the suite still gets a request every component traced, "
+                    "resending (within a bound) where the EPP decides alone")
+@pytest.mark.variant
+def test_every_hop_is_checkable_at_ratio(platform, at_ratio):
+    """What makes every other check's verdict right at the guide's production ratio: the request
+    the suite asks for carries the EPP's root span and vLLM's llm_request in the caller's trace."""
+    done, sent = at_ratio.every_hop.completion, at_ratio.every_hop.sent
+    bound = tries_to_see_one(float(RATIO), CONFIDENCE)
+    assert sent <= bound, f"{sent} requests sent for one the EPP sampled: more than the bound {bound}"
+    mine = spans_of_request(at_ratio.spans, done)
+    found = {(s.service, s.name) for s in mine}
+    wanted = {(at_ratio.epp, EPP_ROOT_SPAN), (at_ratio.vllm, "llm_request")}
+    assert wanted <= found, (
+        f"the request the suite picked as traced by every hop (trace {done.traceparent.trace_id}, response "
+        f"{done.response_id}, found after {sent} sent) lacks {sorted(wanted - found)}; it has {sorted(found)} "
+        f"(logs: {platform.logs_hint()})")
 
 
 @pytest.mark.variant

@@ -10,14 +10,13 @@ from contextlib import ExitStack
 
 import pytest
 
-from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.runtime.paths import config_dir
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
 from llmd_trace_e2e.traces.tree import compare, forest, load_expected, write_expected
 
-from checks import LlmRequestOf, expect_spans, service_or_skip
+from checks import LlmRequestOf, expect_spans, send_traced_by_every_hop, service_or_skip
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
@@ -47,7 +46,7 @@ def test_one_completion_leaves_the_expected_trace_tree(request, platform, mode):
             stack.enter_context(platform.variant(TRACED if mode == "traced" else {}))
         vllm = service_or_skip(platform, "vllm-decode")
         epp = service_or_skip(platform, "epp")
-        done = traffic.send(platform.gateway_url, platform.model)
+        done = send_traced_by_every_hop(platform).completion
         expect_spans(platform, lambda: request_spans_in_jaeger(platform.jaeger, done, slack_s=2.0),
                      [LlmRequestOf(vllm, done), SpansExist(epp)], f"the completion's spans (trace {done.traceparent.trace_id})")
         settle(platform, done)
