@@ -14,9 +14,18 @@ def completions(platform):
             for key, chat, stream in (("completion", False, False), ("chat", True, False), ("stream", False, True))}
 
 
+def _start_order(item) -> tuple[bool, bool, bool]:
+    """Variants restart components: they run last, so the rest share one start. Of them, those
+    that restart only the gateway go first (vLLM, the slowest to start, keeps the baseline), then
+    those that need the baseline for their positive control, then the rest: each vLLM start once."""
+    variant = item.get_closest_marker("variant")
+    if variant is None:
+        return False, False, False
+    return True, variant.kwargs.get("restarts") != "gateway", not variant.kwargs.get("from_baseline", False)
+
+
 def pytest_collection_modifyitems(items):
-    """Variants restart components: run them last, so the rest share one start."""
-    items.sort(key=lambda item: item.get_closest_marker("variant") is not None)
+    items.sort(key=_start_order)
 
 
 @pytest.fixture(autouse=True)

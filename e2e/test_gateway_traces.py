@@ -16,7 +16,7 @@ from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist, expec
 
 from checks import expect_gap, expect_spans, send_traced_by_every_hop, service_or_skip, spans_around
 
-pytestmark = [pytest.mark.variant, pytest.mark.guide("What Gets Traced")]
+pytestmark = [pytest.mark.variant(restarts="gateway"), pytest.mark.guide("What Gets Traced")]
 TRACED = {"gateway": {"tracing": {"enabled": True}}}
 
 

@@ -157,7 +157,7 @@ def test_completions_call_makes_no_client_span(platform, sdk_calls, kind):
         "now traces completions; add 'completion' to INSTRUMENTED_KINDS in llmd_trace_e2e/traffic/openai_sdk.py")
 
 
-@pytest.mark.variant
+@pytest.mark.variant(restarts="gateway")
 def test_traced_gateway_joins_the_clients_trace(platform):
     """With the gateway tracing, its SERVER span hangs under the client's span and vLLM's under it."""
     if platform.gateway_service is None and platform.name != "local":

@@ -169,7 +169,7 @@ def test_every_hop_is_checkable_at_ratio(platform, at_ratio):
         f"(logs: {platform.logs_hint()})")
 
 
-@pytest.mark.variant
+@pytest.mark.variant(from_baseline=True)
 def test_sampler_arg_zero_exports_nothing(platform):
     """samplerArg "0" in both charts: a request without traceparent (the EPP decides at the root)
     leaves no span at all, not even upstream of the collector's filter."""

@@ -21,7 +21,7 @@ from checks import LlmRequestOf, expect_spans, send_traced_by_every_hop, service
 pytestmark = pytest.mark.guide("What Gets Traced")
 
 TRACED = {"gateway": {"tracing": {"enabled": True}}}
-MODES = ("transparent", pytest.param("traced", marks=pytest.mark.variant))
+MODES = ("transparent", pytest.param("traced", marks=pytest.mark.variant(restarts="gateway")))
 
 
 def expected_path(platform, mode):
