@@ -93,7 +93,7 @@ def test_the_verdict_phase_renders_cold_and_warm_runs():
 
 def test_the_latency_phase_renders_one_row_per_span_kind():
     text = "\n".join(latency_section(latency(), batch_timeout_s=1.0))
-    assert "| vLLM llm_request (Python SDK, 5 s batches) | 2 | 4.50 s | 6.00 s | 6.00 s |" in text
+    assert "| vLLM llm_request (Python SDK, batched) | 2 | 4.50 s | 6.00 s | 6.00 s |" in text
     assert "Collector batch timeout 1.0 s. Not found: {'vllm': 0, 'epp': 0, 'canary': 0}." in text
 
 

@@ -64,7 +64,7 @@ def platform():
     (run / "epp.log").write_text("before the tests\\n")
     values = baseline_values(profile)
     return SimpleNamespace(name="fake", profile=profile, baseline=values, values=values, artifacts=run,
-                           jaeger=FakeJaeger(), timings={"vllm ready": 1.0})
+                           jaeger=FakeJaeger(), timings={"vllm ready": 1.0}, export_batch_delay_s=0.0)
 
 
 @pytest.fixture

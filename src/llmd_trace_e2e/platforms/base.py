@@ -16,6 +16,9 @@ from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
 
 COMPONENTS = ("epp", "routing-proxy", "vllm-decode")
+# OTEL_BSP_SCHEDULE_DELAY's default (5000 ms) in the Python and Go SDKs: vLLM and the EPP hold a
+# span this long before sending it, where nothing sets the variable (no chart does).
+SDK_BATCH_DELAY_S = 5.0
 
 
 class Platform(Protocol):
@@ -36,6 +39,7 @@ class Platform(Protocol):
     started_at: datetime
     artifacts: Path
     timings: Mapping[str, float]  # seconds from the start to each component's readiness ({} where unmeasured)
+    export_batch_delay_s: float  # the longest an exporter on the request path holds a span before sending it
 
     def unfiltered_spans(self) -> list[Span] | None:
         """Spans as they reached the collector, before its filter (None: not observable here)."""
@@ -71,6 +75,7 @@ class SharedPlatformParts:
     artifacts: Path
     values: Mapping[str, Any]
     collector_config: CollectorConfig
+    export_batch_delay_s = SDK_BATCH_DELAY_S
 
     @property
     def gateway_service(self) -> str | None:

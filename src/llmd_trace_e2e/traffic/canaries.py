@@ -162,22 +162,17 @@ def barrier(otlp_grpc_endpoint: str, jaeger, timeout_s: float = 30.0,
     wait_for(f"the barrier span {sent.trace_id} to reach Jaeger", through, timeout_s)
 
 
-# The slowest exporters on the request path, vLLM's Python SDK and the EPP's Go SDK, batch spans
-# for OTEL_BSP_SCHEDULE_DELAY (default 5000 ms; no chart sets it) before sending them; Envoy
-# flushes sooner (its tracing runtime keys). No barrier can answer for a batch still in a
-# component's memory: this much time must pass.
-EXPORT_BATCH_DELAY_S = 5.0
 EXPORT_IN_FLIGHT_S = 0.5  # a batch sent just then is still on its way to the collector
 
 
 def settle(platform, *ended: "Completion | float", timeout_s: float = 30.0) -> float:
     """Return once everything the components exported for work that ended by `ended` (responses,
     or epoch seconds) is in Jaeger and the tap: the slowest exporter's batch delay after the
-    last of them, then a barrier through the collector. A span absent afterwards is not coming.
-    Returns the seconds waited."""
+    last of them (no barrier can answer for a batch still in a component's memory), then a
+    barrier through the collector. A span absent afterwards is not coming. Returns the seconds waited."""
     start = time.monotonic()
     last = max((e if isinstance(e, (int, float)) else e.started.timestamp() + e.seconds for e in ended),
                default=time.time())
-    time.sleep(max(0.0, last + EXPORT_BATCH_DELAY_S + EXPORT_IN_FLIGHT_S - time.time()))
+    time.sleep(max(0.0, last + platform.export_batch_delay_s + EXPORT_IN_FLIGHT_S - time.time()))
     barrier(platform.collector_otlp_grpc, platform.jaeger, timeout_s, tap=platform.unfiltered_spans)
     return time.monotonic() - start

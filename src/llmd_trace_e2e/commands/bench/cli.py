@@ -7,7 +7,7 @@ Phases, in order (each narrated on stderr):
               spans visible in Jaeger, report written: on a fresh stack ("cold") and again on the
               running stack ("warm", what a re-run against a kept stack would pay)
   latency     span visibility latency, response -> queryable in Jaeger, for >= 50 requests: the
-              EPP's gateway.request (Go SDK), vLLM's llm_request (Python SDK, batches every 5 s),
+              EPP's gateway.request (Go SDK), vLLM's llm_request (Python SDK, batched),
               and canary spans through the collector alone
   polling     the harness's own overhead: time its waits spent against the time the pipeline needed
               (an independent 50 ms probe says when each awaited condition first held)

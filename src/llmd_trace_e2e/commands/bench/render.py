@@ -12,7 +12,7 @@ from llmd_trace_e2e.commands.bench.startup import MARKS, steps
 from llmd_trace_e2e.commands.bench.stats import Summary, fmt
 
 LATENCY_ROWS = (("epp_gateway_request", "EPP gateway.request (Go SDK)"),
-                ("vllm_llm_request", "vLLM llm_request (Python SDK, 5 s batches)"),
+                ("vllm_llm_request", "vLLM llm_request (Python SDK, batched)"),
                 ("collector_only_canary", "canary, collector + Jaeger only"))
 
 

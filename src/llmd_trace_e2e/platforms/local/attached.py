@@ -22,6 +22,7 @@ from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
 from llmd_trace_e2e.spec.values import deep_merge
 from llmd_trace_e2e.platforms.local.diagnosis import JaegerLedger
+from llmd_trace_e2e.platforms.local.platform import EXPORT_BATCH_DELAY_MS
 from llmd_trace_e2e.platforms.local.stack import APPLY_TIMEOUT_S
 from llmd_trace_e2e.platforms.local.state import StackState, running_state, state_path
 from llmd_trace_e2e.platforms.local.vllm import SERVED_MODEL
@@ -59,6 +60,7 @@ def _call(method: str, url: str, body: Any = None, timeout_s: float = 30.0) -> d
 class AttachedPlatform:
     name = "local"
     model = SERVED_MODEL
+    export_batch_delay_s = EXPORT_BATCH_DELAY_MS / 1000  # `local up` started them as LocalPlatform does
 
     def __init__(self, state: StackState, path: Path):
         self.state, self.state_file = state, path

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +27,7 @@ from llmd_trace_e2e.runtime.errors import ConfigError, StartupError
 from llmd_trace_e2e.spec.gateway_values import GatewayTracing
 from llmd_trace_e2e.runtime.paths import tool
 from llmd_trace_e2e.platforms.pipeline import LocalCollector, LocalJaeger
-from llmd_trace_e2e.platforms.base import SharedPlatformParts
+from llmd_trace_e2e.platforms.base import SDK_BATCH_DELAY_S, SharedPlatformParts
 from llmd_trace_e2e.platforms.options import with_overrides
 from llmd_trace_e2e.runtime.ports import free_ports
 from llmd_trace_e2e.runtime.procs import Supervisor
@@ -46,6 +46,11 @@ from llmd_trace_e2e.platforms.local.vllm import SERVED_MODEL, VllmServer, start_
 TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "epp", "envoy")
 PORT_ATTEMPTS = 3  # a port picked free can be taken by another process before ours binds it
 
+# The harness's one addition to the exporters' env: vLLM and the EPP send their batches every
+# 0.5 s instead of the SDKs' 5 s (SDK_BATCH_DELAY_S), so a wait for spans, or the wait that proves
+# their absence, ends sooner. What they export and how does not change; values that set the
+# variable (a chart's extra env) still win.
+EXPORT_BATCH_DELAY_MS = 500
 POD_LABELS = {"app": "vllm-local", "llm-d.ai/inference-serving": "true"}
 POD_NAME = "vllm-local"  # the first model server's Pod; the charts' metadata.name fieldRef resolves to it locally
 
@@ -66,6 +71,16 @@ def for_replica(launch: Launch, index: int) -> Launch:
     pod = replica_pod(index)
     env = tuple((k, re.sub(rf"\b{POD_NAME}\b(?!-)", pod, v)) for k, v in launch.env_list)
     return Launch(launch.args, env, launch.tracing, launch.notes)
+
+
+def with_batch_delay(launch: Launch) -> Launch:
+    """EXPORT_BATCH_DELAY_MS as the first env entry (Kubernetes semantics: a later one wins)."""
+    return replace(launch, env_list=(("OTEL_BSP_SCHEDULE_DELAY", str(EXPORT_BATCH_DELAY_MS)), *launch.env_list))
+
+
+def batch_delay_s(*launches: Launch) -> float:
+    """The longest batch delay among these exporters' env (the SDKs' default where unset)."""
+    return max(float(launch.env.get("OTEL_BSP_SCHEDULE_DELAY", SDK_BATCH_DELAY_S * 1000)) / 1000 for launch in launches)
 
 
 @dataclass(frozen=True)
@@ -151,12 +166,16 @@ class LocalPlatform(SharedPlatformParts):
         """Back to the run's own values (restarting only what a variant changed)."""
         self.apply(self.baseline)
 
+    @property
+    def export_batch_delay_s(self) -> float:
+        return batch_delay_s(self.vllm.launch, self.epp.launch)
+
     # --- lifecycle --------------------------------------------------------------------------------
 
     def launches(self, values: Mapping[str, Any]) -> tuple[Launch, Launch]:
         endpoint = self.collector.otlp_grpc_endpoint
-        return (localize(vllm_launch(values, self.profile), endpoint),
-                localize(epp_launch(values, self.profile), endpoint))
+        return (with_batch_delay(localize(vllm_launch(values, self.profile), endpoint)),
+                with_batch_delay(localize(epp_launch(values, self.profile), endpoint)))
 
     def apply(self, values: Mapping[str, Any]) -> None:
         vllm, epp = self.launches(values)
