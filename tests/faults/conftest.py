@@ -167,7 +167,7 @@ def routing_stack(tmp_path):
     from llmd_trace_e2e.platforms.local.envoy import GatewaySettings, start_envoy
     from llmd_trace_e2e.platforms.local.epp import prepare_pool, start_epp
     from llmd_trace_e2e.platforms.local.kube import LocalControlPlane
-    from llmd_trace_e2e.platforms.local.platform import POD_LABELS, baseline_values
+    from llmd_trace_e2e.platforms.local.platform import POD_LABELS, baseline_values, with_batch_delay
     from llmd_trace_e2e.spec.profiles import load_profile
 
     folder = tmp_path / "run"
@@ -184,7 +184,8 @@ def routing_stack(tmp_path):
             control_plane.wait_ready(CONTROL_PLANE_READY_S)
             prepare_pool(control_plane, POD_LABELS, model_port, epp_ports[0])
             control_plane.put_endpoint_pod("fake-model-server", POD_LABELS, ports=[model_port])
-            launch = localize(epp_launch(baseline_values(profile), profile), pipeline.collector.otlp_grpc_endpoint)
+            launch = with_batch_delay(localize(epp_launch(baseline_values(profile), profile),
+                                               pipeline.collector.otlp_grpc_endpoint))
             epp = start_epp(supervisor, launch, epp_ports, control_plane.kubeconfig)
             gateway = start_envoy(supervisor, GatewaySettings(
                 gateway_port, admin_port, epp.grpc_address, pipeline.collector.otlp_grpc_endpoint, GatewayTracing(),

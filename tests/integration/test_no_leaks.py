@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240
 
 ROOT = repo_root()
 SEED = int(os.environ.get("LLMD_TRACE_E2E_FAULT_SEED") or random.SystemRandom().randrange(10**6))
-SETUP_WINDOW_S = (2.0, 30.0)  # the local platform's set-up: 21 s on two idle cores (make test, Dec 2026), more when busy
+SETUP_WINDOW_S = (2.0, 20.0)  # the local platform's set-up: 21-22 s on two idle cores (make test, Dec 2026)
 STOP_S = 60.0  # from the signal to the run's exit: vLLM's grace period (10 s) plus the rest
 WORST_MOMENT_S = 150.0  # how long to wait for the worst moment to come
 
