@@ -54,6 +54,9 @@ class ProcessSpec:
     argv: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)  # added to the inherited environment
     cwd: Path | None = None
+    # The grace period at stop while the process has not yet been seen ready, where shorter than
+    # stop()'s: a process that never served has nothing to finish.
+    unready_grace_s: float | None = None
 
 
 class ManagedProcess:
@@ -62,6 +65,7 @@ class ManagedProcess:
         self.log_path = log_path
         self._popen: subprocess.Popen | None = None
         self.started_at = 0.0
+        self.ready = False  # a wait_ready() has seen it ready
 
     @property
     def name(self) -> str:
@@ -129,7 +133,9 @@ class ManagedProcess:
             return probe()
 
         try:
-            return wait_for(f"{self.name} to be ready ({what})", guarded, timeout_s, stats=stats)
+            result = wait_for(f"{self.name} to be ready ({what})", guarded, timeout_s, stats=stats)
+            self.ready = True
+            return result
         except HarnessError as err:
             if isinstance(err, StartupError):
                 raise
@@ -141,6 +147,8 @@ class ManagedProcess:
         if self._popen is None:
             return None
         held = group_shared_memory(self._popen.pid)
+        if not self.ready and self.spec.unready_grace_s is not None:
+            grace_s = min(grace_s, self.spec.unready_grace_s)
         if self._popen.poll() is None:
             self._signal_group(signal.SIGTERM)
             try:

@@ -62,7 +62,9 @@ def vllm_spec(launch: Launch, port: int, scratch_root: Path, name: str = "vllm-d
     env = {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "TMPDIR": str(scratch),
            "VLLM_CACHE_ROOT": str(scratch / "cache"), "TORCHINDUCTOR_CACHE_DIR": str(scratch / "inductor"),
            **launch.env}
-    return ProcessSpec(name, argv, env)
+    # Stopped while it starts (Ctrl-C during set-up), vLLM's API server waits for its engine core
+    # and ignores SIGTERM for the whole 10 s grace period; it has served nothing, so 2 s will do.
+    return ProcessSpec(name, argv, env, unready_grace_s=2.0)
 
 
 def start_vllm(supervisor: Supervisor, launch: Launch, port: int, scratch_root: Path,

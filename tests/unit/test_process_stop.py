@@ -1,8 +1,10 @@
-"""Stopping a process group removes the shared memory it held: a group killed mid-start
-(vLLM's engine core during set-up) cannot unlink its own /dev/shm segments."""
+"""Stopping a process group: the shared memory it held is removed (a group killed mid-start, as
+vLLM's engine core during set-up, cannot unlink its own /dev/shm segments), and a process that
+was never ready gets its shorter grace period."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -70,3 +72,16 @@ def test_files_the_group_did_not_hold_stay(tmp_path):
         for path in (other, mine):
             if os.path.exists(path):
                 os.unlink(path)
+
+
+@pytest.mark.timeout(60)
+def test_a_process_never_ready_gets_its_shorter_grace(tmp_path):
+    """It ignores SIGTERM (as vLLM starting up does): stop() with a 600 s grace must still end it
+    soon, by SIGKILL after unready_grace_s; a hang here is the pytest timeout."""
+    held = f"/dev/shm/llmd-trace-e2e-test-{uuid.uuid4().hex}"
+    proc = ManagedProcess(ProcessSpec("deaf", [sys.executable, "-c", HOLDER, held], unready_grace_s=0.2),
+                          tmp_path / "deaf.log").start()
+    _wait_held(proc, {held})  # it maps the file after it has set SIGTERM aside
+    assert not proc.ready
+    assert proc.stop(grace_s=600) == -signal.SIGKILL
+    assert not os.path.exists(held)
