@@ -1,6 +1,7 @@
 """Stopping a process group: the shared memory it held is removed (a group killed mid-start, as
-vLLM's engine core during set-up, cannot unlink its own /dev/shm segments), and a process that
-was never ready gets its shorter grace period."""
+vLLM's engine core during set-up, cannot unlink its own /dev/shm segments), the helpers of a
+leader that exited get to finish their own clean-up, and a process that was never ready gets
+its shorter grace period."""
 from __future__ import annotations
 
 import os
@@ -85,3 +86,39 @@ def test_a_process_never_ready_gets_its_shorter_grace(tmp_path):
     assert not proc.ready
     assert proc.stop(grace_s=600) == -signal.SIGKILL
     assert not os.path.exists(held)
+
+
+# A leader that exits on SIGTERM, and a helper in its group that, like multiprocessing's resource
+# tracker, unlinks a file it does not map only after the leader is gone.
+TRACKER = textwrap.dedent("""
+    import os, signal, sys, time
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    path, leader = sys.argv[1], os.getppid()
+    open(path, "w").close()
+    while os.getppid() == leader:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    os.unlink(path)
+""")
+LEADER = textwrap.dedent("""
+    import subprocess, sys, time
+    subprocess.Popen([sys.executable, "-c", sys.argv[2], sys.argv[1]])
+    time.sleep(600)
+""")
+
+
+def test_a_leaders_helpers_finish_their_clean_up(tmp_path):
+    tracked = f"/dev/shm/llmd-trace-e2e-test-{uuid.uuid4().hex}"
+    proc = ManagedProcess(ProcessSpec("leader", [sys.executable, "-c", LEADER, tracked, TRACKER]),
+                          tmp_path / "leader.log").start()
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(tracked):  # the positive control: the helper has made its file
+            assert time.monotonic() < deadline, f"the helper never made {tracked}: {proc.tail()}"
+            time.sleep(0.05)
+        proc.stop()
+        assert not os.path.exists(tracked), "the helper was killed before its clean-up: its file is left"
+    finally:
+        proc.kill()
+        if os.path.exists(tracked):
+            os.unlink(tracked)

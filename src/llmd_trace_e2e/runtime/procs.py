@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence, TypeVar
 
 from llmd_trace_e2e.runtime.errors import HarnessError, StartupError
-from llmd_trace_e2e.runtime.shm import group_shared_memory, remove_shared_memory
+from llmd_trace_e2e.runtime.shm import group_members, group_shared_memory, remove_shared_memory
 from llmd_trace_e2e.runtime.waits import Pending, WaitStats, wait_for
 
 T = TypeVar("T")
 _PR_SET_PDEATHSIG = 1
+GROUP_EXIT_S = 3.0  # after the leader has exited, how long the rest of its group may take to follow
 
 
 def _die_with_parent() -> None:
@@ -153,6 +154,9 @@ class ManagedProcess:
             self._signal_group(signal.SIGTERM)
             try:
                 self._popen.wait(grace_s)
+                # Its helpers finish their own exit: multiprocessing's resource tracker unlinks the
+                # shared memory it tracked only then (killed sooner, it left sem.mp-* files behind).
+                self._wait_group_gone(GROUP_EXIT_S)
             except subprocess.TimeoutExpired:
                 held |= group_shared_memory(self._popen.pid)
                 self._signal_group(signal.SIGKILL)
@@ -170,6 +174,11 @@ class ManagedProcess:
             self._signal_group(signal.SIGKILL)
             self._popen.wait(5)
             remove_shared_memory(held)
+
+    def _wait_group_gone(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while group_members(self._popen.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _signal_group(self, sig: int) -> None:
         try:

@@ -29,7 +29,7 @@ def shared_memory(pid: int) -> set[str]:
 
 
 def group_members(pgid: int) -> list[int]:
-    """The live processes of a process group."""
+    """The live processes of a process group (zombies are not)."""
     members = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -40,7 +40,7 @@ def group_members(pgid: int) -> list[int]:
                 fields = fh.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:
+        if int(fields[2]) == pgid and fields[0] != "Z":
             members.append(int(entry))
     return members
 
