@@ -28,9 +28,9 @@ from checks import LlmRequestOf, expect_gap, expect_spans, service_or_skip, span
 pytestmark = pytest.mark.guide("What Gets Traced")
 
 ABORT_SETTLE_S = 5.0  # longer than the whole 400-token stream takes (2.2 s read to its end, 2 cores)
-RUNNING = re.compile(r'^vllm:num_requests_running\{[^}]*\} ([0-9.e+]+)$', re.M)
 EPP_ON_CANCEL = {"status": "UNSET", "events": ()}  # what the GAIE EPP v1.5.0 exports for it
 FINISHED = re.compile(r'^vllm:request_success_total\{[^}]*finished_reason="(?:stop|length)"[^}]*\} ([0-9.e+]+)$', re.M)
+RUNNING = re.compile(r'^vllm:num_requests_running\{[^}]*\} ([0-9.e+]+)$', re.M)
 
 
 ABANDON_ATTEMPTS = 3  # the close can reach vLLM after it generated the last token: then try again
