@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec
-from llmd_trace_e2e.runtime.shm import group_shared_memory
+from llmd_trace_e2e.runtime.shm import group_members, group_shared_memory, is_cleaner
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm on this machine")
 
@@ -118,6 +118,40 @@ def test_a_leaders_helpers_finish_their_clean_up(tmp_path):
             time.sleep(0.05)
         proc.stop()
         assert not os.path.exists(tracked), "the helper was killed before its clean-up: its file is left"
+    finally:
+        proc.kill()
+        if os.path.exists(tracked):
+            os.unlink(tracked)
+
+
+# A leader that ignores SIGTERM (so only SIGKILL ends it) and has registered a semaphore with
+# multiprocessing's resource tracker, the process that unlinks it once every client has gone.
+TRACKED_LEADER = textwrap.dedent("""
+    import signal, sys, time
+    from multiprocessing import resource_tracker
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    open(f"/dev/shm/sem.{sys.argv[1]}", "w").close()
+    resource_tracker.register(f"/{sys.argv[1]}", "semaphore")
+    open(sys.argv[2], "w").close()  # registered: the tracker has it in its pipe
+    time.sleep(600)
+""")
+
+
+def test_a_killed_group_leaves_its_resource_tracker_to_clean_up(tmp_path):
+    name = f"llmd-trace-e2e-test-{uuid.uuid4().hex}"
+    tracked = f"/dev/shm/sem.{name}"
+    registered = tmp_path / "registered"
+    proc = ManagedProcess(ProcessSpec("tracked", [sys.executable, "-c", TRACKED_LEADER, name, registered]),
+                          tmp_path / "tracked.log").start()
+    try:
+        deadline = time.monotonic() + 20
+        while not registered.exists():
+            assert time.monotonic() < deadline, f"the leader never registered its semaphore: {proc.tail()}"
+            time.sleep(0.05)
+        # The positive control: the file exists and the tracker runs in the group.
+        assert os.path.exists(tracked) and any(is_cleaner(pid) for pid in group_members(proc.pid))
+        proc.stop(grace_s=0.3)
+        assert not os.path.exists(tracked), "the resource tracker was killed with the group: its semaphore is left"
     finally:
         proc.kill()
         if os.path.exists(tracked):

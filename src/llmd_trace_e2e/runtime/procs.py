@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence, TypeVar
 
 from llmd_trace_e2e.runtime.errors import HarnessError, StartupError
-from llmd_trace_e2e.runtime.shm import group_members, group_shared_memory, remove_shared_memory
+from llmd_trace_e2e.runtime.shm import group_members, group_shared_memory, is_cleaner, remove_shared_memory
 from llmd_trace_e2e.runtime.waits import Pending, WaitStats, wait_for
 
 T = TypeVar("T")
@@ -159,8 +159,7 @@ class ManagedProcess:
                 self._wait_group_gone(GROUP_EXIT_S)
             except subprocess.TimeoutExpired:
                 held |= group_shared_memory(self._popen.pid)
-                self._signal_group(signal.SIGKILL)
-                self._popen.wait(5)
+                self._kill_all_but_cleaners()
         # Grandchildren (vLLM's engine core, say) may outlive their parent: end the group.
         held |= group_shared_memory(self._popen.pid)
         self._signal_group(signal.SIGKILL)
@@ -171,9 +170,21 @@ class ManagedProcess:
         """Abrupt death, for fault injection."""
         if self._popen:
             held = group_shared_memory(self._popen.pid)
+            self._kill_all_but_cleaners()
             self._signal_group(signal.SIGKILL)
-            self._popen.wait(5)
             remove_shared_memory(held)
+
+    def _kill_all_but_cleaners(self) -> None:
+        """SIGKILL the group but for multiprocessing's resource tracker, which then unlinks the
+        semaphores and segments it tracked (no process maps them, so no snapshot finds them)."""
+        for pid in group_members(self._popen.pid):
+            if not is_cleaner(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self._popen.wait(5)
+        self._wait_group_gone(GROUP_EXIT_S)
 
     def _wait_group_gone(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -45,6 +45,16 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def is_cleaner(pid: int) -> bool:
+    """Whether the process is Python multiprocessing's resource tracker: it maps none of the
+    shared memory it tracks, and unlinks it once every process it serves has gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"multiprocessing.resource_tracker" in fh.read()
+    except OSError:
+        return False
+
+
 def group_shared_memory(pgid: int) -> set[str]:
     return {path for pid in group_members(pgid) for path in shared_memory(pid)}
 
