@@ -34,12 +34,16 @@ HOLDER = textwrap.dedent("""
 """)
 
 
-def _wait_held(proc: ManagedProcess, paths: set[str]) -> None:
+def _wait_until(condition, what: str, proc: ManagedProcess) -> None:
     deadline = time.monotonic() + 20
-    while not paths <= group_shared_memory(proc.pid):
-        assert proc.alive(), f"the holder died: {proc.tail()}"
-        assert time.monotonic() < deadline, f"the holder never mapped {paths}: {proc.tail()}"
+    while not condition():
+        assert proc.alive(), f"{proc.name} died: {proc.tail()}"
+        assert time.monotonic() < deadline, f"{proc.name} never {what}: {proc.tail()}"
         time.sleep(0.05)
+
+
+def _wait_held(proc: ManagedProcess, paths: set[str]) -> None:
+    _wait_until(lambda: paths <= group_shared_memory(proc.pid), f"mapped {paths}", proc)
 
 
 def test_stop_removes_what_a_killed_group_held(tmp_path):
@@ -112,10 +116,7 @@ def test_a_leaders_helpers_finish_their_clean_up(tmp_path):
     proc = ManagedProcess(ProcessSpec("leader", [sys.executable, "-c", LEADER, tracked, TRACKER]),
                           tmp_path / "leader.log").start()
     try:
-        deadline = time.monotonic() + 20
-        while not os.path.exists(tracked):  # the positive control: the helper has made its file
-            assert time.monotonic() < deadline, f"the helper never made {tracked}: {proc.tail()}"
-            time.sleep(0.05)
+        _wait_until(lambda: os.path.exists(tracked), f"made {tracked}", proc)  # the positive control
         proc.stop()
         assert not os.path.exists(tracked), "the helper was killed before its clean-up: its file is left"
     finally:
@@ -144,10 +145,7 @@ def test_a_killed_group_leaves_its_resource_tracker_to_clean_up(tmp_path):
     proc = ManagedProcess(ProcessSpec("tracked", [sys.executable, "-c", TRACKED_LEADER, name, registered]),
                           tmp_path / "tracked.log").start()
     try:
-        deadline = time.monotonic() + 20
-        while not registered.exists():
-            assert time.monotonic() < deadline, f"the leader never registered its semaphore: {proc.tail()}"
-            time.sleep(0.05)
+        _wait_until(registered.exists, "registered its semaphore", proc)
         # The positive control: the file exists and the tracker runs in the group.
         assert os.path.exists(tracked) and any(is_cleaner(pid) for pid in group_members(proc.pid))
         proc.stop(grace_s=0.3)

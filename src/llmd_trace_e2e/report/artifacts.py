@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from llmd_trace_e2e.spec.charts import epp_launch, vllm_launch
+from llmd_trace_e2e.spec.sampling import root_ratio
 from llmd_trace_e2e.platforms.base import COMPONENTS, expected_service
 from llmd_trace_e2e.traces.jaeger import JaegerClient, JaegerQueryError
 from llmd_trace_e2e.traces.model import Span, spans_from_otlp_json
@@ -94,7 +95,7 @@ def _samples_nothing(platform, component: str) -> bool:
     else:
         return False
     try:
-        return float(launch.env.get("OTEL_TRACES_SAMPLER_ARG", "1")) == 0.0
+        return root_ratio(launch.env) == 0.0
     except ValueError:
         return False
 
