@@ -16,9 +16,11 @@ from llmd_trace_e2e.runtime.waits import Pending
 from llmd_trace_e2e.platforms.kind.options import FIELD_MANAGER, HARNESS_LABEL
 
 HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
-# Pod states that will not fix themselves: waiting out the clock would only hide them.
-FATAL_WAITING = {"InvalidImageName", "CreateContainerConfigError", "ErrImageNeverPull", "CreateContainerError"}
-CRASH_RESTARTS = 3
+# Pod states that will not fix themselves: waiting out the clock would only hide them. An image
+# in back-off has failed to pull already, a container in CrashLoopBackOff has exited already: the
+# kubelet keeps retrying, but a run that waits for them only hides the failure for minutes.
+FATAL_WAITING = {"InvalidImageName", "CreateContainerConfigError", "ErrImageNeverPull", "CreateContainerError",
+                 "ImagePullBackOff", "CrashLoopBackOff"}
 
 
 class ProbeFailed(HarnessError):
@@ -131,6 +133,7 @@ class Kube:
                 states.append(f"{dep.metadata.name} {have}/{want} available")
                 if have < want:
                     done = False
+                    _no_pods(dep)
                     states += self._pod_problems(namespace, dep.spec.selector.match_labels or {})
             return True if done else Pending("; ".join(states))
         return probe
@@ -156,14 +159,19 @@ class Kube:
             for cs in statuses:
                 waiting = cs.state.waiting if cs.state else None
                 reason = waiting.reason if waiting else None
-                where = f"pod {pod.metadata.name} container {cs.name}"
+                where = f"pod {namespace}/{pod.metadata.name} container {cs.name}"
+                if reason == "CrashLoopBackOff":
+                    last = cs.last_state.terminated if cs.last_state else None
+                    ended = f", last exit {last.exit_code} ({last.reason})" if last else ""
+                    log = self._log_tail(namespace, pod.metadata.name, cs.name, previous=True, lines=1).strip()
+                    raise ProbeFailed(f"{where}: CrashLoopBackOff ({cs.restart_count} restarts{ended}); "
+                                      f"last log line: {log.splitlines()[-1] if log else '(none)'}")
                 if reason in FATAL_WAITING:
-                    raise ProbeFailed(f"{where}: {reason}: {waiting.message or ''}".strip())
-                if reason == "CrashLoopBackOff" and (cs.restart_count or 0) >= CRASH_RESTARTS:
-                    tail = self._log_tail(namespace, pod.metadata.name, cs.name, previous=True)
-                    raise ProbeFailed(f"{where} keeps crashing ({cs.restart_count} restarts); last log lines:\n{tail}")
+                    raise ProbeFailed(f"{where}: {reason}: {waiting.message or ''}".strip().rstrip(":"))
                 if reason:
                     problems.append(f"{where}: {reason}")
+                elif cs.state and cs.state.running and not cs.ready and cs in (pod.status.container_statuses or []):
+                    problems.append(f"{where}: running, not Ready (its readiness probe fails)")
             if not statuses:
                 cond = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
                 if cond is not None and cond.status == "False":
@@ -175,7 +183,7 @@ class Kube:
             return self.core.read_namespaced_pod_log(pod, namespace, container=container, previous=previous,
                                                      tail_lines=lines, _request_timeout=20)
         except Exception as exc:
-            return f"(log unavailable: {api_reason(exc)})"
+            return f"(log unavailable: {api_reason(exc)[:200]})"
 
     def crds_established(self, names: Iterable[str]) -> Callable:
         names = list(names)
@@ -213,6 +221,15 @@ class Kube:
             total = sum(per_node.values())
             return True if total >= count else Pending(f"nvidia.com/gpu allocatable: {per_node or 'no nodes'}")
         return probe
+
+
+def _no_pods(dep) -> None:
+    """A Deployment whose ReplicaSet cannot create its pods (a missing ServiceAccount, a quota,
+    an admission webhook) says so in its ReplicaFailure condition: no pod will come."""
+    for cond in dep.status.conditions or []:
+        if cond.type == "ReplicaFailure" and cond.status == "True":
+            raise ProbeFailed(f"Deployment {dep.metadata.namespace}/{dep.metadata.name} gets no pods: "
+                              f"{cond.reason}: {cond.message}")
 
 
 def http_ready(url: str, expect: str | None) -> Callable:

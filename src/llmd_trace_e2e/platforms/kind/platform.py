@@ -30,8 +30,22 @@ def kind_options(options: RunOptions) -> KindOptions:
                        collector_config=options.collector_config, helmfile=k.helmfile, pool=k.pool,
                        cluster_name=k.cluster_name, keep_cluster=k.keep_cluster,
                        use_existing_cluster=k.use_existing_cluster, kubeconfig=k.kubeconfig, context=k.context,
-                       load_images=k.load_image, artifacts_dir=options.artifacts,
+                       load_images=k.load_image, offline=k.offline, chart_dirs=chart_dirs(k.chart_dir),
+                       artifacts_dir=options.artifacts,
                        timeouts=Timeouts().with_overrides(options.timeouts))
+
+
+def chart_dirs(items: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    """--chart-dir NAME=DIR, each checked: one line naming the fix when it is wrong."""
+    out = []
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise ConfigError(f"bad --chart-dir {item!r}: use NAME=DIR (e.g. llm-d-modelservice=./charts/llm-d-modelservice)")
+        if not (Path(folder) / "Chart.yaml").is_file():
+            raise ConfigError(f"--chart-dir {item}: no Chart.yaml in {folder}; give the chart's own folder")
+        out.append((name, Path(folder).resolve()))
+    return tuple(out)
 
 
 class KindE2EPlatform(SharedPlatformParts):
@@ -126,5 +140,6 @@ class KindE2EPlatform(SharedPlatformParts):
         finally:
             if failed:
                 deployed.collect_diagnostics(opts.run_dir / "diagnostics")
-            if not opts.keep_cluster and deployed.created_cluster:
+            # the cluster this run created goes; on an existing cluster, what the run installed
+            if not opts.keep_cluster and (deployed.created_cluster or opts.use_existing_cluster):
                 runner.down(opts)
