@@ -183,7 +183,7 @@ class Kube:
             return self.core.read_namespaced_pod_log(pod, namespace, container=container, previous=previous,
                                                      tail_lines=lines, _request_timeout=20)
         except Exception as exc:
-            return f"(log unavailable: {api_reason(exc)[:200]})"
+            return f"(none: {log_unavailable(exc)})"
 
     def crds_established(self, names: Iterable[str]) -> Callable:
         names = list(names)
@@ -239,6 +239,15 @@ def http_ready(url: str, expect: str | None) -> Callable:
             return True
         return Pending(f"HTTP {answer.status_code}: {answer.text[:200]!r}")
     return probe
+
+
+def log_unavailable(exc: Exception) -> str:
+    """Why a container's log cannot be read, in one line; a kubelet that does not answer (or, on
+    the kind rehearsal's kwok nodes, does not exist) is named as such."""
+    reason = " ".join(api_reason(exc).split())[:300]
+    if "dial tcp" in reason or "connection refused" in reason:
+        return f"no kubelet answers for the pod's node ({reason})"
+    return reason
 
 
 def api_reason(exc: Exception) -> str:

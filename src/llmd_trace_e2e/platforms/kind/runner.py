@@ -212,6 +212,13 @@ def up(opts: KindOptions, log: Log = print, host: Host | None = None,
         f"{'GPU' if opts.gpu else 'CPU'}{' P/D' if opts.pd else ''}")
     for what, version in plan.profile.versions.items():
         log(f"[kind]   {what}: {version}")
+    return bring_up(plan, log, host, stop_before)
+
+
+def bring_up(plan: Plan, log: Log = print, host: Host | None = None,
+             stop_before: Callable[[object], bool] | None = None) -> KindPlatform:
+    """Preflight, then every step; on a failure, diagnostics, then the teardown of what this run made."""
+    opts = plan.options
     pre = run_preflight(plan, host)
     write_files(plan)
     try:
