@@ -80,6 +80,7 @@ class Plan:
     values: dict[str, Any] = field(default_factory=dict)  # every chart's merged values (the run's baseline)
     endpoints: dict[str, Any] = field(default_factory=dict)
     stopped_before: Step | None = None  # set by the runner when asked to stop early (the kind rehearsal)
+    forwards: Any = None  # an existing cluster's reach.PortForwards, opened by the runner when first needed
 
     def add_file(self, name: str, text: str) -> Path:
         path = self.options.rendered_dir / name
@@ -255,17 +256,24 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
         _chart_steps(plan, profile, repo, user_values)
 
     model = None if opts.helmfile else (valuesfiles.GPU_MODEL_NAME if opts.gpu else valuesfiles.TINY_MODEL_NAME)
-    gateway_url = f"http://127.0.0.1:{GATEWAY_PORT}"
-    if not opts.use_existing_cluster:
-        steps.append(Wait("the gateway serves the model", "http", "model_served", url=f"{gateway_url}/v1/models",
-                          expect=model))
+    # A harness cluster maps its NodePorts to 127.0.0.1; an existing one is reached through its
+    # kubeconfig: a port-forward per Service, opened at run time (reach.py), fills in {NAME}.
+    existing = opts.use_existing_cluster
+    urls = {name: ("{%s}" % name) if existing else f"http://127.0.0.1:{port}" for name, port in (
+        ("gateway_url", GATEWAY_PORT), ("jaeger_query_url", JAEGER_QUERY_PORT),
+        ("collector_otlp_grpc", COLLECTOR_GRPC_PORT), ("collector_otlp_http", COLLECTOR_HTTP_PORT))}
+    steps.append(Wait("the gateway serves the model", "http", "model_served", url=f"{urls['gateway_url']}/v1/models",
+                      expect=model))
     plan.images = _images(plan, profile, opts, collector_image, jaeger_image, istiod.version)
     plan.endpoints = {
-        "reachable_from_host": not opts.use_existing_cluster,
-        "gateway_url": gateway_url,
-        "jaeger_query_url": f"http://127.0.0.1:{JAEGER_QUERY_PORT}",
-        "collector_otlp_grpc": f"http://127.0.0.1:{COLLECTOR_GRPC_PORT}",
-        "collector_otlp_http": f"http://127.0.0.1:{COLLECTOR_HTTP_PORT}",
+        "reach": "port-forward" if existing else "node-ports",
+        **urls,
+        "forwards": {  # (namespace, Service, port) behind each URL, for a port-forward
+            "gateway_url": (NAMESPACE, f"{manifests.GATEWAY_NAME}-host", 80),
+            "jaeger_query_url": (MONITORING_NAMESPACE, manifests.JAEGER_SERVICE, 16686),
+            "collector_otlp_grpc": (MONITORING_NAMESPACE, manifests.COLLECTOR_NAME, 4317),
+            "collector_otlp_http": (MONITORING_NAMESPACE, manifests.COLLECTOR_NAME, 4318),
+        },
         "in_cluster": {
             "gateway": f"{manifests.GATEWAY_NAME}-host.{NAMESPACE}.svc:80",
             "jaeger_query": f"{manifests.JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc:16686",

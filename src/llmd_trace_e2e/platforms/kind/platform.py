@@ -55,10 +55,7 @@ class KindE2EPlatform(SharedPlatformParts):
     def __init__(self, deployed: runner.KindPlatform, opts: KindOptions, user_values: Mapping[str, Any]):
         self.deployed, self.opts = deployed, opts
         self.profile = deployed.plan.profile
-        endpoints = deployed.endpoints
-        if not endpoints.get("reachable_from_host", True):
-            raise ConfigError("the existing cluster's gateway and Jaeger are not reachable from this host: "
-                              "port-forward them, or let the harness create its kind cluster")
+        endpoints = deployed.endpoints  # an existing cluster's: port-forwards the runner opened
         self.gateway_url = endpoints["gateway_url"]
         self.model = endpoints["model"]
         self.jaeger = JaegerClient(endpoints["jaeger_query_url"])
@@ -138,6 +135,7 @@ class KindE2EPlatform(SharedPlatformParts):
             failed = True
             raise
         finally:
+            runner.close_forwards(deployed.plan)
             if failed:
                 deployed.collect_diagnostics(opts.run_dir / "diagnostics")
             # the cluster this run created goes; on an existing cluster, what the run installed

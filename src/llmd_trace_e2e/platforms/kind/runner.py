@@ -7,6 +7,7 @@ unless --keep-cluster; diagnostics are collected first. A reused cluster is left
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -131,6 +132,35 @@ def _apply_text(step: Apply) -> str:
     return _fetch(step.url, step.path) if step.url else step.path.read_text()
 
 
+def open_forwards(plan: Plan) -> None:
+    """An existing cluster's endpoints: a port-forward per Service through the kubeconfig, once;
+    the plan's {NAME} URLs become the local ones."""
+    if plan.forwards is not None or plan.endpoints.get("reach") != "port-forward":
+        return
+    from llmd_trace_e2e.platforms.kind.reach import PortForwards, Target
+
+    plan.forwards = PortForwards(plan.options.kubeconfig_path, plan.options.kube_context)
+    for name, (namespace, service, port) in plan.endpoints["forwards"].items():
+        plan.endpoints[name] = f"http://127.0.0.1:{plan.forwards.forward(Target(namespace, service, port))}"
+
+
+def close_forwards(plan: Plan) -> None:
+    if plan.forwards is not None:
+        plan.forwards.close()
+        plan.forwards = None
+
+
+def _resolved(plan: Plan, step: Wait) -> Wait:
+    if step.check != "http" or "{" not in (step.url or ""):
+        return step
+    open_forwards(plan)
+    url = step.url
+    for name, value in plan.endpoints.items():
+        if isinstance(value, str):
+            url = url.replace("{%s}" % name, value)
+    return dataclasses.replace(step, url=url)
+
+
 def needs_a_container(step) -> bool:
     """The first step that only a running container can pass: an HTTP answer through a port."""
     return isinstance(step, Wait) and step.check == "http"
@@ -184,7 +214,8 @@ def execute(plan: Plan, pre: PreflightResult, log: Log, stop_before: Callable[[o
             else:
                 if step.check != "http":
                     kube = kube or Kube(opts.kubeconfig_path, opts.kube_context)
-                wait_for(step.title, _probe(kube, step), getattr(opts.timeouts, step.timeout), max_interval_s=5.0)
+                wait_for(step.title, _probe(kube, _resolved(plan, step)), getattr(opts.timeouts, step.timeout),
+                         max_interval_s=5.0)
             if recorder and not isinstance(step, Wait):
                 recorder.after_step()
             log(f"[kind]    done in {time.monotonic() - started:.1f}s")
@@ -224,6 +255,7 @@ def bring_up(plan: Plan, log: Log = print, host: Host | None = None,
     try:
         created = execute(plan, pre, log, stop_before)
     except BaseException as exc:
+        close_forwards(plan)
         created = getattr(exc, "created_cluster", False)
         dest = opts.run_dir / "diagnostics"
         log(f"[kind] set-up failed ({type(exc).__name__}): collecting diagnostics into {dest}")
