@@ -28,7 +28,9 @@ FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 FAKE_NODE_LABEL = "llmd-trace-e2e.llm-d.ai/rehearsal-node"
 FAULT_ANNOTATION = "llmd-trace-e2e.llm-d.ai/rehearsal-fault"
 POD_CIDR = "10.244.0.1/16"
-NODE_CAPACITY = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "500Gi"}
+# Two GPUs each: the golden renders of llm-d-modelservice (the rehearsal's stand-in for that chart)
+# ask for one nvidia.com/gpu per vLLM pod.
+NODE_CAPACITY = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "500Gi", "nvidia.com/gpu": "2"}
 
 
 def stages_file() -> Path:
