@@ -13,8 +13,11 @@ Ref = Tuple[str, str, str, str]  # (group, kind, namespace, name)
 
 def inventory(kube) -> FrozenSet[Ref]:
     """(group, kind, namespace, name) of every object of every listable resource, once per kind."""
+    from kubernetes.dynamic.exceptions import NotFoundError
+
     seen_kinds: set[tuple[str, str]] = set()
     out: set[Ref] = set()
+    kube.dynamic.resources.invalidate_cache()  # CRDs come and go: discovery must be fresh
     for resource in kube.dynamic.resources.search():
         verbs = getattr(resource, "verbs", None) or []
         if "list" not in verbs or "/" in resource.name or resource.kind in VOLATILE_KINDS:
@@ -23,7 +26,11 @@ def inventory(kube) -> FrozenSet[Ref]:
         if key in seen_kinds or not getattr(resource, "preferred", True):
             continue
         seen_kinds.add(key)
-        for item in resource.get().items:
+        try:
+            items = resource.get().items
+        except NotFoundError:  # its CRD went away since discovery
+            continue
+        for item in items:
             out.add((resource.group, resource.kind, item.metadata.namespace or "", item.metadata.name))
     return frozenset(out)
 
