@@ -81,6 +81,21 @@ class Kube:
         resource.server_side_apply(body=doc, name=meta["name"], namespace=namespace, field_manager=FIELD_MANAGER,
                                    force_conflicts=True, dry_run="All" if dry_run else None)
 
+    def exists(self, doc: dict[str, Any]) -> bool:
+        """Whether the object `doc` names is in the cluster (its kind unknown yet: no)."""
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+
+        try:
+            resource = self._resource(doc["apiVersion"], doc["kind"])
+        except ResourceNotFoundError:
+            return False
+        meta = doc.get("metadata") or {}
+        try:
+            resource.get(name=meta["name"], namespace=meta.get("namespace") if resource.namespaced else None)
+        except NotFoundError:
+            return False
+        return True
+
     def delete(self, doc: dict[str, Any], *, namespace: str | None = None) -> None:
         """Delete the object `doc` names; one already gone is fine."""
         from kubernetes.dynamic.exceptions import NotFoundError
@@ -93,11 +108,13 @@ class Kube:
         except NotFoundError:
             pass
 
-    def apply_text(self, text: str, source: str) -> int:
+    def apply_text(self, text: str, source: str, before_each: Callable[[dict], None] | None = None) -> int:
         count = 0
         for doc in yaml.safe_load_all(text):
             if not doc:
                 continue
+            if before_each:
+                before_each(doc)
             try:
                 self.apply(doc)
             except Exception as exc:

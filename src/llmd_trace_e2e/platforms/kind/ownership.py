@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable
-
-import yaml
 
 from llmd_trace_e2e.runtime.errors import HarnessError
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
@@ -32,7 +29,8 @@ class Installed:
     namespaces_before: list[str] = field(default_factory=list)
     crds_before: list[str] = field(default_factory=list)
     releases: list[tuple[str, str]] = field(default_factory=list)  # (namespace, release), install order
-    manifests: list[str] = field(default_factory=list)  # files of the harness's own objects, apply order
+    # objects the run's own applies created (its manifests, CRD files): [apiVersion, kind, namespace, name]
+    objects: list[list[str]] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)  # created by the run
     crds: list[str] = field(default_factory=list)  # created by the run
 
@@ -65,13 +63,19 @@ class Recorder:
             sorted(_names(kube.ext.list_custom_resource_definition(_request_timeout=20).items)))
         self.installed.save(opts)
 
-    def before_step(self, release: tuple[str, str] | None = None, manifest: Path | None = None) -> None:
-        """Recorded before the step runs: a release or manifest that fails half-way is still ours."""
+    def before_step(self, release: tuple[str, str] | None = None) -> None:
+        """Recorded before the step runs: a release that fails half-way is still ours."""
         if release and release not in self.installed.releases:
             self.installed.releases.append(release)
-        if manifest and str(manifest) not in self.installed.manifests:
-            self.installed.manifests.append(str(manifest))
-        self.installed.save(self.opts)
+            self.installed.save(self.opts)
+
+    def before_apply(self, doc: dict) -> None:
+        """Called for each object before it is applied: one that does not exist yet is the run's."""
+        meta = doc.get("metadata") or {}
+        ref = [doc["apiVersion"], doc["kind"], meta.get("namespace") or "", meta["name"]]
+        if ref not in self.installed.objects and not self.kube.exists(doc):
+            self.installed.objects.append(ref)
+            self.installed.save(self.opts)
 
     def after_step(self) -> None:
         inst = self.installed
@@ -116,16 +120,15 @@ def remove_installed(opts: KindOptions, helm: str, log: Log) -> None:
             _helm_uninstall(helm, opts, namespace, release, log)
         except (HarnessError, subprocess.TimeoutExpired) as exc:
             errors.append(str(exc))
-    # The harness's own objects, where their namespace stays (one that existed before the run).
-    for manifest in reversed(inst.manifests):
-        for doc in reversed([d for d in yaml.safe_load_all(Path(manifest).read_text()) if isinstance(d, dict)]):
-            ns = (doc.get("metadata") or {}).get("namespace")
-            if doc.get("kind") == "Namespace" or ns in inst.namespaces:
-                continue
-            try:
-                kube.delete(doc)
-            except Exception as exc:  # noqa: BLE001 - every object is tried; the failures are reported together
-                errors.append(f"deleting {doc.get('kind')}/{doc['metadata'].get('name')}: {api_reason(exc)}")
+    # What the run's own applies created, but for what goes with its namespace or is a CRD below.
+    for api_version, kind, ns, name in reversed(inst.objects):
+        if kind in ("Namespace", "CustomResourceDefinition") or ns in inst.namespaces:
+            continue
+        doc = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": ns or None}}
+        try:
+            kube.delete(doc)
+        except Exception as exc:  # noqa: BLE001 - every object is tried; the failures are reported together
+            errors.append(f"deleting {kind} {ns + '/' if ns else ''}{name}: {api_reason(exc)}")
     for name in reversed(inst.namespaces):
         _delete(lambda n=name: kube.core.delete_namespace(n, _request_timeout=20), errors, f"namespace {name}")
     for name in reversed(inst.crds):
@@ -134,7 +137,8 @@ def remove_installed(opts: KindOptions, helm: str, log: Log) -> None:
         raise HarnessError("removing what the run installed failed (the record stays in "
                            f"{opts.run_dir / RECORD}; re-run `kind down`): " + "; ".join(errors))
     wait_for("what the run installed to be gone", _gone(kube, inst.namespaces, inst.crds), opts.timeouts.command)
-    log(f"[kind] removed {len(inst.releases)} release(s), {len(inst.namespaces)} namespace(s) "
+    log(f"[kind] removed {len(inst.releases)} release(s), {len(inst.objects)} object(s) the run applied, "
+        f"{len(inst.namespaces)} namespace(s) "
         f"({', '.join(inst.namespaces) or 'none'}), {len(inst.crds)} CRD(s); nothing else touched")
     (opts.run_dir / RECORD).unlink()
 

@@ -200,17 +200,15 @@ def execute(plan: Plan, pre: PreflightResult, log: Log, stop_before: Callable[[o
                 return created
             log(f"[kind] {number}/{len(plan.steps)} {step.title}")
             started = time.monotonic()
-            if recorder:
-                recorder.before_step(release=_release(step) if isinstance(step, Command) else None,
-                                     manifest=step.path if isinstance(step, Apply) and not (step.url or step.module)
-                                     else None)
+            if recorder and isinstance(step, Command):
+                recorder.before_step(release=_release(step))
             if isinstance(step, Command):
                 if step.only_if == "cluster-absent":
                     created = True  # owned from the first attempt on: a half-made cluster is ours to delete
                 _run_command_step(step, cluster, pre.tools, opts, opts.run_dir / "logs" / _log_name(number, step.argv))
             elif isinstance(step, Apply):
                 kube = kube or Kube(opts.kubeconfig_path, opts.kube_context)
-                kube.apply_text(_apply_text(step), str(step.path))
+                kube.apply_text(_apply_text(step), str(step.path), recorder.before_apply if recorder else None)
             else:
                 if step.check != "http":
                     kube = kube or Kube(opts.kubeconfig_path, opts.kube_context)

@@ -39,8 +39,8 @@ FAULTS = (
           r"^pod rehearsal-faults/rehearsal-crash-loop-\S+ container server: CrashLoopBackOff \(3 restarts, last exit 1",
           annotation="crash-loop"),
     Fault("never-ready", "a pod that never becomes Ready",
-          r"^timed out after 5s waiting for .*pod rehearsal-faults/rehearsal-never-ready-\S+ container server: "
-          r"running, not Ready", annotation="never-ready", wait_s=5.0, ends_by="WaitTimeout"),
+          r"^timed out after 10s waiting for .*pod rehearsal-faults/rehearsal-never-ready-\S+ container server: "
+          r"running, not Ready", annotation="never-ready", wait_s=10.0, ends_by="WaitTimeout"),
     Fault("no-pods", "a Deployment that never gets its pods",
           r"^Deployment rehearsal-faults/rehearsal-no-pods gets no pods: FailedCreate: .*serviceaccount "
           r"\"rehearsal-missing\" not found", service_account="rehearsal-missing"),

@@ -14,13 +14,14 @@ Ref = Tuple[str, str, str, str]  # (group, kind, namespace, name)
 def inventory(kube) -> FrozenSet[Ref]:
     """(group, kind, namespace, name) of every object of every listable resource, once per kind."""
     from kubernetes.dynamic.exceptions import NotFoundError
+    from kubernetes.dynamic.resource import ResourceList
 
     seen_kinds: set[tuple[str, str]] = set()
     out: set[Ref] = set()
     kube.dynamic.resources.invalidate_cache()  # CRDs come and go: discovery must be fresh
     for resource in kube.dynamic.resources.search():
         verbs = getattr(resource, "verbs", None) or []
-        if "list" not in verbs or "/" in resource.name or resource.kind in VOLATILE_KINDS:
+        if isinstance(resource, ResourceList) or "list" not in verbs or "/" in resource.name or resource.kind in VOLATILE_KINDS:
             continue
         key = (resource.group, resource.kind)
         if key in seen_kinds or not getattr(resource, "preferred", True):
