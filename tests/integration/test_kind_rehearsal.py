@@ -66,7 +66,7 @@ def test_the_diagnostics_name_status_restarts_and_events_and_note_the_missing_lo
     [crash] = [f for f in result.faults if f.fault.name == "crash-loop"]
     pods = (crash.diagnostics / "pods.txt").read_text()
     assert re.search(r"rehearsal-faults/rehearsal-crash-loop-\S+\s+phase=Running", pods) and \
-        "restarts=3 waiting CrashLoopBackOff" in pods, f"pods.txt lacks the crash-looping pod's state: {pods}"
+        "restarts=3 waiting CrashLoopBackOff" in pods and "last=terminated Error exit=1" in pods, f"pods.txt lacks the crash-looping pod's state: {pods}"
     events = (crash.diagnostics / "events.txt").read_text()
     assert "BackOff" in events, f"events.txt lacks the pod's BackOff event: {events}"
     notes = (crash.diagnostics / "logs-unavailable.txt").read_text()

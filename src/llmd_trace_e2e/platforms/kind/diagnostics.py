@@ -56,8 +56,10 @@ def _pods(kube, dest: Path, errors: list[str]) -> None:
                    f"waiting {state.waiting.reason}: {state.waiting.message or ''}" if state and state.waiting else
                    f"terminated {state.terminated.reason} exit={state.terminated.exit_code}"
                    if state and state.terminated else "unknown")
+            last = cs.last_state.terminated if cs.restart_count and cs.last_state else None
+            ended = f" last=terminated {last.reason} exit={last.exit_code}" if last else ""
             lines.append(f"    {kind + ' ' if kind else ''}{cs.name}: ready={cs.ready} restarts={cs.restart_count} {now}"
-                         f" image={cs.image}")
+                         f"{ended} image={cs.image}")
             log_dir = dest / "logs" / ns / name
             log_dir.mkdir(parents=True, exist_ok=True)
             _read_log(kube, ns, name, cs.name, log_dir / f"{cs.name}.log", notes)

@@ -200,7 +200,7 @@ class Kube:
             return self.core.read_namespaced_pod_log(pod, namespace, container=container, previous=previous,
                                                      tail_lines=lines, _request_timeout=20)
         except Exception as exc:
-            return f"(none: {log_unavailable(exc)})"
+            return f"none ({log_unavailable(exc, short=True)})"
 
     def crds_established(self, names: Iterable[str]) -> Callable:
         names = list(names)
@@ -258,13 +258,13 @@ def http_ready(url: str, expect: str | None) -> Callable:
     return probe
 
 
-def log_unavailable(exc: Exception) -> str:
+def log_unavailable(exc: Exception, short: bool = False) -> str:
     """Why a container's log cannot be read, in one line; a kubelet that does not answer (or, on
-    the kind rehearsal's kwok nodes, does not exist) is named as such."""
+    the kind rehearsal's kwok nodes, does not exist) is named as such (`short`: only that)."""
     reason = " ".join(api_reason(exc).split())[:300]
     if "dial tcp" in reason or "connection refused" in reason:
-        return f"no kubelet answers for the pod's node ({reason})"
-    return reason
+        return "no kubelet answers for the pod's node" + ("" if short else f" ({reason})")
+    return reason[:120] if short else reason
 
 
 def api_reason(exc: Exception) -> str:

@@ -36,7 +36,8 @@ FAULTS = (
           r"^pod rehearsal-faults/rehearsal-image-pull-\S+ container server: ImagePullBackOff: Back-off pulling image",
           annotation="image-pull"),
     Fault("crash-loop", "a container that crash-loops",
-          r"^pod rehearsal-faults/rehearsal-crash-loop-\S+ container server: CrashLoopBackOff \(3 restarts, last exit 1",
+          r"^pod rehearsal-faults/rehearsal-crash-loop-\S+ container server: CrashLoopBackOff \(3 restarts, last exit 1 "
+          r"\(Error\)\); last log line: none \(no kubelet answers for the pod's node\)$",
           annotation="crash-loop"),
     Fault("never-ready", "a pod that never becomes Ready",
           r"^timed out after 10s waiting for .*pod rehearsal-faults/rehearsal-never-ready-\S+ container server: "
@@ -51,7 +52,7 @@ FAULTS = (
 class FaultResult:
     fault: Fault
     line: str  # the failure's message, as the run shows it
-    seconds: float  # from the start of the bring-up to the failure
+    seconds: float  # from the start of the bring-up to its failure (before diagnostics and teardown)
     diagnostics: Path
     error: str = ""  # the error's type: ProbeFailed ends a wait at once, WaitTimeout runs out its clock
 
@@ -87,9 +88,16 @@ def fault_plan(fault: Fault, kubeconfig: Path, artifacts: Path) -> Plan:
 def run_fault(fault: Fault, kubeconfig: Path, artifacts: Path, log: Callable[[str], None]) -> FaultResult:
     plan = fault_plan(fault, kubeconfig, artifacts)
     started = time.monotonic()
+    failed_at: list[float] = []
+
+    def noting(line: str) -> None:  # the run says "set-up failed" before its diagnostics and teardown
+        if line.startswith("[kind] set-up failed") and not failed_at:
+            failed_at.append(time.monotonic() - started)
+        log(line)
+
     try:
-        runner.bring_up(plan, log)
+        runner.bring_up(plan, noting)
     except HarnessError as exc:
-        return FaultResult(fault, str(exc), time.monotonic() - started, plan.options.run_dir / "diagnostics",
-                           type(exc).__name__)
+        seconds = failed_at[0] if failed_at else time.monotonic() - started
+        return FaultResult(fault, str(exc), seconds, plan.options.run_dir / "diagnostics", type(exc).__name__)
     raise HarnessError(f"fault {fault.name} ({fault.what}): the bring-up succeeded; the kwok stage did not apply")
