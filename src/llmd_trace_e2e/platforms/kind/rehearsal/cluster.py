@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 from llmd_trace_e2e.runtime.paths import repo_root, tool
 from llmd_trace_e2e.runtime.ports import free_ports
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor
@@ -56,8 +58,13 @@ def _healthz(url: str):
 class RehearsalCluster:
     """`start()` brings everything up and creates the fake nodes; `stop()` ends it all."""
 
-    def __init__(self, supervisor: Supervisor, nodes: int = 2):
+    def __init__(self, supervisor: Supervisor, nodes: int = 2, forwards: dict[int, int] | None = None):
+        """forwards: {pod port: 127.0.0.1 port}. Given, kwok also plays the nodes' kubelet API and
+        relays a port-forward to any pod's `pod port` to that local port (a ClusterPortForward):
+        a way to hold the harness's port-forwards (reach.py) against a real API server. Without,
+        no kubelet answers at all (container logs are then noted as unavailable)."""
         self.supervisor = supervisor
+        self.forwards = forwards or {}
         self.control_plane = LocalControlPlane(supervisor, authorization_mode="RBAC", service_accounts=True)
         self.node_names = [f"kwok-node-{i}" for i in range(nodes)]
         self.processes: list[ManagedProcess] = []
@@ -91,8 +98,17 @@ class RehearsalCluster:
         scheduler = self._component("kube-scheduler", scheduler_port, [])
         home = self.dir / "kwok-home"  # kwok also reads ~/.kwok/kwok.yaml: never the user's
         home.mkdir(exist_ok=True)
+        config = stages_file()
+        if self.forwards:
+            kubelet_port = kwok_port  # kwok's own server (HTTP and HTTPS on one port) plays the kubelet
+            config = self.dir / "kwok.yaml"
+            config.write_text(stages_file().read_text() + "\n---\n" + yaml.safe_dump({
+                "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterPortForward",
+                "metadata": {"name": "rehearsal-forwards"},
+                "spec": {"forwards": [{"ports": [pod], "target": {"port": local, "address": "127.0.0.1"}}
+                                      for pod, local in self.forwards.items()]}}))
         kwok = self.supervisor.start(ProcessSpec("kwok", [
-            str(tool("kwok")), f"--kubeconfig={self.kubeconfig}", f"--config={stages_file()}",
+            str(tool("kwok")), f"--kubeconfig={self.kubeconfig}", f"--config={config}",
             f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
             "--node-ip=127.0.0.1", f"--node-port={kubelet_port}", f"--cidr={POD_CIDR}",
             f"--server-address=127.0.0.1:{kwok_port}"], env={"HOME": str(home)}))
