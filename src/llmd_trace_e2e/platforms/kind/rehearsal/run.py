@@ -69,7 +69,7 @@ class RehearsalReport:
             out.append(f"| {p.profile} | {p.steps_run}/{p.steps} | {p.stopped_before or '-'} | {p.up_s:.1f}s | "
                        f"{p.down_s:.1f}s | {'yes' if not p.left else '; '.join(p.left[:5])} | {p.failure or ''} |")
         out += [f"- {name}: not rehearsed ({why})" for name, why in self.skipped.items()]
-        out += [f"- {p.profile} stand-in: {s}" for p in self.profiles for s in p.stand_ins]
+        out += [f"- {p.profile}: stand-in {s}" for p in self.profiles for s in p.stand_ins]
         if self.faults:
             out += ["", "| fault | ends with | after |", "|---|---|---|"]
             out += [f"| {f.fault.what} | {f.line.splitlines()[0]} | {f.seconds:.1f}s |" for f in self.faults]
@@ -91,7 +91,7 @@ def cpu_profiles() -> dict[str, str | None]:
     return out
 
 
-def _options(profile: str, kubeconfig: Path, artifacts: Path, log: Log) -> KindOptions:
+def _options(profile: str, kubeconfig: Path, artifacts: Path) -> KindOptions:
     prof, versions = load_profile(profile), load_versions()
     pins = [resolve_chart(versions, "istio-base"), resolve_chart(versions, "istiod"), *prof.charts.values()]
     dirs = standins.chart_dirs(pins, artifacts / "stand-ins" / profile, versions)
@@ -102,11 +102,11 @@ def _options(profile: str, kubeconfig: Path, artifacts: Path, log: Log) -> KindO
                        timeouts=Timeouts(**waits, command=300))
 
 
-def rehearse_profile(profile: str, cluster: RehearsalCluster, kube: Kube, artifacts: Path, log: Log) -> ProfileResult:
+def rehearse_profile(opts: KindOptions, kube: Kube, log: Log) -> ProfileResult:
+    profile = opts.profile
     result = ProfileResult(profile)
     before = inventory(kube)
-    opts = _options(profile, cluster.kubeconfig, artifacts, log)
-    result.stand_ins = [f"{name}: {Path(folder) / 'Chart.yaml'}" for name, folder in opts.chart_dirs]
+    result.stand_ins = [f"chart {name} made of {standins.made_of(folder)} ({folder})" for name, folder in opts.chart_dirs]
     started = time.monotonic()
     try:
         platform = runner.up(opts, log, stop_before=runner.needs_a_container)
@@ -153,8 +153,14 @@ def rehearse(profiles: Sequence[str] | None, artifacts: Path, log: Log = print,
             kube = Kube(cluster.kubeconfig, None)
             with standins.GatewayProgrammer(kube):
                 for profile in chosen:
+                    try:
+                        opts = _options(profile, cluster.kubeconfig, artifacts)
+                    except ConfigError as exc:  # a stand-in it needs cannot be made here
+                        report.skipped[profile] = str(exc)
+                        log(f"[rehearsal] profile {profile}: NOT REHEARSED: {exc}")
+                        continue
                     log(f"[rehearsal] profile {profile}")
-                    report.profiles.append(rehearse_profile(profile, cluster, kube, artifacts, log))
+                    report.profiles.append(rehearse_profile(opts, kube, log))
             for fault in faults:
                 before = inventory(kube)
                 log(f"[rehearsal] fault {fault.name}: {fault.what}")
