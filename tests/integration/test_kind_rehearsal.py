@@ -51,6 +51,8 @@ def test_the_profile_comes_up_to_the_first_step_that_needs_a_container_and_leave
         f"expected the rehearsal to stop before the gateway's HTTP check, it stopped before {p.stopped_before} {where}"
     assert p.steps_run == p.steps - 1, f"{p.steps_run} of {p.steps} steps ran {where}"
     assert not p.left, f"the teardown did not leave the cluster as found: {p.left} {where}"
+    assert p.containers > 0, f"the platform read no container back from the {profile} pods {where}"
+    assert not p.findings, f"the diagnosis of a healthy bring-up reports: {p.findings} {where}"
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])

@@ -12,6 +12,7 @@ the cluster must hold exactly what it held before. Then the four failures of fau
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -21,8 +22,10 @@ from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.runtime.waits import wait_for
 from llmd_trace_e2e.spec.profiles import load_profile, load_versions, profile_names, resolve_chart
 from llmd_trace_e2e.platforms.kind import runner
+from llmd_trace_e2e.platforms.kind.diagnostics import ClusterDiagnosis
 from llmd_trace_e2e.platforms.kind.kube import Kube
-from llmd_trace_e2e.platforms.kind.options import KindOptions, Timeouts
+from llmd_trace_e2e.platforms.kind.pods import container_views, list_pods
+from llmd_trace_e2e.platforms.kind.options import NAMESPACE, KindOptions, Timeouts
 from llmd_trace_e2e.platforms.kind.plan import build_plan
 from llmd_trace_e2e.platforms.kind.rehearsal import standins
 from llmd_trace_e2e.platforms.kind.rehearsal.cluster import RehearsalCluster
@@ -45,6 +48,8 @@ class ProfileResult:
     up_s: float = 0.0
     down_s: float = 0.0
     left: list[str] = field(default_factory=list)  # the cluster's difference after the teardown
+    containers: int = 0  # containers the platform reads back from the pods (what the suite compares to charts)
+    findings: list[str] = field(default_factory=list)  # what its diagnosis says of the brought-up cluster
     stand_ins: list[str] = field(default_factory=list)
 
     @property
@@ -63,11 +68,13 @@ class RehearsalReport:
     def render(self) -> str:
         out = [f"# kind rehearsal (kwok nodes): control plane ready in {self.cluster_ready_s:.1f}s, "
                f"{self.total_s:.1f}s in all", "",
-               "| profile | steps run | stopped before (needs a container) | up | down | cluster as found | failure |",
-               "|---|---|---|---|---|---|---|"]
+               "| profile | steps run | stopped before (needs a container) | up | down | containers read | "
+               "diagnosis | cluster as found | failure |",
+               "|---|---|---|---|---|---|---|---|---|"]
         for p in self.profiles:
             out.append(f"| {p.profile} | {p.steps_run}/{p.steps} | {p.stopped_before or '-'} | {p.up_s:.1f}s | "
-                       f"{p.down_s:.1f}s | {'yes' if not p.left else '; '.join(p.left[:5])} | {p.failure or ''} |")
+                       f"{p.down_s:.1f}s | {p.containers} | {'; '.join(p.findings) or 'nothing wrong'} | "
+                       f"{'yes' if not p.left else '; '.join(p.left[:5])} | {p.failure or ''} |")
         out += [f"- {name}: not rehearsed ({why})" for name, why in self.skipped.items()]
         out += [f"- {p.profile}: stand-in {s}" for p in self.profiles for s in p.stand_ins]
         if self.faults:
@@ -107,7 +114,7 @@ def rehearse_profile(opts: KindOptions, kube: Kube, log: Log) -> ProfileResult:
     result = ProfileResult(profile)
     before = inventory(kube)
     result.stand_ins = [f"chart {name} made of {standins.made_of(folder)} ({folder})" for name, folder in opts.chart_dirs]
-    started = time.monotonic()
+    started, since = time.monotonic(), datetime.now(timezone.utc)
     try:
         platform = runner.up(opts, log, stop_before=runner.needs_a_container)
         steps = platform.plan.steps
@@ -117,6 +124,9 @@ def rehearse_profile(opts: KindOptions, kube: Kube, log: Log) -> ProfileResult:
         result.stopped_before = stopped.title if stopped is not None else None
         if stopped is None:
             result.failure = "the plan has no step that needs a container to answer: nothing stopped the rehearsal"
+        # what the suite asks of a brought-up platform without a container answering
+        result.containers = len(container_views(list_pods(opts.kubeconfig_path, opts.kube_context, NAMESPACE)))
+        result.findings = [f"{f.component}: {f.summary}" for f in ClusterDiagnosis.of(platform.plan, since).findings()]
     except HarnessError as exc:  # bring_up removed what it installed already
         result.failure = str(exc).splitlines()[0]
     result.up_s = time.monotonic() - started
