@@ -52,9 +52,10 @@ def test_gateway_context_in_llm_d_router_is_known_only_to_v0_10_0(version, expec
 
 @pytest.mark.parametrize("project, version, expected", [
     ("gaie", "v1.3.0", APPLIES), ("gaie", "v1.4.0", FIXED), ("gaie", "v1.5.0", FIXED),
-    ("llm-d-router", "v0.8.0", APPLIES), ("llm-d-router", "v0.9.0", FIXED),
+    ("llm-d-router", "v0.5.0", APPLIES), ("llm-d-router", "v0.5.1", APPLIES), ("llm-d-router", "v0.6.0", FIXED),
+    ("llm-d-router", "v0.9.0", FIXED),
 ])
-def test_no_request_spans_ends_with_gaie_v1_4_0_and_llm_d_router_v0_9_0(project, version, expected):
+def test_no_request_spans_ends_with_gaie_v1_4_0_and_llm_d_router_v0_6_0(project, version, expected):
     assert status(gap("guide", "epp-no-request-spans"), "epp", project, version) is expected
 
 
