@@ -68,6 +68,15 @@ def test_proxy_otel_env_comes_with_modelservice_v0_4_7(version, expected):
     assert status(the_gap, "routing-proxy", "llm-d-modelservice", "v0.4.5") is NOT_CONCERNED
 
 
+@pytest.mark.parametrize("version, expected", [("v0.6.0", FIXED), ("v0.8.0", FIXED), ("v0.9.0", APPLIES),
+                                               ("v0.10.0", APPLIES), (None, UNKNOWN)])
+def test_no_proxy_tracing_flag_matters_from_pd_sidecar_v0_9_0(version, expected):
+    """The chart never renders --tracing; pd-sidecar needs it from v0.9.0 (before, it always traced)."""
+    the_gap = gap("latest", "modelservice-no-proxy-tracing-flag")
+    assert status(the_gap, "routing-proxy", "llm-d-router", version) is expected
+    assert load_profile("latest").judge(the_gap.id).status is APPLIES  # pd-sidecar v0.10.0
+
+
 def test_a_gap_in_another_projects_releases_does_not_concern_the_run():
     """The old routing sidecar's gap says nothing of llm-d-router's pd-sidecar."""
     judgement = gap("guide", "routing-sidecar-untraced").judge(
@@ -133,7 +142,7 @@ def test_the_latest_profile_checks_the_fixed_gap_plainly():
     assert latest.judge("epp-new-root-trace").status is FIXED
     facts = dict(release_facts(latest.run, {g.id: g.judge(latest.run) for g in latest.gaps}))
     assert "has the fix" in latest.judge("epp-new-root-trace").why
-    assert "epp-new-root-trace" in facts["known gaps"].split("has the fix)")[1].split(";")[0]
+    assert "epp-new-root-trace" in facts["known gaps"].split("predates the gap)")[1].split(";")[0]
 
 
 @pytest.mark.parametrize("entry, message", [
