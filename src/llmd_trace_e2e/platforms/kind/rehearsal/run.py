@@ -142,6 +142,18 @@ def rehearse_profile(opts: KindOptions, kube: Kube, log: Log) -> ProfileResult:
     return result
 
 
+# A shared cluster's own content where the run installs too: the monitoring namespace exists
+# already, with an object of someone else's. The teardown must leave both (and take the run's
+# Jaeger and collector out of that namespace object by object).
+TENANT_NAMESPACE, TENANT_OBJECT = "monitoring", "someone-elses-config"
+
+
+def _someone_elses(kube: Kube) -> None:
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": TENANT_NAMESPACE}})
+    kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": TENANT_OBJECT, "namespace": TENANT_NAMESPACE},
+                "data": {"owner": "not the harness"}})
+
+
 def rehearse(profiles: Sequence[str] | None, artifacts: Path, log: Log = print,
              faults: Sequence[Fault] = FAULTS) -> RehearsalReport:
     report = RehearsalReport()
@@ -161,6 +173,7 @@ def rehearse(profiles: Sequence[str] | None, artifacts: Path, log: Log = print,
             log(f"[rehearsal] control plane and {len(cluster.node_names)} kwok nodes ready in "
                 f"{report.cluster_ready_s:.1f}s (logs: {artifacts / 'control-plane'})")
             kube = Kube(cluster.kubeconfig, None)
+            _someone_elses(kube)
             with standins.GatewayProgrammer(kube):
                 for profile in chosen:
                     try:
