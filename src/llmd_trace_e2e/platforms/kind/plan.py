@@ -110,7 +110,8 @@ class Plan:
                 referenced = [step.path] if step.path in self.files else []
             else:
                 target = step.name or step.release or step.url or ", ".join(step.names) or ""
-                out.append(f"  wait: {step.check} {target} (timeout {step.timeout}="
+                via = " ({...}: a port-forward through the kubeconfig)" if "{" in (step.url or "") else ""
+                out.append(f"  wait: {step.check} {target}{via} (timeout {step.timeout}="
                            f"{getattr(opts.timeouts, step.timeout):g}s)")
                 referenced = []
             for path in referenced:
