@@ -227,8 +227,9 @@ class Kube:
             programmed = next((c for c in conditions if c.get("type") == "Programmed"), None)
             if programmed and programmed.get("status") == "True":
                 return True
-            return Pending(f"Programmed={programmed.get('status')} ({programmed.get('reason')}: "
-                           f"{programmed.get('message')})" if programmed else "no Programmed condition yet")
+            return Pending(f"Gateway {namespace}/{name} Programmed={programmed.get('status')} ({programmed.get('reason')}: "
+                           f"{programmed.get('message')})" if programmed else
+                           f"Gateway {namespace}/{name} has no Programmed condition yet")
         return probe
 
     def gpus_allocatable(self, count: int) -> Callable:

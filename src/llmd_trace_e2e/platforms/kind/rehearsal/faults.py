@@ -85,19 +85,34 @@ def fault_plan(fault: Fault, kubeconfig: Path, artifacts: Path) -> Plan:
     return plan
 
 
-def run_fault(fault: Fault, kubeconfig: Path, artifacts: Path, log: Callable[[str], None]) -> FaultResult:
-    plan = fault_plan(fault, kubeconfig, artifacts)
+# Half-way through a profile's bring-up, with its first helm releases installed: the Gateway is
+# never programmed (the rehearsal's stand-in for istiod is not running then).
+HALF_WAY = Fault("gateway-never-programmed", "a Gateway never programmed, half-way through a profile's bring-up",
+                 r"^timed out after 3s waiting for Gateway programmed; last state: Gateway llm-d/\S+ Programmed=Unknown",
+                 wait_s=3.0, ends_by="WaitTimeout")
+
+
+def expect_failure(fault: Fault, bring_up: Callable[[Callable[[str], None]], object], diagnostics: Path,
+                   log: Callable[[str], None]) -> FaultResult:
+    """Run a bring-up that must fail; its line, and the seconds until the run said so (the run says
+    "set-up failed" before its diagnostics and teardown)."""
     started = time.monotonic()
     failed_at: list[float] = []
 
-    def noting(line: str) -> None:  # the run says "set-up failed" before its diagnostics and teardown
+    def noting(line: str) -> None:
         if line.startswith("[kind] set-up failed") and not failed_at:
             failed_at.append(time.monotonic() - started)
         log(line)
 
     try:
-        runner.bring_up(plan, noting)
+        bring_up(noting)
     except HarnessError as exc:
         seconds = failed_at[0] if failed_at else time.monotonic() - started
-        return FaultResult(fault, str(exc), seconds, plan.options.run_dir / "diagnostics", type(exc).__name__)
-    raise HarnessError(f"fault {fault.name} ({fault.what}): the bring-up succeeded; the kwok stage did not apply")
+        return FaultResult(fault, str(exc), seconds, diagnostics, type(exc).__name__)
+    raise HarnessError(f"fault {fault.name} ({fault.what}): the bring-up succeeded; the fault did not apply")
+
+
+def run_fault(fault: Fault, kubeconfig: Path, artifacts: Path, log: Callable[[str], None]) -> FaultResult:
+    plan = fault_plan(fault, kubeconfig, artifacts)
+    return expect_failure(fault, lambda noting: runner.bring_up(plan, noting), plan.options.run_dir / "diagnostics",
+                          log)

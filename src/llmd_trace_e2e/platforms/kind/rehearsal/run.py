@@ -11,6 +11,7 @@ the cluster must hold exactly what it held before. Then the four failures of fau
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from llmd_trace_e2e.platforms.kind.options import NAMESPACE, KindOptions, Timeou
 from llmd_trace_e2e.platforms.kind.plan import build_plan
 from llmd_trace_e2e.platforms.kind.rehearsal import standins
 from llmd_trace_e2e.platforms.kind.rehearsal.cluster import RehearsalCluster
-from llmd_trace_e2e.platforms.kind.rehearsal.faults import FAULTS, Fault, FaultResult, run_fault
+from llmd_trace_e2e.platforms.kind.rehearsal.faults import (
+    FAULTS, HALF_WAY, Fault, FaultResult, expect_failure, run_fault)
 from llmd_trace_e2e.platforms.kind.rehearsal.inventory import as_found, difference, inventory
 
 Log = Callable[[str], None]
@@ -154,6 +156,18 @@ def _someone_elses(kube: Kube) -> None:
                 "data": {"owner": "not the harness"}})
 
 
+def _half_way(profile: str, cluster: RehearsalCluster, kube: Kube, artifacts: Path, log: Log) -> FaultResult:
+    """The profile's bring-up failing after its Istio releases are installed: they go again."""
+    before = inventory(kube)
+    opts = _options(profile, cluster.kubeconfig, artifacts / "half-way")
+    opts = dataclasses.replace(opts, cluster_name=f"half-way-{profile}",
+                               timeouts=dataclasses.replace(opts.timeouts, gateway_programmed=HALF_WAY.wait_s))
+    log(f"[rehearsal] fault {HALF_WAY.name}: {HALF_WAY.what} ({profile})")
+    result = expect_failure(HALF_WAY, lambda noting: runner.up(opts, noting), opts.run_dir / "diagnostics", log)
+    wait_for(f"the cluster as fault {HALF_WAY.name} found it", as_found(kube, before), AS_FOUND_S)
+    return result
+
+
 def rehearse(profiles: Sequence[str] | None, artifacts: Path, log: Log = print,
              faults: Sequence[Fault] = FAULTS) -> RehearsalReport:
     report = RehearsalReport()
@@ -184,6 +198,8 @@ def rehearse(profiles: Sequence[str] | None, artifacts: Path, log: Log = print,
                         continue
                     log(f"[rehearsal] profile {profile}")
                     report.profiles.append(rehearse_profile(opts, kube, log))
+            if faults and report.profiles:
+                report.faults.append(_half_way(report.profiles[0].profile, cluster, kube, artifacts, log))
             for fault in faults:
                 before = inventory(kube)
                 log(f"[rehearsal] fault {fault.name}: {fault.what}")
