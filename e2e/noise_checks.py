@@ -20,13 +20,22 @@ def run_patterns(platform):
         return None
 
 
+def run_path_patterns(platform):
+    """The filter conditions of each path of the run's collector to the backend; None when the
+    harness cannot evaluate them."""
+    try:
+        return platform.collector_config.path_patterns()
+    except ConfigError:
+        return None
+
+
 def config_source(platform) -> str:
     return platform.collector_config.source
 
 
 def expect_noise_gap(request, platform, group: str) -> None:
     """A strict expected failure when the run's conditions leave this noise through (a known gap)."""
-    reason = noise_gap_reason(platform.profile, run_patterns(platform), group)
+    reason = noise_gap_reason(platform.profile, run_path_patterns(platform), group)
     if reason:
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.guide("Recommended Filters")
 @pytest.fixture(scope="module")
 def canaries(platform):
     """Every noise canary, then the controls, through platform.collector_otlp_grpc, looked up in Jaeger."""
-    return canary_report(platform.collector_otlp_grpc, platform.jaeger, config_source(platform))
+    return canary_report(platform.collector_otlp_grpc, platform.jaeger, platform.collector_config)
 
 
 def test_each_of_the_guides_metrics_patterns_is_dropped(platform, canaries):
