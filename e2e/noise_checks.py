@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from llmd_trace_e2e.traffic.canaries import CANARY_SERVICE
+from llmd_trace_e2e.traffic.canaries import CANARY_SERVICE, barrier, path_copies
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.commands.verify import noise_gap_reason
 
@@ -55,3 +55,8 @@ def tapped_or_skip(platform):
 
 def jaeger_spans_since_start(platform):
     return components_spans(platform.jaeger.all_spans(platform.started_at - timedelta(minutes=1)))
+
+
+def barrier_on_every_path(platform):
+    """A span through the run's collector, awaited in Jaeger once per path to the backend."""
+    barrier(platform.collector_otlp_grpc, platform.jaeger, copies=path_copies(platform.collector_config))

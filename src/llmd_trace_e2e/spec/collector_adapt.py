@@ -20,7 +20,7 @@ from typing import Any, Iterator, Mapping
 
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.spec.collector_config import CollectorConfig
-from llmd_trace_e2e.spec.collector_paths import component_type, first_traces_receiver, is_backend_exporter
+from llmd_trace_e2e.spec.collector_paths import backend_paths, component_type, first_traces_receiver
 
 TAP_PIPELINE = "traces/harness-tap"
 TAP_EXPORTER = "file/harness-tap"
@@ -36,10 +36,7 @@ class Adapted:
     config: CollectorConfig
     receiver: str  # the OTLP receiver the harness and the components send to
     notes: tuple[str, ...] = ()
-
-    @property
-    def backend_exporters(self) -> list[str]:
-        return sorted(n for n in (self.config.body.get("exporters") or {}) if is_backend_exporter(n))
+    backend_exporters: tuple[str, ...] = ()  # the exporters that send its traces to the run's Jaeger
 
 
 @dataclass
@@ -80,12 +77,19 @@ def harness_receiver(config: CollectorConfig) -> str:
     return receiver
 
 
-def _redirect_backends(body: dict[str, Any], grpc: str, http: str, where: str, notes: list[str]) -> None:
+def traces_backends(config: CollectorConfig) -> tuple[str, ...]:
+    """The exporters at the end of a traces path (an OTLP exporter only in a metrics or logs
+    pipeline is left alone)."""
+    return tuple(sorted({p.exporter for p in backend_paths(config)}))
+
+
+def _redirect_backends(body: dict[str, Any], backends: tuple[str, ...], grpc: str, http: str, where: str,
+                       notes: list[str]) -> None:
     """Each backend exporter sends to the run's Jaeger, in plain OTLP; the rest of its settings stay."""
     exporters = body.get("exporters") or {}
     set_aside_auth: set[str] = set()
     for name, cfg in exporters.items():
-        if not is_backend_exporter(name):
+        if name not in backends:
             continue
         cfg = dict(cfg or {})
         aside = [k for k in SET_ASIDE if k in cfg and not (k == "tls" and cfg[k] == {"insecure": True})]
@@ -144,8 +148,9 @@ def adapt_for_local(config: CollectorConfig, to: LocalTargets) -> Adapted:
                 settings.pop("tls", None)
                 settings.pop("auth", None)
             protocols[proto] = {**settings, "endpoint": _endpoint(port)}
-    _redirect_backends(body, to.jaeger_otlp_grpc, to.jaeger_otlp_http, f"the run's Jaeger ({to.jaeger_otlp_grpc})",
-                       notes)
+    backends = traces_backends(config)
+    _redirect_backends(body, backends, to.jaeger_otlp_grpc, to.jaeger_otlp_http,
+                       f"the run's Jaeger ({to.jaeger_otlp_grpc})", notes)
     for name, cfg in (body.get("exporters") or {}).items():
         if component_type(name) == "file":
             path = to.run_dir / f"exporter-{name.replace('/', '-')}.jsonl"
@@ -169,7 +174,7 @@ def adapt_for_local(config: CollectorConfig, to: LocalTargets) -> Adapted:
         "metrics": {"level": "detailed", "readers": [{"pull": {"exporter": {"prometheus": {
             "host": "127.0.0.1", "port": to.telemetry_port}}}}]},
     }
-    return Adapted(CollectorConfig(f"{config.source} (adapted for 127.0.0.1)", body), receiver, tuple(notes))
+    return Adapted(CollectorConfig(f"{config.source} (adapted for 127.0.0.1)", body), receiver, tuple(notes), backends)
 
 
 def adapt_for_cluster(config: CollectorConfig, jaeger_grpc: str, jaeger_http: str,
@@ -187,8 +192,9 @@ def adapt_for_cluster(config: CollectorConfig, jaeger_grpc: str, jaeger_http: st
                 protocols[proto] = {**(protocols[proto] or {}), "endpoint": want}
                 notes.append(f"receiver {receiver} ({proto}): listens on {want} (the collector Service's port)")
     before = copy.deepcopy(body.get("exporters"))
-    _redirect_backends(body, jaeger_grpc, jaeger_http, f"the cluster's Jaeger ({jaeger_grpc})", notes)
+    backends = traces_backends(config)
+    _redirect_backends(body, backends, jaeger_grpc, jaeger_http, f"the cluster's Jaeger ({jaeger_grpc})", notes)
     for name, cfg in (body.get("exporters") or {}).items():
         if cfg != (before or {}).get(name):
             notes.append(f"exporter {name}: sends to the cluster's Jaeger")
-    return Adapted(CollectorConfig(config.source, body), receiver, tuple(notes))
+    return Adapted(CollectorConfig(config.source, body), receiver, tuple(notes), backends)

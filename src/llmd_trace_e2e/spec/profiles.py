@@ -49,6 +49,7 @@ class Gap:
     upstream: str
     fixed_in: str | None
     effect: str = "other"  # "no-spans", "no-join" or "other"
+    conditions: tuple[str, ...] = ()  # a collector-config gap: the filter conditions it stands for
 
     @property
     def reason(self) -> str:
@@ -182,7 +183,7 @@ def _gaps(raw: list[Mapping[str, Any]], where: str) -> tuple[Gap, ...]:
         if effect not in GAP_EFFECTS:
             raise ProfileError(f"{where}: gap {item['id']} has effect {effect!r}; known: {', '.join(GAP_EFFECTS)}")
         gaps.append(Gap(item["id"], tuple(item["components"]), " ".join(item["description"].split()),
-                        item["upstream"], item.get("fixed_in"), effect))
+                        item["upstream"], item.get("fixed_in"), effect, tuple(item.get("conditions") or ())))
     return tuple(gaps)
 
 
