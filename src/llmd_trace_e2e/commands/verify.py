@@ -119,7 +119,7 @@ class VerifyReport:
         lines = []
         if self.passed:
             lines.append("verdict: PASS: every canary of the guide's /metrics patterns was dropped and every "
-                         "ordinary span arrived")
+                         f"ordinary span arrived, on each path to the backend ({len(self.paths) or 1})")
         elif not self.settled:
             lines.append("verdict: FAIL: no ordinary span reached the backend on every path, so nothing can be "
                          f"concluded ({self._copies_seen()}; see the collector's log)")
