@@ -115,3 +115,9 @@ def test_a_missing_pattern_no_component_leaked_is_the_recipes_known_gap_and_a_re
     assert known_config_gap(profile, leaked) is None
     other = missing_patterns(report(leaked_labels=['url.path == "/metrics"']), tapped=None, stored=[])
     assert known_config_gap(profile, other) is None  # not a pattern the recipe is known to lack
+
+
+def test_a_config_with_no_path_to_a_backend_says_so():
+    r = report(lost_names=[c.name for c in CONTROL_CANARIES])
+    r = VerifyReport("debug-only.yaml", r.outcomes, paths=())
+    assert r.verdict()[0].startswith("verdict: FAIL: no traces pipeline of the config ends at a backend exporter")

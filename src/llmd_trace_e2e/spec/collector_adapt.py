@@ -109,12 +109,20 @@ def _redirect_backends(body: dict[str, Any], backends: tuple[str, ...], grpc: st
     _drop_unused_auth(body, set_aside_auth - {""}, notes)
 
 
+def _authenticators_in_use(body: dict[str, Any]) -> set[str]:
+    """Extensions named by an `auth: {authenticator: ...}` of a receiver protocol or an exporter."""
+    used = set()
+    for cfg in (body.get("exporters") or {}).values():
+        used.add(str(((cfg or {}).get("auth") or {}).get("authenticator", "")))
+    for cfg in (body.get("receivers") or {}).values():
+        for proto in ((cfg or {}).get("protocols") or {}).values():
+            used.add(str(((proto or {}).get("auth") or {}).get("authenticator", "")))
+    return used - {""}
+
+
 def _drop_unused_auth(body: dict[str, Any], authenticators: set[str], notes: list[str]) -> None:
-    text = repr({k: v for k, v in body.items() if k != "extensions" and k != "service"})
     service = body.get("service") or {}
-    for ext in sorted(authenticators):
-        if ext in text:  # still used elsewhere (a receiver, another exporter): it stays
-            continue
+    for ext in sorted(authenticators - _authenticators_in_use(body)):
         (body.get("extensions") or {}).pop(ext, None)
         if ext in (service.get("extensions") or []):
             service["extensions"] = [e for e in service["extensions"] if e != ext]
