@@ -123,6 +123,10 @@ class LocalCollector:
         self.notes = self.adapted.notes
         self.proc: ManagedProcess | None = None
 
+    def config_text(self) -> str:
+        """The config it runs, headed by what running it here changed."""
+        return "".join(f"# run as written, except: {note}\n" for note in self.notes) + self.config.to_yaml()
+
     @property
     def otlp_grpc_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.addresses.otlp_grpc_port}"
@@ -134,7 +138,7 @@ class LocalCollector:
     def start(self) -> "LocalCollector":
         config_file = self.run_dir / "collector.yaml"
         config_file.parent.mkdir(parents=True, exist_ok=True)
-        config_file.write_text(self.config.to_yaml())
+        config_file.write_text(self.config_text())
         self.proc = self.supervisor.start(ProcessSpec("collector", [tool("otelcol"), "--config", config_file]))
         return self
 
@@ -150,7 +154,7 @@ class LocalCollector:
         exporters = self.config.body.get("exporters") or {}
         if TAP_EXPORTER in exporters and not exporters[TAP_EXPORTER].get("append"):
             exporters[TAP_EXPORTER]["append"] = True
-            (self.run_dir / "collector.yaml").write_text(self.config.to_yaml())
+            (self.run_dir / "collector.yaml").write_text(self.config_text())
         self.proc = self.supervisor.restart(self.proc)
         self.wait_ready(timeout_s)
 
