@@ -110,8 +110,10 @@ class VerifyReport:
         for o in self.outcomes:
             c = o.sent.canary
             verdict = "ok" if o.ok else ("gap" if c.group in BEYOND_THE_GUIDE else "FAIL")
+            outcome = "dropped" if not o.arrived else (
+                "kept" if c.must_drop or o.copies >= o.expected else f"kept on {o.copies} of {o.expected} paths")
             rows.append((c.group or "ordinary span", c.label, f"`{c.name}`", "dropped" if c.must_drop else "kept",
-                         "kept" if o.arrived else "dropped", verdict))
+                         outcome, verdict))
         return markdown_table(("noise", "pattern", "span", "expected", "outcome", "verdict"), rows)
 
     def verdict(self) -> list[str]:
@@ -137,7 +139,6 @@ class VerifyReport:
             lines.append(f"gap: {group} got through: {', '.join(_labels(leaks))} "
                          f"({FIX} has the conditions that drop them)")
         return lines
-
 
     def _copies_seen(self) -> str:
         controls = [o for o in self.outcomes if not o.sent.canary.must_drop]
