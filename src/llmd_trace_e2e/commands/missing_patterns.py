@@ -50,8 +50,10 @@ def missing_patterns(report: VerifyReport, tapped: Sequence[Span] | None,
 
 
 def known_config_gap(profile: Profile, missing: Sequence[MissingPattern]) -> Gap | None:
-    """The profile's known gap that covers every missing pattern, when none is a real leak."""
+    """The profile's known gap that covers every missing pattern (and applies to the releases
+    this run runs), when none is a real leak."""
     if not missing or any(m.leaked for m in missing):
         return None
     conditions = {m.pattern.condition for m in missing}
-    return next((g for g in profile.gaps if g.conditions and conditions <= set(g.conditions)), None)
+    return next((g for g in profile.gaps
+                 if g.conditions and conditions <= set(g.conditions) and profile.applies(g)), None)
