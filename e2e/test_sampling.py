@@ -186,7 +186,7 @@ def test_sampler_arg_zero_exports_nothing(platform):
     expect_spans(platform, lambda: tapped_since(before), [SpansExist(epp, "gateway.request")],
                  "a request without traceparent is traced at the baseline sampler (positive control)")
     zero = {"sampling": {"samplerArg": "0"}}
-    with platform.variant(tracing_overlay(platform, zero)):
+    with platform.variant(tracing_overlay(platform, zero), on_purpose="the absence of every span at sampler ratio 0"):
         before = len(platform.unfiltered_spans() or [])
         done = traffic.send(platform.gateway_url, platform.model, propagate=False)
         settle(platform, done)

@@ -47,10 +47,12 @@ class Platform(Protocol):
     def filtered_span_count(self) -> float | None:
         """The collector's own count of spans its filter dropped (None: not observable here)."""
 
-    def variant(self, overlay: Mapping[str, Any]) -> AbstractContextManager[None]:
+    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> AbstractContextManager[None]:
         """Run the enclosed block with the overlay layered on the baseline. The platform stays so
         until the next variant or reset(): the suite resets before every test that is not a
-        variant, so consecutive variants restart only what differs between them."""
+        variant, so consecutive variants restart only what differs between them. Values with
+        which the suite could check nothing (spec.traceability) are refused (Untraceable) unless
+        `on_purpose` says why the test needs them."""
 
     def reset(self) -> None:
         """Back to the run's own values, restarting only what a variant changed."""

@@ -17,6 +17,7 @@ from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError
 from llmd_trace_e2e.spec.gateway_values import GatewayTracing
 from llmd_trace_e2e.platforms.pipeline import FILTERED_SPANS, tap_spans, telemetry_counter
 from llmd_trace_e2e.spec.profiles import load_profile
+from llmd_trace_e2e.spec.traceability import check_traceable
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
@@ -100,8 +101,10 @@ class AttachedPlatform:
         self.values = doc["values"]
 
     @contextmanager
-    def variant(self, overlay: Mapping[str, Any]) -> Iterator[None]:
-        self.apply(deep_merge(self.baseline, overlay))
+    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> Iterator[None]:
+        values = deep_merge(self.baseline, overlay)
+        check_traceable(values, self.profile, on_purpose)
+        self.apply(values)
         yield
 
     def reset(self) -> None:
