@@ -11,6 +11,7 @@ from llmd_trace_e2e.spec.collector_config import CollectorConfig
 from llmd_trace_e2e.spec.gateway_values import GatewayTracing
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.spec.profiles import Profile
+from llmd_trace_e2e.spec.values import lookup
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
@@ -98,4 +99,20 @@ def expected_service(values: Mapping[str, Any], profile: Profile, component: str
     if component in ("vllm-decode", "vllm-prefill"):
         launch = vllm_launch(values, profile, component.removeprefix("vllm-"))
         return launch.env.get("OTEL_SERVICE_NAME") if launch.tracing else None
+    if component == "routing-proxy":
+        schema = profile.values_schema["modelservice"]
+        named = lookup(values, f"{schema.path}.serviceNames.routingProxy") \
+            if "serviceNames.routingProxy" in schema.keys else None
+        return str(named) if named else profile.services.get(component)
     return profile.services.get(component)
+
+
+def component_services(values: Mapping[str, Any], profile: Profile, gateway_service: str | None) -> dict[str, str | None]:
+    """Each component of an expected trace tree (traces.tree.COMPONENTS) -> the service.name its
+    spans carry under these values; None where it makes no spans (not run, tracing off)."""
+    from llmd_trace_e2e.traffic.openai_sdk import CLIENT_SERVICE
+
+    out: dict[str, str | None] = {"caller": CLIENT_SERVICE, "gateway": gateway_service}
+    for component in ("epp", "routing-proxy", "vllm-decode", "vllm-prefill"):
+        out[component] = expected_service(values, profile, component) if profile.runs(component) else None
+    return out
