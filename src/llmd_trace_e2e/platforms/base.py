@@ -4,6 +4,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping, Protocol
 
 from llmd_trace_e2e.spec.charts import epp_launch, vllm_launch
@@ -41,6 +42,9 @@ class Platform(Protocol):
     artifacts: Path
     timings: Mapping[str, float]  # seconds from the start to each component's readiness ({} where unmeasured)
     export_batch_delay_s: float  # the longest an exporter on the request path holds a span before sending it
+    # Components whose tracing is on but whose spans never reached the collector, with why: found
+    # once by the suite from its first request (platforms.silence); empty until then.
+    silent: Mapping[str, str]
 
     def unfiltered_spans(self) -> list[Span] | None:
         """Spans as they reached the collector, before its filter (None: not observable here)."""
@@ -79,6 +83,7 @@ class SharedPlatformParts:
     values: Mapping[str, Any]
     collector_config: CollectorConfig
     export_batch_delay_s = SDK_BATCH_DELAY_S
+    silent: Mapping[str, str] = MappingProxyType({})
 
     @property
     def gateway_service(self) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 import requests
@@ -62,6 +63,7 @@ class AttachedPlatform:
     name = "local"
     model = SERVED_MODEL
     export_batch_delay_s = EXPORT_BATCH_DELAY_MS / 1000  # `local up` started them as LocalPlatform does
+    silent: Mapping[str, str] = MappingProxyType({})  # filled by the suite (platforms.silence)
 
     def __init__(self, state: StackState, path: Path):
         self.state, self.state_file = state, path
