@@ -58,8 +58,7 @@ def leaves_the_expected_tree(request, platform, mode: str, overlay: dict | None 
                 pytest.skip(f"the run's gateway is {'traced' if traced else 'transparent'}; this case needs "
                             f"it {mode} (--values with gateway.tracing.enabled: {str(mode == 'traced').lower()})")
             overlay = deep_merge(overlay or {}, TRACED if mode == "traced" else {})
-        if overlay is not None:
-            stack.callback(platform.reset)
+        if overlay is not None:  # stays until the next variant or reset (e2e/conftest.py): each restart once
             stack.enter_context(platform.variant(overlay))
         services = component_services(platform.values, platform.profile, platform.gateway_service)
         done = send_traced_by_every_hop(platform).completion

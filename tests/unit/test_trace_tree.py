@@ -177,3 +177,17 @@ def test_the_repos_expected_trees_load_and_name_only_components():
 def test_a_node_with_children_renders_indented():
     node = Node("s", "n", "SERVER", 1, (Node("s", "c", "INTERNAL", 3),), "caller")
     assert node.lines() == ["s :: n [SERVER]  (parent: caller)", "  s :: c [INTERNAL] x3"]
+
+
+def test_renaming_that_reorders_siblings_still_matches():
+    """Siblings sort by service: a rename can move a component's span past another's (seen: the
+    gateway's ext_proc span before vLLM's under vllm-decode, after it under decode-under-test)."""
+    spans = [span("gw", "ingress", "e000000000000001"),
+             span("gw", "ext_proc egress", "e000000000000002", parent="e000000000000001"),
+             span("vllm", "llm_request", "e000000000000003", parent="e000000000000001")]
+    services = {**SERVICES, "gateway": "gw"}
+    expected = to_components(forest(spans, CLIENT_PARENT), services)
+    for name in ("a-decode", "z-decode"):
+        arrived = forest(renamed(spans, "vllm", name), CLIENT_PARENT)
+        result = compare(resolve(expected, {**services, "vllm-decode": name}), arrived)
+        assert result.matches, result.side_by_side()

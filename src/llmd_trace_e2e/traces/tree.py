@@ -153,7 +153,7 @@ def resolve(nodes: Sequence[Node], services: Mapping[str, str | None]) -> tuple[
     """An expected tree (components) as this run's services."""
     def one(node: Node) -> Node:
         service = services.get(node.service)
-        return replace(node, service=service or not_exporting(node.service), children=tuple(map(one, node.children)))
+        return replace(node, service=service or not_exporting(node.service), children=_canonical(map(one, node.children)))
 
     return _canonical(map(one, nodes))
 
@@ -173,7 +173,7 @@ def to_components(nodes: Sequence[Node], services: Mapping[str, str | None]) -> 
             why = (f"both {' and '.join(found)} export under it: give them different service names"
                    if found else f"no component of this run exports under it ({known})")
             raise ValueError(f"cannot record span {node.name!r} of service {node.service!r}: {why}")
-        return replace(node, service=found[0], children=tuple(map(one, node.children)))
+        return replace(node, service=found[0], children=_canonical(map(one, node.children)))
 
     return _canonical(map(one, nodes))
 
