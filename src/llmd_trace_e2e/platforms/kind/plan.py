@@ -1,7 +1,5 @@
 """The ordered steps of a kind run and the files they apply, built without touching Docker.
 
-Long (about 360 lines) so the whole run reads top to bottom in the order it happens.
-
 `--plan` prints this; `up` executes exactly this, so what a reviewer reads is what runs.
 Commands name their tool (kind, helm, helmfile, docker) by name; the runner resolves the
 binaries (.bin/ from `make tools`) when it executes them.
