@@ -94,7 +94,7 @@ def _its_log(platform, component: str) -> str:
     for finding in consult(platform.diagnosis()):
         if finding.component == component:
             evidence = f": {finding.evidence[-1]}" if finding.evidence else ""
-            return f"; {finding.component} {finding.summary}{evidence}"
+            return f"; {finding.summary}{evidence}"
     return ""
 
 
