@@ -17,6 +17,8 @@ def _verify(args: argparse.Namespace) -> int:
     patterns = config.filter_conditions()
     print(f"config: {config.source}; filter conditions in its traces pipelines: {len(patterns)}")
     report = verify_collector_config(config, args.run_dir)
+    print("\n".join(f"run as written, except: {note}" for note in report.notes))
+    print("\n".join(f"path to the backend: {p.describe()}" for p in report.paths))
     print(report.table())
     print("\n".join(report.verdict()))
     return 0 if report.passed else 1
@@ -51,9 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", type=Path, help="a collector config, or an OpenTelemetryCollector resource")
     verify.add_argument("--run-dir", type=Path, default=None, help="keep configs and logs here")
     verify.set_defaults(func=_verify)
+    from llmd_trace_e2e.commands.pins import add_parser as add_pins
     from llmd_trace_e2e.commands.predict import add_parser as add_predict
 
     add_predict(sub)
+    add_pins(sub)
     for name, text in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
