@@ -29,8 +29,9 @@ def health_spans(tapped):
 
 def probe_until_sampled(platform) -> None:
     """A kubelet keeps probing; the local platform probes /health only until vLLM is ready, and a
-    probe is a root that vLLM samples at its own ratio. So where none of those probes was sampled,
-    probe again as a kubelet would, until one was (bounded by the ratio), before the control looks."""
+    probe is a root that vLLM samples at its own ratio. So where no /health span has been tapped
+    (none of those probes sampled, or not exported yet), probe again as a kubelet would, until one
+    was (bounded by the ratio), before the control looks."""
     servers = getattr(platform, "model_servers", None)
     if not servers or health_spans(tapped_or_skip(platform)):
         return
@@ -47,7 +48,7 @@ def probe_until_sampled(platform) -> None:
 
     ratio = root_ratio(vllm_launch(platform.values, platform.profile).env)
     sampled = send_until_sampled(probe, first_sampled, ratio, "vLLM's sampler, for GET /health")
-    print(f"no start-up probe of /health was sampled: {sampled.sent} more probe round(s) at ratio {ratio:g}")
+    print(f"no /health span tapped yet: {sampled.sent} more probe round(s) until one was, at ratio {ratio:g}")
 
 
 def health_spans_upstream(platform):
