@@ -17,6 +17,7 @@ from llmd_trace_e2e.traces.patterns import HEALTH_CONDITIONS, HEALTH_PATTERNS, m
 from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
+from checks import service_or_skip
 from noise_checks import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
 
 pytestmark = pytest.mark.guide("Recommended Filters")
@@ -53,6 +54,7 @@ def probe_until_sampled(platform) -> None:
 
 def health_spans_upstream(platform):
     """Positive control: GET /health spans, and their children, that reached the collector."""
+    service_or_skip(platform, "vllm-decode")  # the instrumented server that makes them
     probe_until_sampled(platform)
 
     def probe():
