@@ -215,13 +215,8 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
         image_flags = {role: tuple(versions["images"][key]["flags"]) for role, key in (kind.get("images") or {}).items()
                        if "flags" in versions["images"][key]}
         supports_pd = bool(kind.get("pd"))
-        post_render = tuple(kind.get("post_render") or ())
-        unknown = set(post_render) - set(POST_RENDERS)
-        if unknown:
-            raise ProfileError(f"{where}: unknown post_render {sorted(unknown)}; known: {', '.join(POST_RENDERS)}")
         shown = {f"chart {p.chart}": p.version for p in charts.values()}
         shown.update({f"image {role}": ref for role, ref in images.items()})
-        shown.update({"post-render": ", ".join(post_render)} if post_render else {})
     elif platform == "local":
         local = section
         binaries = dict(local.get("binaries") or {})
@@ -233,6 +228,12 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
         absent = {c: " ".join(str(why).split()) for c, why in (local.get("absent") or {}).items()}
     else:
         raise ProfileError(f"{where}: platform must be kind or local, not {platform!r}")
+    post_render = tuple(section.get("post_render") or ())
+    unknown = set(post_render) - set(POST_RENDERS)
+    if unknown:
+        raise ProfileError(f"{where}: unknown post_render {sorted(unknown)}; known: {', '.join(POST_RENDERS)}")
+    if post_render:
+        shown["post-render"] = ", ".join(post_render)
     pd_spans = {c: [tuple(alts) for alts in lines] for c, lines in (raw.get("pd_spans") or {}).items()}
     return Profile(
         name=name,

@@ -23,6 +23,11 @@ ROLE_MARKERS = {"epp": frozenset({"pool-name", "grpc-port", "grpc-health-port"})
                 "routing-proxy": frozenset({"model-server-port", "vllm-port", "kv-connector", "connector"})}
 _FLAG = re.compile(r"(?:^|[\s,\[])--?([a-z][a-z0-9]*(?:[-_.][a-z0-9]+)*)\b", re.M)
 _BUILDINFO_MAGIC = b"\xff Go buildinf:"
+# llm-d-router's EPP logs its build before anything else, --help included: {"msg":"GIE build",...,"build-ref":"v0.10.0"}
+_BUILD_REF_LOG = re.compile(r'"build-ref"\s*:\s*"(v?\d+\.\d+\.\d+[^"]*)"')
+# Deprecated flags pflag hides from --help but still takes: flag -> the one --help lists instead.
+# (pd-sidecar v0.10.0 hides --vllm-port, which every llm-d-modelservice release renders.)
+HIDDEN_DEPRECATED = {"vllm-port": "model-server-port"}
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,8 @@ def _goarch(machine: str) -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
-def help_flags(binary: ComponentBinary, timeout_s: float = HELP_TIMEOUT_S) -> frozenset[str]:
-    """The flags `PATH --help` lists (Go's flag and pflag print usage to stderr and exit 0 or 2)."""
+def help_text(binary: ComponentBinary, timeout_s: float = HELP_TIMEOUT_S) -> str:
+    """What `PATH --help` prints (Go's flag and pflag print usage to stderr and exit 0 or 2)."""
     try:
         proc = subprocess.Popen([str(binary.path), "--help"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -84,7 +89,7 @@ def help_flags(binary: ComponentBinary, timeout_s: float = HELP_TIMEOUT_S) -> fr
         _kill_group(proc)
         raise _refuse(binary, f"`--help` did not answer within {timeout_s:g} s: pass the EPP or pd-sidecar binary "
                               "itself (one that prints its flags and exits)") from None
-    return frozenset(_FLAG.findall(out.decode(errors="replace")))
+    return out.decode(errors="replace")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -147,7 +152,8 @@ def version_from_build_info(modinfo: str) -> tuple[str | None, str | None]:
 def probe(binary: ComponentBinary, timeout_s: float = HELP_TIMEOUT_S) -> ProbedBinary:
     """Everything the harness needs to know about a brought binary, or one line saying why it won't do."""
     check_program(binary)
-    flags = help_flags(binary, timeout_s)
+    text = help_text(binary, timeout_s)
+    flags = frozenset(_FLAG.findall(text))
     if not flags & (ROLE_MARKERS["epp"] | ROLE_MARKERS["routing-proxy"]):
         markers = ", ".join(f"--{f}" for f in sorted(ROLE_MARKERS[binary.role]))
         raise _refuse(binary, f"its `--help` lists none of {markers}: it is not {_a(binary.role)} "
@@ -160,10 +166,14 @@ def probe(binary: ComponentBinary, timeout_s: float = HELP_TIMEOUT_S) -> ProbedB
     module, built = version_from_build_info(build_info(binary.path)[1])
     if binary.version:
         return ProbedBinary(binary.role, binary.path, flags, binary.version, "@VERSION", module)
+    logged = _BUILD_REF_LOG.search(text)
+    if logged:
+        return ProbedBinary(binary.role, binary.path, flags, logged.group(1), "its build log line", module)
     return ProbedBinary(binary.role, binary.path, flags, built, "build info" if built else "unknown", module)
 
 
 def missing_flags(probed: ProbedBinary, argv: list[str]) -> list[str]:
     """The flags of `argv` (a launch: --name or --name=value) the binary's --help does not list."""
     wanted = [a[2:].split("=", 1)[0] for a in argv if isinstance(a, str) and a.startswith("--")]
-    return [f for f in dict.fromkeys(wanted) if f not in probed.flags]
+    return [f for f in dict.fromkeys(wanted)
+            if f not in probed.flags and HIDDEN_DEPRECATED.get(f, f) not in probed.flags]

@@ -30,7 +30,7 @@ import psutil
 
 from llmd_trace_e2e.runtime.diagnose import consult
 from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError, StartupError
-from llmd_trace_e2e.platforms.options import ARTIFACTS, RUN, RunOptions, add_options
+from llmd_trace_e2e.platforms.options import ARTIFACTS, LOCAL, RUN, RunOptions, add_options
 from llmd_trace_e2e.runtime.ports import is_listening
 from llmd_trace_e2e.runtime.procs import log_tail, terminate_on_sigterm
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
@@ -129,6 +129,7 @@ def component_ports(platform) -> dict[str, int]:
     ports = {"jaeger": platform.jaeger_process.query_port, "collector": platform.collector.addresses.otlp_grpc_port,
              "epp": platform.epp.grpc_port, "gateway": platform.gateway.settings.port, "vllm-decode": platform.vllm.port}
     ports.update({v.proc.name: v.port for v in getattr(platform, "extra_vllms", None) or []})
+    ports.update({p.proc.name: p.port for p in getattr(platform, "proxies", None) or []})
     if platform.control_plane:
         ports.update({"etcd": platform.control_plane.etcd_port, "kube-apiserver": platform.control_plane.apiserver_port})
     return ports
@@ -150,7 +151,9 @@ def describe(platform, control: Control, options: RunOptions, ready_after_s: flo
         collector_otlp_http=platform.collector.otlp_http_endpoint,
         collector_telemetry_url=platform.collector.telemetry_url, tap_file=str(platform.collector.tap_file),
         control_url=control.url,
-        baseline=dict(platform.baseline), values=dict(platform.values), private_dirs=private, components=components)
+        baseline=dict(platform.baseline), values=dict(platform.values), private_dirs=private, components=components,
+        absent=dict(platform.profile.absent), shown_versions=dict(platform.profile.versions),
+        component_versions=dict(platform.component_versions))
 
 
 def serve(options: RunOptions, path: Path) -> int:
@@ -204,7 +207,17 @@ def server_argv(options: RunOptions, path: Path) -> list[str]:
         argv += ["--collector-config", str(Path(options.collector_config).resolve())]
     for timeout in options.timeouts:
         argv += ["--wait-timeout", timeout]
+    for component in options.components:
+        argv += ["--component", absolute_component(component)]
     return argv
+
+
+def absolute_component(text: str) -> str:
+    """ROLE=PATH[@VERSION] with PATH made absolute: the server does not run where `up` was called."""
+    role, sep, rest = text.partition("=")
+    if not sep or rest.startswith("/"):
+        return text
+    return f"{role}={Path(rest).absolute()}"
 
 
 def refuse_existing(path: Path) -> None:
@@ -384,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for name, (text, func) in commands.items():
         cmd = sub.add_parser(name, help=text)
-        add_options(cmd.add_argument, RUN if name in ("up", "serve") else (ARTIFACTS,))
+        add_options(cmd.add_argument, (*RUN, *LOCAL) if name in ("up", "serve") else (ARTIFACTS,))
         if name == "serve":
             cmd.add_argument("--state", type=Path, required=True)
         cmd.set_defaults(func=func)

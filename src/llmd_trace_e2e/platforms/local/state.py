@@ -13,7 +13,7 @@ import psutil
 
 from llmd_trace_e2e.runtime.errors import ConfigError
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def state_path(artifacts: Path) -> Path:
@@ -60,6 +60,9 @@ class StackState:
     values: dict[str, Any]  # in effect now
     private_dirs: list[str] = field(default_factory=list)  # removed by `local down` (credentials, vLLM scratch)
     components: list[ProcessRef] = field(default_factory=list)
+    absent: dict[str, str] = field(default_factory=dict)  # component -> why it does not run (the profile's, as run)
+    shown_versions: dict[str, str] = field(default_factory=dict)  # what runs as each component
+    component_versions: dict[str, str | None] = field(default_factory=dict)  # EPP/proxy release (None: unknown)
     version: int = STATE_VERSION
 
     def to_json(self) -> str:
@@ -88,7 +91,9 @@ class StackState:
     def summary(self) -> list[tuple[str, str]]:
         return [("gateway", self.gateway_url), ("jaeger query", self.jaeger_query_url),
                 ("collector OTLP gRPC", self.collector_otlp_grpc), ("collector OTLP HTTP", self.collector_otlp_http),
-                ("logs", self.run_dir), ("profile", self.profile)]
+                ("logs", self.run_dir), ("profile", self.profile),
+                *((f"runs as {role}", what) for role, what in self.shown_versions.items() if role in ("epp", "routing-proxy")),
+                *((f"no {role}", why) for role, why in self.absent.items())]
 
 
 def read_state(path: Path) -> StackState | None:
