@@ -138,11 +138,15 @@ def build_info(path: Path) -> tuple[str | None, str]:
 def version_from_build_info(modinfo: str) -> tuple[str | None, str | None]:
     """(main module path, its version): the module's own version when built from the module proxy,
     else the `-X .../version.BuildRef=` a release build stamps in (llm-d-router's Dockerfiles)."""
-    module = version = None
+    module = version = package = None
     for line in modinfo.splitlines():
         parts = line.split("\t")
-        if parts[0] == "mod" and len(parts) >= 3:
+        if parts[0] == "path" and len(parts) >= 2:
+            package = parts[1]
+        elif parts[0] == "mod" and len(parts) >= 3:
             module, version = parts[1], (parts[2] if parts[2] != "(devel)" else None)
+        elif parts[0] == "dep" and len(parts) >= 3 and package and package.startswith(parts[1] + "/"):
+            module, version = parts[1], parts[2]  # built in a module of its own that requires the program's
         elif parts[0] == "build" and len(parts) >= 2 and parts[1].startswith("-ldflags=") and version is None:
             ref = re.search(r"version\.BuildRef=(v?\d+\.\d+\.\d+[^\s'\"]*)", parts[1])
             version = ref.group(1) if ref else None
@@ -156,8 +160,9 @@ def probe(binary: ComponentBinary, timeout_s: float = HELP_TIMEOUT_S) -> ProbedB
     flags = frozenset(_FLAG.findall(text))
     if not flags & (ROLE_MARKERS["epp"] | ROLE_MARKERS["routing-proxy"]):
         markers = ", ".join(f"--{f}" for f in sorted(ROLE_MARKERS[binary.role]))
-        raise _refuse(binary, f"its `--help` lists none of {markers}: it is not {_a(binary.role)} "
-                              "(pass llm-d-router's cmd/epp or cmd/pd-sidecar, or GAIE's cmd/epp)")
+        builds = "a build of llm-d-router's or GAIE's cmd/epp" if binary.role == "epp" \
+            else "a build of llm-d-router's cmd/pd-sidecar"
+        raise _refuse(binary, f"its `--help` lists none of {markers}: it is not {_a(binary.role)} (pass {builds})")
     role = role_of(flags)
     if role is not None and role != binary.role:
         markers = ", ".join(f"--{f}" for f in sorted(flags & ROLE_MARKERS[role]))
