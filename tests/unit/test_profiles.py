@@ -52,7 +52,7 @@ def test_latest_profile_uses_the_newest_schemas():
     assert latest.services["epp"] == "llm-d-router/epp"
     assert latest.spans["routing-proxy"] == ["forward_request"]
     assert "gateway.request" in latest.spans["epp"]
-    assert latest.gap("modelservice-no-proxy-tracing-flag").fixed_in is None
+    assert latest.judge("modelservice-no-proxy-tracing-flag").status.expected_to_fail
     assert latest.supports_pd and latest.pd_spans["routing-proxy"][0] == ("forward_request",)
 
 

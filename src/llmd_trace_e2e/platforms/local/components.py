@@ -63,7 +63,16 @@ class LocalBinaries:
         shown.update({b.role: b.describe() for b in (self.epp, self.proxy) if b is not None})
         if self.proxy is None:
             shown.pop("routing-proxy", None)
-        return replace(profile, absent=absent, versions=shown)
+        run_profile = replace(profile, absent=absent, versions=shown)
+        for b in (self.epp, self.proxy):
+            if b is not None and b.probed is not None:  # a brought binary: its own release decides its gaps
+                run_profile = run_profile.with_part(b.role, project_of(b.probed), b.version, b.probed.describe())
+        return run_profile
+
+
+def project_of(probed: ProbedBinary) -> str:
+    """Whose releases a brought binary is: GAIE's EPP says so in its build info; any other is llm-d-router's."""
+    return "gaie" if probed.module == GAIE_MODULE else "llm-d-router"
 
 
 def probe_components(components: Mapping[str, ComponentBinary]) -> dict[str, ProbedBinary]:
