@@ -66,7 +66,8 @@ class AttachedPlatform:
     def __init__(self, state: StackState, path: Path):
         self.state, self.state_file = state, path
         self.profile = replace(load_profile(state.profile), absent=dict(state.absent), versions=dict(state.shown_versions))
-        self.component_versions = dict(state.component_versions)
+        for part, (project, version, source) in state.brought_parts.items():
+            self.profile = self.profile.with_part(part, project, version, source)
         self.baseline, self.values = dict(state.baseline), dict(state.values)
         self.artifacts = Path(state.run_dir)
         self.started_at = datetime.fromisoformat(state.started_at)

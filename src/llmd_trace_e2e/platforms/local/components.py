@@ -50,6 +50,10 @@ class LocalBinaries:
         if self.epp_missing:
             raise ConfigError(self.epp_missing)
 
+    def brought(self) -> list[str]:
+        """The components whose binary came with --component."""
+        return [b.role for b in (self.epp, self.proxy) if b is not None and b.probed is not None]
+
     def versions(self) -> dict[str, str | None]:
         """Component -> version (None: unknown), for checks gated by release."""
         return {b.role: b.version for b in (self.epp, self.proxy) if b is not None}

@@ -135,11 +135,6 @@ class LocalPlatform(SharedPlatformParts):
     def export_batch_delay_s(self) -> float:
         return batch_delay_s(self.vllm.launch, self.epp.launch, *(p.launch for p in self.proxies))
 
-    @property
-    def component_versions(self) -> dict[str, str | None]:
-        """The EPP's and routing proxy's releases (None: unknown), for checks gated by release."""
-        return self.binaries.versions()
-
     # --- lifecycle --------------------------------------------------------------------------------
 
     def launches(self, values: Mapping[str, Any]) -> tuple[Launch, Launch]:

@@ -35,7 +35,7 @@ from llmd_trace_e2e.runtime.ports import is_listening
 from llmd_trace_e2e.runtime.procs import log_tail, terminate_on_sigterm
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 from llmd_trace_e2e.platforms.local.state import (
-    ProcessRef, StackState, process_started, read_state, running_state, stale_error, state_path)
+    ProcessRef, StackState, process_started, read_state, read_stop_list, running_state, stale_error, state_path)
 
 UP_TIMEOUT_S = 600.0  # the platform's own waits (vLLM's 300 s the longest) fail first
 DOWN_TIMEOUT_S = 90.0  # vLLM's 10 s grace, the rest, and a margin
@@ -153,7 +153,8 @@ def describe(platform, control: Control, options: RunOptions, ready_after_s: flo
         control_url=control.url,
         baseline=dict(platform.baseline), values=dict(platform.values), private_dirs=private, components=components,
         absent=dict(platform.profile.absent), shown_versions=dict(platform.profile.versions),
-        component_versions=dict(platform.component_versions))
+        brought_parts={part: [run.project, run.version, run.source] for part, run in platform.profile.run.items()
+                       if part in platform.binaries.brought()})
 
 
 def serve(options: RunOptions, path: Path) -> int:
@@ -300,8 +301,9 @@ def leftovers(components: list[ProcessRef], grace_s: float = LEFTOVER_GRACE_S) -
 
 def down(path: Path) -> list[str]:
     """Stop the stack of this state file; returns what was left behind and removed."""
-    state = read_state(path)
+    state = read_stop_list(path)
     if state is None:
+        path.unlink(missing_ok=True)
         return []
     stop_server(state.server.pid, state.server.started if state.server.alive() else None)
     cleaned = []
@@ -372,7 +374,7 @@ def _status(args) -> int:
 
 def _down(args) -> int:
     path = state_path(args.artifacts)
-    if read_state(path) is None:
+    if not path.exists():
         print(f"no local stack to stop ({path} does not exist)")
         return 0
     for line in down(path):

@@ -13,7 +13,7 @@ import psutil
 
 from llmd_trace_e2e.runtime.errors import ConfigError
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 def state_path(artifacts: Path) -> Path:
@@ -62,7 +62,8 @@ class StackState:
     components: list[ProcessRef] = field(default_factory=list)
     absent: dict[str, str] = field(default_factory=dict)  # component -> why it does not run (the profile's, as run)
     shown_versions: dict[str, str] = field(default_factory=dict)  # what runs as each component
-    component_versions: dict[str, str | None] = field(default_factory=dict)  # EPP/proxy release (None: unknown)
+    # part -> [project, version or None, source]: the releases brought binaries decide gaps by (--component)
+    brought_parts: dict[str, list] = field(default_factory=dict)
     version: int = STATE_VERSION
 
     def to_json(self) -> str:
@@ -102,6 +103,32 @@ def read_state(path: Path) -> StackState | None:
     except FileNotFoundError:
         return None
     return StackState.from_json(text, path)
+
+
+@dataclass(frozen=True)
+class StopList:
+    """What `local down` needs from a state file it cannot read whole (an older harness wrote it)."""
+
+    server: ProcessRef
+    components: list[ProcessRef]
+    private_dirs: list[str]
+
+
+def read_stop_list(path: Path) -> StopList | None:
+    """The processes and folders of a state file, even one of another version; None if there is none."""
+    try:
+        state = read_state(path)
+    except ConfigError:
+        state = None
+        try:
+            doc = json.loads(path.read_text())
+            keys = ("name", "pid", "started", "port", "log")
+            ref = lambda d: ProcessRef(**{k: d[k] for k in keys if k in d})  # noqa: E731
+            return StopList(ref(doc["server"]), [ref(c) for c in doc.get("components", [])],
+                            list(doc.get("private_dirs", [])))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+    return state and StopList(state.server, state.components, state.private_dirs)
 
 
 def stale_error(state: StackState, path: Path) -> ConfigError:
