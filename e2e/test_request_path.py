@@ -60,6 +60,7 @@ def test_epp_vllm_and_caller_in_one_trace(request, platform, completions):
         members.append((service_or_skip(platform, "routing-proxy"), platform.profile.spans["routing-proxy"][0]))
     members.append((service_or_skip(platform, "vllm-decode"), "llm_request"))
     expect_gaps(request, platform, ["epp", "routing-proxy", "vllm-decode"], ("no-spans", "no-join"))
+    expect_gap(request, platform, "epp-traceparent-beside-callers")
     expect_spans_unless_gap(request, platform, lambda: platform.jaeger.trace_spans(tp.trace_id),
                             [JoinedInOneTrace(tp.trace_id, tuple(members), external_parent=tp.span_id)],
                             f"one trace {tp.trace_id} from the caller through every component", completion)
