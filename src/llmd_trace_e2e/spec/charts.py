@@ -171,8 +171,8 @@ TRACING_ARGS = ("--otlp-traces-endpoint", "--collect-detailed-traces")
 
 def vllm_launch(values: Mapping[str, Any], profile: Profile, role: str = "decode") -> Launch:
     """The vLLM container of `role` (decode/prefill), as the profile's llm-d-modelservice renders it."""
-    if profile.platform == "local":
-        values = _with_process_image(values, role)
+    if profile.platform == "local":  # both roles: the chart renders each, whichever is asked for
+        values = _with_process_image(_with_process_image(values, "decode"), "prefill")
     prediction = predict_for(profile, "modelservice", values)
     found = prediction.of(role)
     if not found:
