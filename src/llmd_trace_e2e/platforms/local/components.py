@@ -127,10 +127,11 @@ def resolve_binaries(profile: Profile, probed: Mapping[str, ProbedBinary]) -> Lo
         missing = (f"profile {profile.name} runs {WHAT['epp']} {tool_name}, which is not here "
                    f"({unavailable_reason(tool_name)}): pass --component epp=PATH")
     absent = ""
-    if found["routing-proxy"] is None:
-        tool_name = profile.binaries.get("routing-proxy", "pd-sidecar")
-        absent = (f"no routing proxy binary ({unavailable_reason(tool_name)}); "
+    if found["routing-proxy"] is None and "routing-proxy" in profile.binaries:
+        absent = (f"no routing proxy binary ({unavailable_reason(profile.binaries['routing-proxy'])}); "
                   "bring one with --component routing-proxy=PATH")
+    elif found["routing-proxy"] is None:
+        absent = f"profile {profile.name} runs one only with --component routing-proxy=PATH"
     return LocalBinaries(found["epp"], found["routing-proxy"], absent, missing)
 
 
