@@ -21,6 +21,9 @@ class ComponentBinary:
     path: Path
     version: str | None = None  # from @VERSION; the binary's own version output is read later
 
+    def absolute(self) -> "ComponentBinary":
+        return ComponentBinary(self.role, self.path.absolute(), self.version)
+
     def spec(self) -> str:
         """Back to the option's spelling (the stack's server gets the same option)."""
         return f"{self.role}={self.path}" + (f"@{self.version}" if self.version else "")

@@ -29,13 +29,15 @@ from typing import Any, Callable
 import psutil
 
 from llmd_trace_e2e.runtime.diagnose import consult
+from llmd_trace_e2e.spec.components import parse_component
 from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError, StartupError
 from llmd_trace_e2e.platforms.options import ARTIFACTS, LOCAL, RUN, RunOptions, add_options
 from llmd_trace_e2e.runtime.ports import is_listening
 from llmd_trace_e2e.runtime.procs import log_tail, terminate_on_sigterm
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 from llmd_trace_e2e.platforms.local.state import (
-    ProcessRef, StackState, process_started, read_state, read_stop_list, running_state, stale_error, state_path)
+    ProcessRef, StackState, component_ports, process_started, read_state, read_stop_list, running_state, stale_error,
+    state_path)
 
 UP_TIMEOUT_S = 600.0  # the platform's own waits (vLLM's 300 s the longest) fail first
 DOWN_TIMEOUT_S = 90.0  # vLLM's 10 s grace, the rest, and a margin
@@ -124,17 +126,6 @@ def run_job(platform, job: Job) -> None:
         job.status, job.answer = 500, {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def component_ports(platform) -> dict[str, int]:
-    """The port that answers when each component is up (status checks it)."""
-    ports = {"jaeger": platform.jaeger_process.query_port, "collector": platform.collector.addresses.otlp_grpc_port,
-             "epp": platform.epp.grpc_port, "gateway": platform.gateway.settings.port, "vllm-decode": platform.vllm.port}
-    ports.update({v.proc.name: v.port for v in getattr(platform, "extra_vllms", None) or []})
-    ports.update({p.proc.name: p.port for p in getattr(platform, "proxies", None) or []})
-    if platform.control_plane:
-        ports.update({"etcd": platform.control_plane.etcd_port, "kube-apiserver": platform.control_plane.apiserver_port})
-    return ports
-
-
 def describe(platform, control: Control, options: RunOptions, ready_after_s: float) -> StackState:
     ports = component_ports(platform)
     components = [ProcessRef(p.name, p.pid, process_started(p.pid) or 0.0, ports.get(p.name), str(p.log_path))
@@ -208,17 +199,9 @@ def server_argv(options: RunOptions, path: Path) -> list[str]:
         argv += ["--collector-config", str(Path(options.collector_config).resolve())]
     for timeout in options.timeouts:
         argv += ["--wait-timeout", timeout]
-    for component in options.components:
-        argv += ["--component", absolute_component(component)]
+    for component in options.components:  # checked by `up` before: PATH made absolute for the server
+        argv += ["--component", parse_component(component).absolute().spec()]
     return argv
-
-
-def absolute_component(text: str) -> str:
-    """ROLE=PATH[@VERSION] with PATH made absolute: the server does not run where `up` was called."""
-    role, sep, rest = text.partition("=")
-    if not sep or rest.startswith("/"):
-        return text
-    return f"{role}={Path(rest).absolute()}"
 
 
 def refuse_existing(path: Path) -> None:

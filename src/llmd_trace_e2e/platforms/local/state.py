@@ -97,6 +97,17 @@ class StackState:
                 *((f"no {role}", why) for role, why in self.absent.items())]
 
 
+def component_ports(platform) -> dict[str, int]:
+    """The port that answers when each component is up (status checks it)."""
+    ports = {"jaeger": platform.jaeger_process.query_port, "collector": platform.collector.addresses.otlp_grpc_port,
+             "epp": platform.epp.grpc_port, "gateway": platform.gateway.settings.port, "vllm-decode": platform.vllm.port}
+    ports.update({v.proc.name: v.port for v in getattr(platform, "extra_vllms", None) or []})
+    ports.update({p.proc.name: p.port for p in getattr(platform, "proxies", None) or []})
+    if platform.control_plane:
+        ports.update({"etcd": platform.control_plane.etcd_port, "kube-apiserver": platform.control_plane.apiserver_port})
+    return ports
+
+
 def read_state(path: Path) -> StackState | None:
     try:
         text = path.read_text()
