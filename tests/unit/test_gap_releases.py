@@ -52,9 +52,10 @@ def test_gateway_context_in_llm_d_router_is_known_only_to_v0_10_0(version, expec
 
 @pytest.mark.parametrize("project, version, expected", [
     ("gaie", "v1.3.0", APPLIES), ("gaie", "v1.4.0", FIXED), ("gaie", "v1.5.0", FIXED),
-    ("llm-d-router", "v0.8.0", APPLIES), ("llm-d-router", "v0.9.0", FIXED),
+    ("llm-d-router", "v0.5.0", APPLIES), ("llm-d-router", "v0.5.1", APPLIES), ("llm-d-router", "v0.6.0", FIXED),
+    ("llm-d-router", "v0.9.0", FIXED),
 ])
-def test_no_request_spans_ends_with_gaie_v1_4_0_and_llm_d_router_v0_9_0(project, version, expected):
+def test_no_request_spans_ends_with_gaie_v1_4_0_and_llm_d_router_v0_6_0(project, version, expected):
     assert status(gap("guide", "epp-no-request-spans"), "epp", project, version) is expected
 
 
@@ -65,6 +66,15 @@ def test_proxy_otel_env_comes_with_modelservice_v0_4_7(version, expected):
     the_gap = gap("guide", "modelservice-proxy-no-otel-env")
     assert status(the_gap, "modelservice-chart", "llm-d-modelservice", version) is expected
     assert status(the_gap, "routing-proxy", "llm-d-modelservice", "v0.4.5") is NOT_CONCERNED
+
+
+@pytest.mark.parametrize("version, expected", [("v0.6.0", FIXED), ("v0.8.0", FIXED), ("v0.9.0", APPLIES),
+                                               ("v0.10.0", APPLIES), (None, UNKNOWN)])
+def test_no_proxy_tracing_flag_matters_from_pd_sidecar_v0_9_0(version, expected):
+    """The chart never renders --tracing; pd-sidecar needs it from v0.9.0 (before, it always traced)."""
+    the_gap = gap("latest", "modelservice-no-proxy-tracing-flag")
+    assert status(the_gap, "routing-proxy", "llm-d-router", version) is expected
+    assert load_profile("latest").judge(the_gap.id).status is APPLIES  # pd-sidecar v0.10.0
 
 
 def test_a_gap_in_another_projects_releases_does_not_concern_the_run():
@@ -132,7 +142,7 @@ def test_the_latest_profile_checks_the_fixed_gap_plainly():
     assert latest.judge("epp-new-root-trace").status is FIXED
     facts = dict(release_facts(latest.run, {g.id: g.judge(latest.run) for g in latest.gaps}))
     assert "has the fix" in latest.judge("epp-new-root-trace").why
-    assert "epp-new-root-trace" in facts["known gaps"].split("has the fix)")[1].split(";")[0]
+    assert "epp-new-root-trace" in facts["known gaps"].split("predates the gap)")[1].split(";")[0]
 
 
 @pytest.mark.parametrize("entry, message", [

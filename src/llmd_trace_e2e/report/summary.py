@@ -106,7 +106,7 @@ def release_facts(run: RunVersions, judgements: Mapping[str, Judgement]) -> list
                              if gated else "no known gap depends on it")))
     by_status = {status: [gap for gap, j in judgements.items() if j.status is status] for status in Status}
     words = {Status.APPLIES: "expected to fail (the run's release has them)",
-             Status.FIXED: "checked plainly (the run's release has the fix)",
+             Status.FIXED: "checked plainly (the run's release has the fix, or predates the gap)",
              Status.UNKNOWN: "checked plainly (not known whether the run's release has them)",
              Status.NOT_CONCERNED: "not concerned (no part of the run comes from a project that has them)"}
     listed = [f"{words[status]}: {', '.join(gaps)}" for status, gaps in by_status.items() if gaps]
