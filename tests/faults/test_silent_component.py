@@ -29,7 +29,8 @@ def outcomes(junit) -> dict[str, tuple[str, str]]:
     out = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         verdict = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
-        message = (verdict.get("message") or "").removeprefix("Failed: ") if verdict is not None else ""
+        # the element's text is the whole report; its `message` attribute is cut at some length
+        message = (verdict.text or verdict.get("message") or "").strip() if verdict is not None else ""
         out[case.get("name")] = ("passed", "") if verdict is None else (verdict.tag, message)
     return out
 

@@ -191,3 +191,32 @@ def test_renaming_that_reorders_siblings_still_matches():
         arrived = forest(renamed(spans, "vllm", name), CLIENT_PARENT)
         result = compare(resolve(expected, {**services, "vllm-decode": name}), arrived)
         assert result.matches, result.side_by_side()
+
+
+def test_components_resolve_to_the_service_names_the_values_give_them():
+    """vLLM's name from its chart's OTEL_SERVICE_NAME, the routing proxy's from the values'
+    serviceNames.routingProxy (its chart renders that), the EPP's from the profile (its chart's)."""
+    from llmd_trace_e2e.platforms.base import component_services
+    from llmd_trace_e2e.spec.profiles import load_profile, profile_names
+    from llmd_trace_e2e.spec.values import deep_merge, nest
+
+    kind = [p for p in map(load_profile, profile_names()) if p.platform == "kind"
+            and "serviceNames.routingProxy" in p.values_schema["modelservice"].keys]
+    if not kind:
+        pytest.skip("no kind profile whose chart takes serviceNames.routingProxy in config/profiles.yaml")
+    profile = kind[0]
+    path = profile.values_schema["modelservice"].path
+    values = deep_merge(nest(path, {"enabled": True, "serviceNames": {"vllmDecode": "decode-under-test",
+                                                                      "routingProxy": "proxy-under-test"}}),
+                        {"decode": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai-cpu:x",
+                                                    "modelCommand": "vllmServe"}]}})
+    epp = profile.values_schema["epp"].path
+    selector = "router" if epp.startswith("router.") else "inferencePool"
+    values = deep_merge(values, deep_merge(nest(epp, {"enabled": True}),
+                                           {selector: {"modelServers": {"matchLabels": {"app": "vllm"}}}}))
+    services = component_services(values, profile, "gw")
+    assert set(services) == set(COMPONENTS)
+    assert services["vllm-decode"] == "decode-under-test" and services["routing-proxy"] == "proxy-under-test"
+    assert services["epp"] == profile.services["epp"] and services["gateway"] == "gw"
+    plain = component_services(deep_merge(values, nest(path, {"serviceNames": {"routingProxy": None}})), profile, None)
+    assert plain["routing-proxy"] == profile.services["routing-proxy"] and plain["gateway"] is None

@@ -112,7 +112,8 @@ def expected_service(values: Mapping[str, Any], profile: Profile, component: str
     return profile.services.get(component)
 
 
-def component_services(values: Mapping[str, Any], profile: Profile, gateway_service: str | None) -> dict[str, str | None]:
+def component_services(values: Mapping[str, Any], profile: Profile,
+                       gateway_service: str | None) -> dict[str, str | None]:
     """Each component of an expected trace tree (traces.tree.COMPONENTS) -> the service.name its
     spans carry under these values; None where it makes no spans (not run, tracing off)."""
     from llmd_trace_e2e.traffic.openai_sdk import CLIENT_SERVICE

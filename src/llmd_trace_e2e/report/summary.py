@@ -93,6 +93,11 @@ def totals(records: Sequence[TestRecord]) -> str:
     return ", ".join(f"{counts[o]} {o}" for o in VERDICTS if counts[o]) or "no tests"
 
 
+def silent_lines(silent: Mapping[str, str]) -> list[str]:
+    """Each component found exporting nothing, and why: one line each, said once, at the top."""
+    return [f"silent component {component}: {reason}" for component, reason in silent.items()]
+
+
 def release_facts(run: RunVersions, judgements: Mapping[str, Judgement]) -> list[tuple[str, str]]:
     """The summary's lines on releases: what runs in each part, each part whose version is not
     known (its version-gated checks ran as plain checks), and the known gaps by status."""
@@ -113,11 +118,6 @@ def release_facts(run: RunVersions, judgements: Mapping[str, Judgement]) -> list
     if listed:
         facts.append(("known gaps", "; ".join(listed)))
     return facts
-
-
-def silent_lines(silent: Mapping[str, str]) -> list[str]:
-    """Each component found exporting nothing, and why: one line each, said once, at the top."""
-    return [f"silent component {component}: {reason}" for component, reason in silent.items()]
 
 
 def render_summary(records: Sequence[TestRecord], *, title: str = "llm-d tracing e2e",
