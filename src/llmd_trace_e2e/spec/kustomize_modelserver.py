@@ -95,7 +95,7 @@ def values_patches(block: Mapping[str, Any], base_args: int) -> list[dict[str, A
         env = [{"name": name, "$patch": "delete"} for name, _ in COMPONENT_ENV]
         return [_json6902(ops), _strategic(env)]
     patches = []
-    if DETAIL_KEY in leaves:
+    if str(leaves.get(DETAIL_KEY, "all")) != "all":
         at = f"/spec/template/spec/containers/0/args/{base_args + 1}"
         patches.append(_json6902([{"op": "test", "path": at, "value": COMPONENT_ARGS[1]},
                                   {"op": "replace", "path": at,
@@ -120,13 +120,28 @@ def _strategic(env: list[dict[str, Any]]) -> dict[str, Any]:
 # ---- the prediction --------------------------------------------------------------------------
 
 
+def merge_named(items: Sequence[Mapping[str, Any]], patch: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """kustomize's strategic merge of a list keyed by `name` (env, containers), as `kustomize build`
+    orders it: the patch's entries first, in the patch's order, each merged into the entry of the
+    same name (a null field removes it; an `env` list merges the same way), then the entries the
+    patch does not name, in their order."""
+    named = {p["name"] for p in patch}
+    first = []
+    for entry in patch:
+        merged = dict(next((i for i in items if i.get("name") == entry["name"]), {}))
+        for key, value in entry.items():
+            if value is None:
+                merged.pop(key, None)
+            elif key == "env" and isinstance(merged.get("env"), list):
+                merged["env"] = merge_named(merged["env"], value)
+            else:
+                merged[key] = value
+        first.append(merged)
+    return first + [dict(i) for i in items if i.get("name") not in named]
+
+
 def _merge_env(env: list[dict[str, Any]], updates: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-    """kustomize's strategic merge of env by name, as `kustomize build` orders it: the patch's
-    entries first, in the patch's order (an existing entry takes the new value and loses its
-    valueFrom), then the entries the patch does not name, in their order."""
-    named = dict(updates)
-    first = [{"name": name, "value": value} for name, value in updates]
-    return first + [dict(e) for e in env if e.get("name") not in named]
+    return merge_named(env, [{"name": name, "value": value, "valueFrom": None} for name, value in updates])
 
 
 def component_applies(container: Mapping[str, Any]) -> str | None:

@@ -169,13 +169,13 @@ def tiny_model_script(script_text: str) -> list[dict[str, Any]]:
 TRACING_PROVIDER = "otel-tracing"
 
 
-def istiod_values(tracing: GatewayTracing | None = None) -> dict[str, Any]:
+def istiod_values(tracing: GatewayTracing | None = None, collector_host: str = "") -> dict[str, Any]:
     """istiod with the inference extension on; in traced mode (gateway.tracing.enabled), an
     OpenTelemetry extension provider pointing at the run's collector."""
     mesh: dict[str, Any] = {"defaultConfig": {"proxyMetadata": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"}}}
     if tracing and tracing.enabled:
         mesh["extensionProviders"] = [{"name": TRACING_PROVIDER, "opentelemetry": {
-            "service": f"{COLLECTOR_NAME}.{MONITORING_NAMESPACE}.svc.cluster.local", "port": 4317}}]
+            "service": collector_host or f"{COLLECTOR_NAME}.{MONITORING_NAMESPACE}.svc.cluster.local", "port": 4317}}]
     return {
         "pilot": {"env": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"},
                   "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}},

@@ -20,7 +20,7 @@ from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.spec.gateway_values import GatewayTracing
 from llmd_trace_e2e.spec.profiles import Profile, load_profile, load_versions
 from llmd_trace_e2e.spec.values import COLLECTOR_ENDPOINT, deep_merge
-from llmd_trace_e2e.platforms.kind import chart_files, cluster, manifests, valuesfiles
+from llmd_trace_e2e.platforms.kind import chart_files, cluster, kustomize_plan, manifests, valuesfiles
 from llmd_trace_e2e.platforms.kind.options import (
     COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT, MONITORING_NAMESPACE,
     NAMESPACE, KindOptions)
@@ -47,8 +47,10 @@ class Command:
 @dataclass(frozen=True)
 class Apply:
     title: str
-    path: Path  # a rendered file; with `url`, fetched into this path at run time
+    path: Path  # a rendered file; with `url`, fetched into this path at run time; with `kustomize`, a folder
     url: str | None = None
+    kustomize: bool = False  # apply `kustomize build path` (remote parts fetched at run time)
+    shows: tuple[Path, ...] = ()  # files shown with the step (its kustomization, the harness's prediction)
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,9 @@ class Plan:
                 referenced = [Path(a) for a in step.argv if Path(a) in self.files] + list(step.shows)
             elif isinstance(step, Apply):
                 source = f" <- {step.url} (fetched at run time)" if step.url else ""
-                out.append(f"  apply (server-side) {step.path}{source}")
-                referenced = [step.path] if step.path in self.files else []
+                what = f"`kustomize build {step.path}`" if step.kustomize else str(step.path)
+                out.append(f"  apply (server-side) {what}{source}")
+                referenced = ([step.path] if step.path in self.files else []) + list(step.shows)
             else:
                 target = step.name or step.release or step.url or ", ".join(step.names) or ""
                 out.append(f"  wait: {step.check} {target} (timeout {step.timeout}="
@@ -152,10 +155,10 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     profile = profile or load_profile(opts.profile)
     if profile.platform != "kind":
         raise ConfigError(f"profile {profile.name!r} is for the {profile.platform} platform; "
-                          f"the kind platform runs profiles whose platform is kind (e.g. guide, latest)")
+                          f"the kind platform runs profiles whose platform is kind (e.g. kustomize-guide, helmfile-guide)")
     if opts.pd and not profile.supports_pd:
         raise ConfigError(f"profile {profile.name!r} cannot run P/D (its EPP has no prefill/decode plugins): "
-                          "use --profile latest")
+                          "use --profile kustomize-guide")
     user_values = [valuesfiles.load_user_values(p, profile) for p in opts.values_files]
     versions = load_versions(repo / "versions.toml")
     node_image = versions.get("kind", {}).get("node_image", "")
@@ -181,24 +184,11 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     if opts.gpu:
         _gpu_steps(plan, repo, versions)
 
-    # -- traces backend and collector
-    plan.add_file("00-namespaces.yaml", manifests.dump_all(manifests.namespaces(MONITORING_NAMESPACE, NAMESPACE)))
-    steps.append(Apply("namespaces", opts.rendered_dir / "00-namespaces.yaml"))
-    jaeger_image = _image(versions, "jaeger")
-    collector_image = _image(versions, "collector")
-    steps.append(Apply("Jaeger v2 (memory storage)", plan.add_file(
-        "10-jaeger.yaml", manifests.dump_all(manifests.jaeger(jaeger_image)))))
-    steps.append(Wait("Jaeger ready", "deployments", "jaeger_ready", MONITORING_NAMESPACE, name="jaeger"))
-    config_path = opts.collector_config or repo / "config" / "collector" / "collector.yaml"
-    try:
-        config_text = Path(config_path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read collector config {config_path}: {exc.strerror}") from None
-    config = collector_config.parse_collector_config(config_text, str(config_path))
-    steps.append(Apply(f"OpenTelemetry Collector with {config_path}", plan.add_file(
-        "11-collector.yaml", manifests.dump_all(manifests.collector(collector_image, config_text, config)))))
-    steps.append(Wait("collector ready", "deployments", "collector_ready", MONITORING_NAMESPACE,
-                      name=manifests.COLLECTOR_NAME))
+    # -- traces backend and collector (the recipe's, in the workload's namespace, for a kustomize profile)
+    if "observability" in profile.kustomize:
+        collector_image, jaeger_image = kustomize_plan.observability_steps(plan, versions)
+    else:
+        collector_image, jaeger_image = _backend_steps(plan, repo, versions)
 
     # -- gateway: Gateway API + InferencePool CRDs, Istio, a Gateway (traced when gateway.tracing says so)
     harness_values: dict[str, Any] = {}
@@ -216,7 +206,7 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     steps.append(Command("Istio CRDs (istio/base)", _helm_install(opts, "istio-base", istio_base.helm_ref(),
                                                                  ISTIO_NAMESPACE, [])))
     istiod_values = plan.add_file("values-istiod.yaml", valuesfiles.to_yaml(
-        manifests.istiod_values(gateway_tracing), "istiod: the gateway implementation, with the inference extension on"))
+        manifests.istiod_values(gateway_tracing, kustomize_plan.collector_host(profile)), "istiod: the gateway implementation, with the inference extension on"))
     steps.append(Command("Istio control plane (istio/istiod)", _helm_install(opts, "istiod", istiod.helm_ref(),
                                                                             ISTIO_NAMESPACE, [istiod_values])))
     steps.append(Wait("istiod ready", "deployments", "istiod_ready", ISTIO_NAMESPACE, name="istiod"))
@@ -245,8 +235,9 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
         "collector_otlp_http": f"http://127.0.0.1:{COLLECTOR_HTTP_PORT}",
         "in_cluster": {
             "gateway": f"{manifests.GATEWAY_NAME}-host.{NAMESPACE}.svc:80",
-            "jaeger_query": f"{manifests.JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc:16686",
-            "collector_otlp_grpc": COLLECTOR_ENDPOINT,
+            "jaeger_query": f"{manifests.JAEGER_SERVICE}."
+                            f"{NAMESPACE if 'observability' in profile.kustomize else MONITORING_NAMESPACE}.svc:16686",
+            "collector_otlp_grpc": profile.collector_endpoint or COLLECTOR_ENDPOINT,
         },
         "model": model,
         "namespace": NAMESPACE,
@@ -255,6 +246,32 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
         "profile": profile.name,
     }
     return plan
+
+
+def _backend_steps(plan: Plan, repo: Path, versions: dict[str, Any]) -> tuple[str, str]:
+    opts, steps = plan.options, plan.steps
+    plan.add_file("00-namespaces.yaml", manifests.dump_all(manifests.namespaces(MONITORING_NAMESPACE, NAMESPACE)))
+    steps.append(Apply("namespaces", opts.rendered_dir / "00-namespaces.yaml"))
+    jaeger_image = _image(versions, "jaeger")
+    collector_image = _image(versions, "collector")
+    steps.append(Apply("Jaeger v2 (memory storage)", plan.add_file(
+        "10-jaeger.yaml", manifests.dump_all(manifests.jaeger(jaeger_image)))))
+    steps.append(Wait("Jaeger ready", "deployments", "jaeger_ready", MONITORING_NAMESPACE, name="jaeger"))
+    config_path = opts.collector_config or repo / "config" / "collector" / "collector.yaml"
+    config_text = read_collector_config(config_path)
+    config = collector_config.parse_collector_config(config_text, str(config_path))
+    steps.append(Apply(f"OpenTelemetry Collector with {config_path}", plan.add_file(
+        "11-collector.yaml", manifests.dump_all(manifests.collector(collector_image, config_text, config)))))
+    steps.append(Wait("collector ready", "deployments", "collector_ready", MONITORING_NAMESPACE,
+                      name=manifests.COLLECTOR_NAME))
+    return collector_image, jaeger_image
+
+
+def read_collector_config(path: Path) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read collector config {path}: {exc.strerror}") from None
 
 
 def _chart(versions: dict[str, Any], key: str):
@@ -301,6 +318,15 @@ def _user_value_files(plan: Plan, user_values: list, part: str) -> list[Path]:
 
 
 def _chart_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) -> None:
+    epp_merged = _epp_steps(plan, profile, repo, user_values)
+    if profile.kustomize_modelserver:
+        ms_merged = kustomize_plan.modelserver_steps(plan, repo, user_values)
+    else:
+        ms_merged = _modelservice_steps(plan, profile, repo, user_values)
+    plan.values = {**epp_merged, **ms_merged, **valuesfiles.merged({}, user_values, "harness")}
+
+
+def _epp_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) -> dict[str, Any]:
     opts, steps = plan.options, plan.steps
     if not opts.gpu:
         script = (repo / "scripts" / "make_tiny_model.py").read_text()
@@ -318,6 +344,12 @@ def _chart_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) ->
     steps.append(Wait("EPP ready", "deployments", "epp_ready", NAMESPACE, release=valuesfiles.EPP_RELEASE))
     steps.append(Apply("HTTPRoute from the Gateway to the InferencePool", plan.add_file(
         "40-httproute.yaml", manifests.dump_all(manifests.httproute(valuesfiles.EPP_RELEASE)))))
+    plan.releases.append((NAMESPACE, valuesfiles.EPP_RELEASE))
+    return epp_merged
+
+
+def _modelservice_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) -> dict[str, Any]:
+    opts, steps = plan.options, plan.steps
     ms_chart = profile.charts["modelservice"]
     packages = valuesfiles.otel_packages(repo / "config" / "python" / "vllm-requirements.txt")
     ms_base = valuesfiles.modelservice_values(profile, opts, packages)
@@ -331,10 +363,10 @@ def _chart_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) ->
         opts, valuesfiles.MODELSERVICE_RELEASE, ms_chart.helm_ref(), NAMESPACE,
         [ms_values, *_user_value_files(plan, user_values, "modelservice")],
         chart_files.post_renderer_args(profile.post_render)), shows=(ms_render,)))
-    plan.values = {**epp_merged, **ms_merged, **valuesfiles.merged({}, user_values, "harness")}
     steps.append(Wait("vLLM ready (image pull, init containers, model load)", "deployments", "model_server_ready",
                       NAMESPACE, release=valuesfiles.MODELSERVICE_RELEASE))
-    plan.releases += [(NAMESPACE, valuesfiles.EPP_RELEASE), (NAMESPACE, valuesfiles.MODELSERVICE_RELEASE)]
+    plan.releases.append((NAMESPACE, valuesfiles.MODELSERVICE_RELEASE))
+    return ms_merged
 
 
 def _helmfile_steps(plan: Plan, profile: Profile, user_values: list) -> None:
@@ -360,6 +392,6 @@ def _helmfile_steps(plan: Plan, profile: Profile, user_values: list) -> None:
 def _images(plan: Plan, profile: Profile, opts: KindOptions, collector: str, jaeger: str, istio_version: str) -> list[str]:
     images = [jaeger, collector, f"istio/pilot:{istio_version}", f"istio/proxyv2:{istio_version}"]
     if not opts.helmfile:
-        images += [profile.images["epp"], profile.images["routing-proxy"],
-                   profile.images["vllm-gpu" if opts.gpu else "vllm-cpu"]]
+        proxy = [] if profile.kustomize_modelserver and not opts.pd else [profile.images["routing-proxy"]]
+        images += [profile.images["epp"], *proxy, profile.images["vllm-gpu" if opts.gpu else "vllm-cpu"]]
     return [i for i in dict.fromkeys(images) if i not in opts.load_images]
