@@ -187,6 +187,24 @@ def vllm_tracing(block: Mapping[str, Any] | None = None, base_args: Sequence[str
     return tuple(out["args"]), tuple((e["name"], str(e.get("value", ""))) for e in out.get("env") or [])
 
 
+def guide_step2(block: Mapping[str, Any], service: str, with_exporter: bool = False) -> tuple[tuple[str, str], ...]:
+    """The guide's Step 2 env, as a user adds it to a container the component does not patch (the
+    routing proxy, a prefill server): the block's endpoint and sampling, or the guide's values."""
+    leaves = _leaves(block or {})
+    env = [("OTEL_SERVICE_NAME", service),
+           ("OTEL_EXPORTER_OTLP_ENDPOINT", str(leaves.get("otlpEndpoint", COMPONENT_ENV[1][1]))),
+           ("OTEL_TRACES_SAMPLER", str(leaves.get("sampling.sampler", "parentbased_traceidratio"))),
+           ("OTEL_TRACES_SAMPLER_ARG", str(leaves.get("sampling.samplerArg", "1.0")))]
+    return tuple(env[:2] + [("OTEL_TRACES_EXPORTER", "otlp")] + env[2:]) if with_exporter else tuple(env)
+
+
+def guide_step2_args(block: Mapping[str, Any]) -> tuple[str, ...]:
+    """The guide's Step 2 serve flags, as a user adds them (`--otlp-traces-endpoint URL --collect-detailed-traces all`)."""
+    leaves = _leaves(block or {})
+    return ("--otlp-traces-endpoint", str(leaves.get("otlpEndpoint", COMPONENT_ENV[1][1])),
+            "--collect-detailed-traces", str(leaves.get(DETAIL_KEY, "all")))
+
+
 def expand_args(args: Sequence[str], env: Sequence[tuple[str, str]]) -> tuple[str, ...]:
     """The kubelet's `$(VAR)` expansion of args from the container's env (unknown names stay)."""
     import re

@@ -181,18 +181,9 @@ def _init_containers(profile, opts, packages: list[str]) -> list[dict[str, Any]]
     return init
 
 
-def guide_step2_env(block: dict[str, Any], service: str, with_exporter: bool = False) -> tuple[tuple[str, str], ...]:
-    """The guide's Step 2 env for a container the component does not patch (the user's step)."""
-    env = [("OTEL_SERVICE_NAME", service),
-           ("OTEL_EXPORTER_OTLP_ENDPOINT", str(block.get("otlpEndpoint", component.COMPONENT_ENV[1][1]))),
-           ("OTEL_TRACES_SAMPLER", str(lookup(block, "sampling.sampler", "parentbased_traceidratio"))),
-           ("OTEL_TRACES_SAMPLER_ARG", str(lookup(block, "sampling.samplerArg", "1.0")))]
-    return tuple(env[:2] + [("OTEL_TRACES_EXPORTER", "otlp")] + env[2:]) if with_exporter else tuple(env)
-
-
 def proxy_env_patch(block: dict[str, Any]) -> dict[str, Any]:
     """The guide's env step for the routing proxy ("Kustomize: container env vars"): env only."""
-    env = [{"name": n, "value": v} for n, v in guide_step2_env(block, PROXY_SERVICE)]
+    env = [{"name": n, "value": v} for n, v in component.guide_step2(block, PROXY_SERVICE)]
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": DECODE_NAME, "namespace": NAMESPACE},
             "spec": {"template": {"spec": {"initContainers": [{"name": "routing-proxy", "env": env}]}}}}
 
@@ -241,10 +232,9 @@ def modelserver_steps(plan, repo: Path, user_values: list) -> dict[str, Any]:
                    "layout as llm-d's tracing component requires" + (", the routing proxy as llm-d's P/D recipe "
                                                                       "renders it" if opts.pd else ""))]
     if opts.pd:
-        step2 = ("--otlp-traces-endpoint", str(block.get("otlpEndpoint", component.COMPONENT_ENV[1][1])),
-                 "--collect-detailed-traces", "all")
         prefill = deployment(PREFILL_NAME, "prefill", vllm_container(
-            profile, opts, valuesfiles.SERVICE_PORT, step2, guide_step2_env(block, "vllm-prefill", True)), init, opts)
+            profile, opts, valuesfiles.SERVICE_PORT, component.guide_step2_args(block),
+            component.guide_step2(block, "vllm-prefill", True)), init, opts)
         shows.append(_file(plan, f"{d}/base/prefill.yaml", prefill, f"the prefill Deployment with the guide's Step 2 "
                            f"args and env ({USERS_STEP}: llm-d's component patches only llm-d.ai/role=decode)"))
         docs.append(prefill)

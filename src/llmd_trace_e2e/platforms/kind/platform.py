@@ -26,7 +26,7 @@ from llmd_trace_e2e.platforms.kind.preflight import Host, find_tools
 
 def kind_options(options: RunOptions) -> KindOptions:
     k = options.kind
-    return KindOptions(profile=options.profile or "latest", gpu=k.gpu, pd=k.pd, values_files=options.values_files,
+    return KindOptions(profile=options.profile or "kustomize-guide", gpu=k.gpu, pd=k.pd, values_files=options.values_files,
                        collector_config=options.collector_config, helmfile=k.helmfile, pool=k.pool,
                        cluster_name=k.cluster_name, keep_cluster=k.keep_cluster,
                        use_existing_cluster=k.use_existing_cluster, kubeconfig=k.kubeconfig, context=k.context,

@@ -159,6 +159,7 @@ def run_preflight(plan: Plan, host: Host | None = None) -> PreflightResult:
     needs_docker = not opts.use_existing_cluster or bool(opts.load_images)
     docker = check_container_engine(host) if needs_docker else ""
     names = ["helm"] + ([] if opts.use_existing_cluster else ["kind"]) + (["helmfile"] if opts.helmfile else [])
+    names += ["kustomize"] if any(getattr(s, "kustomize", False) for s in plan.steps) else []
     tools = find_tools(names, host)
     if docker:
         tools["docker"] = docker
