@@ -128,8 +128,11 @@ class Kube:
             for dep in deps:
                 want = dep.spec.replicas if dep.spec.replicas is not None else 1
                 have = dep.status.available_replicas or 0
-                states.append(f"{dep.metadata.name} {have}/{want} available")
-                if have < want:
+                # a changed Deployment is ready once its rollout is done, not while old pods still serve
+                rolled = ((dep.status.observed_generation or 0) >= (dep.metadata.generation or 0)
+                          and (dep.status.updated_replicas or 0) >= want and (dep.status.replicas or 0) <= want)
+                states.append(f"{dep.metadata.name} {have}/{want} available" + ("" if rolled else ", rolling out"))
+                if have < want or not rolled:
                     done = False
                     states += self._pod_problems(namespace, dep.spec.selector.match_labels or {})
             return True if done else Pending("; ".join(states))

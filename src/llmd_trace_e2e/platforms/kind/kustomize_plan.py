@@ -19,6 +19,7 @@ from llmd_trace_e2e.spec import kustomize_modelserver as component
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.spec.values import lookup, nest, tracing_values
 from llmd_trace_e2e.platforms.kind import manifests, valuesfiles, yamlout
+from llmd_trace_e2e.platforms.kind.steps import Apply, Wait
 from llmd_trace_e2e.platforms.kind.options import (
     COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, JAEGER_QUERY_PORT, NAMESPACE)
 
@@ -65,9 +66,7 @@ def _host_services() -> list[dict[str, Any]]:
 
 def _user_collector_config(path: Path) -> dict[str, Any]:
     """--collector-config on a recipe profile: the recipe's ConfigMap gets the user's config."""
-    from llmd_trace_e2e.platforms.kind.plan import read_collector_config
-
-    text = read_collector_config(path)
+    text = manifests.read_collector_config(path)
     config = collector_config.parse_collector_config(text, str(path))
     endpoints = [str((cfg or {}).get("endpoint", "")) for name, cfg in (config.body.get("exporters") or {}).items()
                  if name == "otlp" or name.startswith("otlp/")]
@@ -85,8 +84,6 @@ def _image_pin(ref: str) -> dict[str, str]:
 
 def observability_steps(plan, versions) -> tuple[str, str]:
     """Namespace, then `kustomize build` of the recipe's two files in the workload's namespace."""
-    from llmd_trace_e2e.platforms.kind.plan import Apply, Wait
-
     opts, profile, steps = plan.options, plan.profile, plan.steps
     source = profile.kustomize["observability"]
     collector, jaeger = profile.images["collector"], profile.images["jaeger"]
@@ -216,8 +213,6 @@ def predicted(decode: dict[str, Any], block: dict[str, Any], pd: bool) -> dict[s
 
 
 def modelserver_steps(plan, repo: Path, user_values: list) -> dict[str, Any]:
-    from llmd_trace_e2e.platforms.kind.plan import Apply, Wait
-
     opts, profile, steps = plan.options, plan.profile, plan.steps
     source = profile.kustomize["modelserver"]
     block = modelserver_block(plan, user_values)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Iterable
 
 from llmd_trace_e2e.spec.collector_config import CollectorConfig
@@ -91,6 +92,13 @@ def check_collector_targets_jaeger(config: CollectorConfig) -> None:
     grpc = ((config.body.get("receivers") or {}).get("otlp") or {}).get("protocols", {}).get("grpc") or {}
     if not str(grpc.get("endpoint", "")).startswith("0.0.0.0:"):
         raise ConfigError(f"{config.source}: receivers.otlp.protocols.grpc.endpoint must listen on 0.0.0.0 in a pod")
+
+
+def read_collector_config(path: Path) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read collector config {path}: {exc.strerror}") from None
 
 
 def collector(image: str, config_text: str, config: CollectorConfig) -> list[dict[str, Any]]:

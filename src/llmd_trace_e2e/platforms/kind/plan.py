@@ -1,6 +1,7 @@
 """The ordered steps of a kind run and the files they apply, built without touching Docker.
 
-Long (about 360 lines) so the whole run reads top to bottom in the order it happens.
+Long (about 370 lines) so the whole run reads top to bottom in the order it happens; the
+kustomize profile's steps are kustomize_plan.py's, the step types steps.py's.
 
 `--plan` prints this; `up` executes exactly this, so what a reviewer reads is what runs.
 Commands name their tool (kind, helm, helmfile, docker) by name; the runner resolves the
@@ -8,10 +9,9 @@ binaries (.bin/ from `make tools`) when it executes them.
 """
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
@@ -21,6 +21,7 @@ from llmd_trace_e2e.spec.gateway_values import GatewayTracing
 from llmd_trace_e2e.spec.profiles import Profile, load_profile, load_versions
 from llmd_trace_e2e.spec.values import COLLECTOR_ENDPOINT, deep_merge
 from llmd_trace_e2e.platforms.kind import chart_files, cluster, kustomize_plan, manifests, valuesfiles
+from llmd_trace_e2e.platforms.kind.steps import Apply, Command, Step, Wait  # noqa: F401 - the plan's vocabulary
 from llmd_trace_e2e.platforms.kind.options import (
     COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT, MONITORING_NAMESPACE,
     NAMESPACE, KindOptions)
@@ -33,41 +34,6 @@ REQUIRED_CRDS = ("gateways.gateway.networking.k8s.io", "httproutes.gateway.netwo
                  "inferencepools.inference.networking.k8s.io")
 
 
-@dataclass(frozen=True)
-class Command:
-    title: str
-    argv: tuple[str, ...]
-    only_if: str | None = None  # "cluster-absent" or "cluster-present", decided at run time
-    shows: tuple[Path, ...] = ()  # files shown with the command (what a chart install renders)
-
-    def shell(self) -> str:
-        return shlex.join(self.argv)
-
-
-@dataclass(frozen=True)
-class Apply:
-    title: str
-    path: Path  # a rendered file; with `url`, fetched into this path at run time; with `kustomize`, a folder
-    url: str | None = None
-    kustomize: bool = False  # apply `kustomize build path` (remote parts fetched at run time)
-    shows: tuple[Path, ...] = ()  # files shown with the step (its kustomization, the harness's prediction)
-
-
-@dataclass(frozen=True)
-class Wait:
-    title: str
-    check: str  # deployments | daemonset | crds | gateway | gpus | http
-    timeout: str  # a Timeouts field
-    namespace: str | None = None
-    name: str | None = None  # a Deployment / Gateway name
-    release: str | None = None  # all Deployments/DaemonSets of this helm release
-    names: tuple[str, ...] = ()  # CRD names
-    count: int = 1  # GPUs needed
-    url: str | None = None
-    expect: str | None = None  # a string the HTTP answer must contain
-
-
-Step = Union[Command, Apply, Wait]
 
 
 @dataclass
@@ -258,20 +224,13 @@ def _backend_steps(plan: Plan, repo: Path, versions: dict[str, Any]) -> tuple[st
         "10-jaeger.yaml", manifests.dump_all(manifests.jaeger(jaeger_image)))))
     steps.append(Wait("Jaeger ready", "deployments", "jaeger_ready", MONITORING_NAMESPACE, name="jaeger"))
     config_path = opts.collector_config or repo / "config" / "collector" / "collector.yaml"
-    config_text = read_collector_config(config_path)
+    config_text = manifests.read_collector_config(config_path)
     config = collector_config.parse_collector_config(config_text, str(config_path))
     steps.append(Apply(f"OpenTelemetry Collector with {config_path}", plan.add_file(
         "11-collector.yaml", manifests.dump_all(manifests.collector(collector_image, config_text, config)))))
     steps.append(Wait("collector ready", "deployments", "collector_ready", MONITORING_NAMESPACE,
                       name=manifests.COLLECTOR_NAME))
     return collector_image, jaeger_image
-
-
-def read_collector_config(path: Path) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read collector config {path}: {exc.strerror}") from None
 
 
 def _chart(versions: dict[str, Any], key: str):

@@ -86,7 +86,9 @@ class KindE2EPlatform(SharedPlatformParts):
         epp_part = {k: v for k, v in overlay.items() if k in valuesfiles.EPP_TOP_LEVEL}
         ms_part = {k: v for k, v in overlay.items()
                    if k not in valuesfiles.EPP_TOP_LEVEL | valuesfiles.HARNESS_TOP_LEVEL}
-        tools = find_tools(["helm"], Host())
+        tools = find_tools(["helm"] + (["kustomize"] if self.profile.kustomize_modelserver else []), Host())
+        if self.profile.kustomize_modelserver:
+            self._rebuild_model_server(ms_part, tools)
         for step in self._installs():
             part = epp_part if step.argv[3] == valuesfiles.EPP_RELEASE else ms_part
             argv = list(step.argv)
@@ -97,6 +99,30 @@ class KindE2EPlatform(SharedPlatformParts):
             argv += ["--wait", "--timeout", f"{int(self.opts.timeouts.model_server_ready)}s"]
             runner.run_command(Command(f"variant: {step.argv[3]}", tuple(argv)), tools,
                                self.opts.timeouts.model_server_ready + 60, self.opts.run_dir / "logs" / f"variant-{step.argv[3]}.log")
+
+    def _rebuild_model_server(self, overlay: Mapping[str, Any], tools: dict[str, str]) -> None:
+        """A kustomize model server takes a variant as the values patch after llm-d's component,
+        rebuilt over the same base and component; then its rollout is waited for."""
+        from llmd_trace_e2e.platforms.kind import kustomize_plan
+        from llmd_trace_e2e.platforms.kind.kube import Kube
+        from llmd_trace_e2e.runtime.waits import wait_for
+        from llmd_trace_e2e.spec.values import lookup
+
+        plan, path = self.deployed.plan, self.profile.values_schema["modelservice"].path
+        block = deep_merge(lookup(self.baseline, path) or {}, lookup(overlay, path) or {})
+        base = next(s for s in plan.steps if getattr(s, "kustomize", False) and s.path.name == kustomize_plan.MODELSERVER_DIR)
+        decode = yaml.safe_load((base.path / "base" / "decode.yaml").read_text())
+        folder = self.opts.rendered_dir / "modelserver-variant"
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.opts.pd:
+            (folder / "user-proxy-env.yaml").write_text(yaml.safe_dump(kustomize_plan.proxy_env_patch(block)))
+        args = len(decode["spec"]["template"]["spec"]["containers"][0]["args"])
+        (folder / "kustomization.yaml").write_text(yaml.safe_dump(
+            kustomize_plan.top_kustomization(block, args, f"../{base.path.name}/traced", self.opts.pd), sort_keys=False))
+        kube = Kube(self.opts.kubeconfig_path, self.opts.kube_context)
+        kube.apply_text(runner.kustomize_build(folder, tools, self.opts.timeouts.command), str(folder))
+        wait_for("the model server's variant rolled out", kube.deployments_ready(
+            self.deployed.endpoints["namespace"], kustomize_plan.DECODE_NAME), self.opts.timeouts.model_server_ready)
 
     @contextmanager
     def variant(self, overlay: Mapping[str, Any]) -> Iterator[None]:
