@@ -129,8 +129,10 @@ class Kube:
                 want = dep.spec.replicas if dep.spec.replicas is not None else 1
                 have = dep.status.available_replicas or 0
                 # a changed Deployment is ready once its rollout is done, not while old pods still serve
-                rolled = ((dep.status.observed_generation or 0) >= (dep.metadata.generation or 0)
-                          and (dep.status.updated_replicas or 0) >= want and (dep.status.replicas or 0) <= want)
+                status, meta = dep.status, dep.metadata
+                rolled = ((getattr(status, "observed_generation", None) or 0) >= (getattr(meta, "generation", None) or 0)
+                          and (getattr(status, "updated_replicas", None) or have) >= want
+                          and (getattr(status, "replicas", None) or have) <= want)
                 states.append(f"{dep.metadata.name} {have}/{want} available" + ("" if rolled else ", rolling out"))
                 if have < want or not rolled:
                     done = False

@@ -159,6 +159,15 @@ def pd_sidecar(profile) -> dict[str, Any]:
             "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True}}
 
 
+def _unknown_flags(profile) -> str:
+    """A note (not a refusal: it is the recipe's render) for sidecar flags the pinned image does not list."""
+    accepted = profile.image_flags.get("routing-proxy")
+    flags = [a[2:].split("=", 1)[0] for a in pd_sidecar(profile)["args"]]
+    unknown = [f"--{f}" for f in flags if accepted is not None and f not in accepted]
+    return (f"; NOTE: {profile.images['routing-proxy']} does not list {', '.join(unknown)} among its flags "
+            "(versions.toml): the recipe may target a later sidecar") if unknown else ""
+
+
 def deployment(name: str, role: str, container: dict[str, Any], init: list[dict[str, Any]], opts) -> dict[str, Any]:
     labels = {"llm-d.ai/role": role, "app.kubernetes.io/part-of": "llmd-trace-e2e"}
     pod_labels = {**valuesfiles.POOL_LABELS, "llm-d.ai/role": role}
@@ -225,7 +234,7 @@ def modelserver_steps(plan, repo: Path, user_values: list) -> dict[str, Any]:
     d = MODELSERVER_DIR
     shows = [_file(plan, f"{d}/base/decode.yaml", decode, "the harness's decode Deployment: labels and container "
                    "layout as llm-d's tracing component requires" + (", the routing proxy as llm-d's P/D recipe "
-                                                                      "renders it" if opts.pd else ""))]
+                                                                      "renders it" + _unknown_flags(profile) if opts.pd else ""))]
     if opts.pd:
         prefill = deployment(PREFILL_NAME, "prefill", vllm_container(
             profile, opts, valuesfiles.SERVICE_PORT, component.guide_step2_args(block),

@@ -52,6 +52,13 @@ class Plan:
         self.files[path] = text
         return path
 
+    def gaps(self) -> list:
+        """The profile's known gaps of the components this plan deploys (no routing proxy on a
+        kustomize profile without P/D: the guide's single-stage overlays deploy none)."""
+        absent = {"routing-proxy"} if self.profile.kustomize_modelserver and not self.options.pd else set()
+        absent |= {"vllm-prefill"} if not self.options.pd else set()
+        return [g for g in self.profile.gaps if set(g.components) - absent]
+
     def render(self) -> str:
         """Every step in order; each file's content where it is first used."""
         opts, prof = self.options, self.profile
@@ -59,6 +66,7 @@ class Plan:
                f"{', P/D' if opts.pd else ''}), cluster {opts.cluster_name}",
                f"# {prof.description}"]
         out += [f"#   {k}: {v}" for k, v in prof.versions.items()]
+        out += [f"# known gap {g.id} ({', '.join(g.components)}): {g.description}" for g in self.gaps()]
         out.append(f"# kubeconfig: {opts.kubeconfig_path} (context {opts.kube_context or 'from that file'})")
         shown: set[Path] = set()
         for number, step in enumerate(self.steps, 1):

@@ -1,0 +1,201 @@
+"""The kustomize-guide profile's kind plan: llm-d's current tracing guide as it deploys today (the
+recipe's collector and Jaeger in the workload's namespace, the harness's vLLM Deployment with
+llm-d's kustomize tracing component, the llm-d Router chart with router.tracing), and the run's
+values reaching the model server as a patch after the component. The prediction itself is held
+against the real kustomize in tests/unit/test_kustomize_component.py."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from llmd_trace_e2e.platforms.kind import kustomize_plan
+from llmd_trace_e2e.platforms.kind.cli import kind_main
+from llmd_trace_e2e.platforms.kind.dryrun import plan_documents
+from llmd_trace_e2e.platforms.kind.options import NAMESPACE
+from llmd_trace_e2e.platforms.kind.plan import Apply
+from llmd_trace_e2e.platforms.kind.preflight import run_preflight
+from llmd_trace_e2e.runtime.errors import ConfigError, ToolMissing
+from llmd_trace_e2e.runtime.paths import repo_root
+from llmd_trace_e2e.spec import kustomize_modelserver as component
+from llmd_trace_e2e.spec.values import ValuesError
+
+from .conftest import rendered
+
+PROFILE = "kustomize-guide"
+NODES = [pytest.param({}, id="cpu"), pytest.param({"gpu": True}, id="gpu")]
+
+
+def values_file(tmp_path, doc) -> tuple:
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return (path,)
+
+
+def decode_container(plan) -> dict:
+    [doc] = [d for d in yaml.safe_load_all(plan.files[plan.options.rendered_dir / "modelserver-predicted.yaml"])
+             if d and d["metadata"]["name"] == kustomize_plan.DECODE_NAME]
+    return doc["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_the_plan_shows_the_three_steps_of_the_current_guide(make_plan, node):
+    plan = make_plan(PROFILE, **node)
+    text = plan.render()
+    # Step 3: the llm-d Router chart with router.tracing, at the recipe's collector
+    epp = rendered(plan, "values-epp.yaml")
+    assert epp["router"]["tracing"] == {"enabled": True, "otelExporterEndpoint": "http://otel-collector:4317",
+                                        "sampling": {"sampler": "parentbased_traceidratio", "samplerArg": "1.0"}}
+    assert "oci://ghcr.io/llm-d/charts/llm-d-router-gateway" in text and "inferenceExtension" not in str(epp)
+    # Step 2: the component's args and env on the decode container (first, modelserver, [vllm, serve])
+    container = decode_container(plan)
+    assert (container["name"], container["command"]) == ("modelserver", ["vllm", "serve"])
+    assert container["args"][-2:] == list(component.COMPONENT_ARGS)
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert {n for n, _ in component.COMPONENT_ENV} <= set(env)
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317" and env["OTEL_TRACES_SAMPLER_ARG"] == "1.0"
+    traced = rendered(plan, "modelserver/traced/kustomization.yaml")
+    assert traced["components"] == [plan.profile.kustomize["modelserver"].remote()]
+    assert "?ref=999665eb332ecae7d4862f2def1d01cb207897cd" in traced["components"][0]
+    # Step 1: the recipe's collector and Jaeger in the workload's namespace, at pinned commits and images
+    recipe = rendered(plan, "recipe/kustomization.yaml")
+    assert recipe["namespace"] == NAMESPACE
+    assert [r.rsplit("/", 1)[-1] for r in recipe["resources"]] == ["jaeger-all-in-one.yaml", "otel-collector.yaml",
+                                                                    "host-services.yaml"]
+    assert {i["newTag"] for i in recipe["images"]} == {"0.120.0", "2.15.0"}
+    assert "monitoring" not in {d["metadata"]["name"] for d in [rendered(plan, "00-namespaces.yaml")]}
+    assert plan.endpoints["in_cluster"]["collector_otlp_grpc"] == "http://otel-collector:4317"
+    for path in (plan.options.rendered_dir / "recipe" / "kustomization.yaml",
+                 plan.options.rendered_dir / "modelserver" / "kustomization.yaml",
+                 plan.options.rendered_dir / "modelserver-predicted.yaml"):
+        assert f"--- {path} ---" in text, f"the plan does not show {path}"
+    assert not any(isinstance(s, Apply) and s.path.name in ("10-jaeger.yaml", "11-collector.yaml") for s in plan.steps)
+    assert "routing-proxy" not in str(rendered(plan, "modelserver/base/decode.yaml")), \
+        "the guide's single-stage overlays deploy no routing proxy"
+    assert "pd-recipe-proxy-no-tracing-flag" not in text, "no proxy, so no proxy gap to report"
+
+
+@pytest.mark.parametrize("variant,env,args_tail", [
+    ({"tracing": {"sampling": {"samplerArg": "0.1"}}}, {"OTEL_TRACES_SAMPLER_ARG": "0.1"}, list(component.COMPONENT_ARGS)),
+    ({"tracing": {"sampling": {"samplerArg": "0"}}}, {"OTEL_TRACES_SAMPLER_ARG": "0"}, list(component.COMPONENT_ARGS)),
+    ({"tracing": {"serviceNames": {"vllmDecode": "renamed"}}}, {"OTEL_SERVICE_NAME": "renamed"},
+     list(component.COMPONENT_ARGS)),
+])
+def test_values_become_a_patch_after_the_component(make_plan, tmp_path, variant, env, args_tail):
+    plan = make_plan(PROFILE, values_files=values_file(tmp_path, variant))
+    top = rendered(plan, "modelserver/kustomization.yaml")
+    assert top["resources"] == ["traced"], "the patch layers after the component"
+    patch_text = "".join(p["patch"] for p in top["patches"])
+    for name, value in env.items():
+        assert name in patch_text and value in patch_text
+    container = decode_container(plan)
+    have = {e["name"]: e["value"] for e in container["env"]}
+    assert {k: have[k] for k in env} == env
+    assert container["args"][-2:] == args_tail, "the values change env, never the component's args"
+
+
+def test_tracing_off_removes_what_the_component_added(make_plan, tmp_path):
+    plan = make_plan(PROFILE, values_files=values_file(tmp_path, {"tracing": {"enabled": False}}))
+    container = decode_container(plan)
+    assert not any(a.startswith("--otlp-traces-endpoint") for a in container["args"])
+    assert not any(e["name"].startswith("OTEL_") for e in container.get("env", []))
+    control = decode_container(make_plan(PROFILE))
+    assert any(a.startswith("--otlp-traces-endpoint") for a in control["args"]), "positive control: on by default"
+
+
+@pytest.mark.parametrize("doc,needle", [
+    ({"decode": {"containers": [{"name": "vllm", "modelCommand": "custom"}]}}, "decode.containers"),
+    ({"tracing": {"serviceNames": {"vllmPrefill": "p"}}}, "tracing.serviceNames.vllmPrefill"),
+    ({"tracing": {"serviceNames": {"routingProxy": "p"}}}, "tracing.serviceNames.routingProxy"),
+    ({"global": {"tracing": {"enabled": True}}}, "global.tracing.enabled"),
+])
+def test_a_key_with_no_meaning_for_a_kustomize_model_server_is_refused_in_one_line(make_plan, tmp_path, doc, needle):
+    with pytest.raises(ValuesError) as refused:
+        make_plan(PROFILE, values_files=values_file(tmp_path, doc))
+    message = str(refused.value)
+    assert needle in message and "has no meaning for a kustomize model server" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("doc", [{"inferenceExtension": {"tracing": {"enabled": True}}},
+                                 {"inferenceExtension": {"flags": {"v": 4}}}])
+def test_a_top_level_inference_extension_key_is_refused_naming_router_tracing(capsys, tmp_path, doc):
+    path = values_file(tmp_path, doc)[0]
+    assert kind_main(["--plan", "--profile", PROFILE, "--values", str(path), "--artifacts", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.strip().splitlines()
+    assert "inferenceExtension" in line and "router.tracing" in line and "Traceback" not in captured.err
+    ok = values_file(tmp_path, {"router": {"tracing": {"sampling": {"samplerArg": "0.5"}}}})[0]
+    assert kind_main(["--plan", "--profile", PROFILE, "--values", str(ok), "--artifacts", str(tmp_path)]) == 0, \
+        "positive control: the same intent under router.tracing plans"
+
+
+def test_cli_plans_the_current_guide_on_cpu_and_gpu_without_refusal(capsys, tmp_path):
+    for extra in ([], ["--gpu"], ["--gpu", "--pd"]):
+        assert kind_main(["--plan", "--profile", PROFILE, *extra, "--artifacts", str(tmp_path)]) == 0, extra
+        out = capsys.readouterr().out
+        assert "kustomize build" in out and "otelExporterEndpoint: http://otel-collector:4317" in out
+        assert "--otlp-traces-endpoint=$(OTEL_EXPORTER_OTLP_ENDPOINT)" in out
+        assert f"namespace: {NAMESPACE}" in out
+
+
+def test_pd_shows_the_recipes_sidecar_the_users_env_step_and_the_missing_tracing_flag(make_plan):
+    plan = make_plan(PROFILE, gpu=True, pd=True)
+    text = plan.render()
+    base = rendered(plan, "modelserver/base/decode.yaml")
+    [sidecar] = [c for c in base["spec"]["template"]["spec"]["initContainers"] if c["name"] == "routing-proxy"]
+    assert sidecar["args"] == ["--port=8000", "--kv-connector=nixlv2", "--zap-log-level=1", "--secure-serving=false"]
+    assert "env" not in sidecar and sidecar["restartPolicy"] == "Always", "as the P/D recipe renders it"
+    step = plan.files[plan.options.rendered_dir / "modelserver" / "user-proxy-env.yaml"]
+    assert step.startswith("# the user's step"), step.splitlines()[0]
+    [predicted] = [d for d in yaml.safe_load_all(plan.files[plan.options.rendered_dir / "modelserver-predicted.yaml"])
+                   if d and d["metadata"]["name"] == kustomize_plan.DECODE_NAME]
+    [proxy] = [c for c in predicted["spec"]["template"]["spec"]["initContainers"] if c["name"] == "routing-proxy"]
+    assert {e["name"]: e["value"] for e in proxy["env"]}["OTEL_SERVICE_NAME"] == "routing-proxy"
+    assert not any("--tracing" in a for a in proxy["args"])
+    assert "# known gap pd-recipe-proxy-no-tracing-flag (routing-proxy)" in text
+    assert plan.profile.images["routing-proxy"] in plan.images
+    prefill = rendered(plan, "modelserver/base/prefill.yaml")
+    assert prefill["metadata"]["labels"]["llm-d.ai/role"] == "prefill"
+    assert "--otlp-traces-endpoint" in prefill["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert rendered(plan, "values-epp.yaml")["router"]["epp"]["pluginsConfigFile"] == "pd-config.yaml"
+
+
+def test_collector_config_replaces_the_recipes_config(make_plan, tmp_path):
+    text = (repo_root() / "config" / "collector" / "collector.yaml").read_text()
+    good = tmp_path / "mine.yaml"
+    good.write_text(text.replace("jaeger-collector.monitoring.svc.cluster.local:4317", "jaeger-collector:4317"))
+    plan = make_plan(PROFILE, collector_config=good)
+    patch = rendered(plan, "recipe/collector-config.yaml")
+    assert (patch["metadata"]["name"], patch["data"]["config.yaml"]) == ("otel-collector-config", good.read_text())
+    assert rendered(plan, "recipe/kustomization.yaml")["patches"] == [{"path": "collector-config.yaml"}]
+    bad = tmp_path / "elsewhere.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match="the recipe's Jaeger answers at jaeger-collector:4317"):
+        make_plan(PROFILE, collector_config=bad)
+
+
+def test_the_dry_run_applies_the_prediction_and_names_what_is_fetched_at_run_time(make_plan):
+    found = plan_documents(make_plan(PROFILE))
+    refs = {d.ref for d in found.documents}
+    assert f"Deployment/{NAMESPACE}/{kustomize_plan.DECODE_NAME}" in refs
+    assert f"Service/{NAMESPACE}/otel-collector-host" in refs
+    assert any("jaeger-all-in-one.yaml" in u.why for u in found.unrendered)
+
+
+def test_preflight_asks_for_kustomize(make_plan, monkeypatch):
+    from llmd_trace_e2e.platforms.kind import preflight
+
+    asked = []
+
+    def find_tools(names, host):
+        asked.extend(names)
+        raise ToolMissing("stop here")
+
+    monkeypatch.setattr(preflight, "check_container_engine", lambda host: "docker")
+    monkeypatch.setattr(preflight, "find_tools", find_tools)
+    with pytest.raises(ToolMissing):
+        run_preflight(make_plan(PROFILE))
+    assert "kustomize" in asked
+    asked.clear()
+    with pytest.raises(ToolMissing):
+        run_preflight(make_plan("helmfile-guide"))
+    assert "kustomize" not in asked and "helm" in asked
