@@ -8,6 +8,7 @@ import pytest
 from llmd_trace_e2e.traffic.canaries import GUIDE, HEALTH, SCRAPE_CHILDREN, expected_span_names
 from llmd_trace_e2e.commands.verify import assert_controls_kept, assert_noise_dropped, canary_report
 
+from checks import expect_gap
 from noise_checks import config_source, expect_noise_gap, run_patterns
 
 pytestmark = pytest.mark.guide("Recommended Filters")
@@ -19,7 +20,10 @@ def canaries(platform):
     return canary_report(platform.collector_otlp_grpc, platform.jaeger, config_source(platform))
 
 
-def test_each_of_the_guides_metrics_patterns_is_dropped(platform, canaries):
+def test_each_of_the_guides_metrics_patterns_is_dropped(request, platform, canaries):
+    conditions = set(platform.collector_config.filter_conditions())
+    if not {'attributes["http.target"] == "/metrics"', 'attributes["http.url"] == "/metrics"'} <= conditions:
+        expect_gap(request, platform, "recipe-filter-lacks-http-target-url")  # llm-d's recipe collector keeps four of six
     assert_noise_dropped(canaries, GUIDE, platform.logs_hint())
 
 

@@ -30,7 +30,7 @@ from llmd_trace_e2e.spec.profiles import load_versions
 
 pytestmark = pytest.mark.integration
 
-PROFILES = ("guide", "latest")
+PROFILES = ("helmfile-guide", "kustomize-guide")
 MODEL_REWRITES = "inference.networking.x-k8s.io", "inferencemodelrewrites"
 # Issue 10, finding 6: the inferencepool chart v1.2.0's Role lacks inferencemodelrewrites, which the
 # EPP v1.5.0 watches when the CRDs (v1.4.0) have it.
@@ -95,7 +95,7 @@ def test_the_api_server_accepts_every_object_the_plan_applies(reports, api_serve
 def test_the_guide_epp_chart_is_checked_from_its_real_render(reports):
     """The guide's EPP chart (inferencepool, in its Go module) can be had here, so its real render is
     applied: the InferencePool, the Istio DestinationRule (an Istio CRD) and the EPP's RBAC."""
-    report = reports["guide"]
+    report = reports["helmfile-guide"]
     rendered = {doc.ref.split("/")[0] for doc in report.applied if "EPP" in doc.source}
     assert {"InferencePool", "Deployment", "Role", "RoleBinding", "ServiceAccount"} <= rendered, \
         f"the inferencepool render reached the API server only with {sorted(rendered)}; unrendered: {report.unrendered}"

@@ -199,3 +199,22 @@ def test_preflight_asks_for_kustomize(make_plan, monkeypatch):
     with pytest.raises(ToolMissing):
         run_preflight(make_plan("helmfile-guide"))
     assert "kustomize" not in asked and "helm" in asked
+
+
+def test_the_recipes_collector_lacks_two_of_the_guides_conditions(tmp_path):
+    """The fact behind gap recipe-filter-lacks-http-target-url, read from llm-d's recipe file
+    (LLMD_UPSTREAM_CURRENT, default ../shared/upstream/llm-d-current; skipped loudly when absent)
+    the way a run reads it from its `kustomize build`."""
+    from llmd_trace_e2e.spec.collector_config import repo_collector_config
+
+    from ..test_kustomize_component import upstream_dir
+
+    recipe = upstream_dir() / "otel-collector.yaml"
+    if not recipe.is_file():
+        pytest.skip(f"SKIPPED LOUDLY: llm-d's recipe collector is not at {recipe} (set LLMD_UPSTREAM_CURRENT)")
+    built = tmp_path / "recipe-built.yaml"
+    built.write_text(recipe.read_text())
+    conditions = set(kustomize_plan.recipe_collector_config(built).filter_conditions())
+    missing = {'attributes["http.target"] == "/metrics"', 'attributes["http.url"] == "/metrics"'}
+    assert not (missing & conditions) and len(conditions) == 4, sorted(conditions)
+    assert missing <= set(repo_collector_config().filter_conditions()), "positive control: the guide's config has them"

@@ -14,6 +14,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from llmd_trace_e2e.spec import collector_config
 from llmd_trace_e2e.spec import kustomize_modelserver as component
 from llmd_trace_e2e.runtime.errors import ConfigError
@@ -75,6 +77,14 @@ def _user_collector_config(path: Path) -> dict[str, Any]:
                           f"{RECIPE_JAEGER_SERVICE}:4317 in the workload's namespace: point an otlp exporter there")
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": RECIPE_COLLECTOR_CONFIGMAP},
             "data": {RECIPE_CONFIG_KEY: text}}
+
+
+def recipe_collector_config(built: Path) -> collector_config.CollectorConfig:
+    """The collector config a recipe run deployed, read from its `kustomize build` output."""
+    for doc in yaml.safe_load_all(built.read_text()):
+        if doc and doc.get("kind") == "ConfigMap" and doc["metadata"]["name"] == RECIPE_COLLECTOR_CONFIGMAP:
+            return collector_config.parse_collector_config(doc["data"][RECIPE_CONFIG_KEY], f"{built} ({RECIPE_COLLECTOR_CONFIGMAP})")
+    raise ConfigError(f"{built} has no ConfigMap {RECIPE_COLLECTOR_CONFIGMAP}: did the recipe change? check versions.toml [kustomize]")
 
 
 def _image_pin(ref: str) -> dict[str, str]:

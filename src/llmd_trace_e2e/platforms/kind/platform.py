@@ -56,8 +56,14 @@ class KindE2EPlatform(SharedPlatformParts):
         self.values = dict(self.baseline)
         self.started_at = datetime.now(timezone.utc)
         self.artifacts = opts.run_dir
-        self.collector_config = load_collector_config(opts.collector_config) if opts.collector_config \
-            else repo_collector_config()
+        if opts.collector_config:
+            self.collector_config = load_collector_config(opts.collector_config)
+        elif "observability" in self.profile.kustomize:  # the recipe's own config, as deployed
+            from llmd_trace_e2e.platforms.kind.kustomize_plan import RECIPE_DIR, recipe_collector_config
+
+            self.collector_config = recipe_collector_config(opts.rendered_dir / f"{RECIPE_DIR}-built.yaml")
+        else:
+            self.collector_config = repo_collector_config()
         self._overlay: Mapping[str, Any] = {}
 
     def containers(self) -> list[ContainerView]:
