@@ -218,3 +218,23 @@ def test_the_recipes_collector_lacks_two_of_the_guides_conditions(tmp_path):
     missing = {'attributes["http.target"] == "/metrics"', 'attributes["http.url"] == "/metrics"'}
     assert not (missing & conditions) and len(conditions) == 4, sorted(conditions)
     assert missing <= set(repo_collector_config().filter_conditions()), "positive control: the guide's config has them"
+
+
+@pytest.mark.parametrize("doc", [{}, {"tracing": {"enabled": False}},
+                                 {"tracing": {"otlpEndpoint": "http://my-collector.observability.svc:4317"}}])
+def test_the_kind_pod_check_holds_the_predicted_pod_to_the_guides_promise(make_plan, tmp_path, doc):
+    """What test_kind_pods.py checks on a real cluster, here on the predicted pod: the promise for
+    the values (llm-d's component: one arg each, `$(OTEL_EXPORTER_OTLP_ENDPOINT)`) is kept."""
+    from llmd_trace_e2e.platforms.kind.pods import container_views, vllm_containers
+    from llmd_trace_e2e.spec.guide_promise import vllm_promise
+
+    plan = make_plan(PROFILE, values_files=values_file(tmp_path, doc) if doc else ())
+    [decode] = [d for d in yaml.safe_load_all(plan.files[plan.options.rendered_dir / "modelserver-predicted.yaml"])
+                if d and d["metadata"]["name"] == kustomize_plan.DECODE_NAME]
+    pod = {"metadata": {"name": f"{kustomize_plan.DECODE_NAME}-7c9d-x2x"}, "spec": decode["spec"]["template"]["spec"]}
+    [view] = vllm_containers(container_views([pod]))
+    promise = vllm_promise(plan.values, plan.profile)
+    assert promise.broken_by(view) == [], promise.broken_by(view)
+    other = vllm_promise({**plan.values, "tracing": {**plan.values["tracing"], "enabled": not doc.get("tracing", {}).get(
+        "enabled", True)}}, plan.profile)
+    assert other.broken_by(view), "control: the opposite promise is broken by the same pod"
