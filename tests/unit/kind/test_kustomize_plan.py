@@ -238,3 +238,11 @@ def test_the_kind_pod_check_holds_the_predicted_pod_to_the_guides_promise(make_p
     other = vllm_promise({**plan.values, "tracing": {**plan.values["tracing"], "enabled": not doc.get("tracing", {}).get(
         "enabled", True)}}, plan.profile)
     assert other.broken_by(view), "control: the opposite promise is broken by the same pod"
+
+
+def test_helmfile_is_refused_on_the_kustomize_profile(make_plan, tmp_path):
+    helmfile = tmp_path / "helmfile.yaml.gotmpl"
+    helmfile.write_text("releases: []\n")
+    with pytest.raises(ConfigError, match="use --profile helmfile-guide with --helmfile"):
+        make_plan(PROFILE, helmfile=helmfile, pool="p")
+    assert make_plan("helmfile-guide", helmfile=helmfile, pool="p").steps, "positive control"

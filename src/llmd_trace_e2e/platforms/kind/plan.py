@@ -130,6 +130,9 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     if profile.platform != "kind":
         raise ConfigError(f"profile {profile.name!r} is for the {profile.platform} platform; "
                           f"the kind platform runs profiles whose platform is kind (e.g. kustomize-guide, helmfile-guide)")
+    if opts.helmfile and profile.kustomize_modelserver:
+        raise ConfigError(f"--helmfile deploys a helmfile-era guide, but profile {profile.name!r} deploys its model server "
+                          "with kustomize: use --profile helmfile-guide with --helmfile")
     if opts.pd and not profile.supports_pd:
         raise ConfigError(f"profile {profile.name!r} cannot run P/D (its EPP has no prefill/decode plugins): "
                           "use --profile kustomize-guide")
