@@ -68,7 +68,7 @@ class DryRunReport:
             out += ["", "| step | object | the API server's reason |", "|---|---|---|"]
             out += [f"| {r.source} | {r.ref} | {r.reason} |" for r in self.refused]
         if self.unrendered:
-            out += ["", "Not checked (the chart cannot be had here):"]
+            out += ["", "Not checked here (a chart that cannot be had here, or files fetched at run time):"]
             out += [f"- {u.source}: {u.why}" for u in self.unrendered]
         for check in self.permissions:
             out += ["", f"EPP {check.epp.image} as {check.subject} ({check.epp.source}):"]
