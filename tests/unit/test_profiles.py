@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from llmd_trace_e2e.spec.releases import Status
 from llmd_trace_e2e.spec.profiles import COMPONENTS, ProfileError, load_profile, load_versions, profile_names
 
 
@@ -58,7 +59,8 @@ def test_kustomize_guide_profile_is_what_llm_d_ships_today():
     assert current.gap("pd-recipe-proxy-no-tracing-flag").effect == "no-spans"
     assert current.gap("recipe-filter-lacks-http-target-url") is not None
     assert {"vllm-genai-semconv", "vllm-no-span-for-aborted-request"} <= {g.id for g in current.gaps}
-    assert current.gap("epp-new-root-trace") is None, "llm-d-router v0.9.0+ joins the caller's trace (PR 1514)"
+    assert current.judge("epp-new-root-trace").status is Status.FIXED, "llm-d-router v0.9.0+ joins the caller's trace"
+    assert current.judge("pd-recipe-proxy-no-tracing-flag").status is Status.APPLIES  # pd-sidecar v0.10.0
     assert current.supports_pd and current.pd_spans["routing-proxy"][0] == ("forward_request",)
     component = current.kustomize["modelserver"]
     assert component.remote() == ("https://github.com/llm-d/llm-d//guides/recipes/observability/tracing/components/"

@@ -51,9 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", type=Path, help="a collector config, or an OpenTelemetryCollector resource")
     verify.add_argument("--run-dir", type=Path, default=None, help="keep configs and logs here")
     verify.set_defaults(func=_verify)
+    from llmd_trace_e2e.commands.pins import add_parser as add_pins
     from llmd_trace_e2e.commands.predict import add_parser as add_predict
 
     add_predict(sub)
+    add_pins(sub)
     for name, text in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser

