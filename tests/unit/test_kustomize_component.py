@@ -136,3 +136,34 @@ def test_a_container_the_component_cannot_patch_fails_kustomize_and_the_predicti
     assert proc.returncode != 0 and "test" in proc.stderr.lower(), proc.stderr
     with pytest.raises(component.KustomizeValuesError, match="first container is 'vllm'"):
         component.predict_container(doc["spec"]["template"]["spec"]["containers"][0])
+
+
+def test_the_remote_form_the_plan_writes_builds_from_a_git_repository(kustomize, component_file, tmp_path):
+    """The plan's `<repo>//<path>?ref=<commit>` (what `kind up` fetches from llm-d's repository),
+    with the repository swapped for a local git repository holding the same file at the same path:
+    kustomize clones it at the commit and the build equals the harness's prediction."""
+    import shutil
+
+    git = shutil.which("git")
+    if not git:
+        pytest.skip("SKIPPED LOUDLY: git is not on PATH: kustomize fetches remote components with git")
+    folder, predicted = plan_with_local_component(tmp_path, component_file, {}, {"tracing": {"sampling": {
+        "samplerArg": "0.1"}}})
+    plan_source = build_plan(KindOptions(profile="kustomize-guide", artifacts_dir=tmp_path / "x")).profile.kustomize
+    source = plan_source["modelserver"]
+    repo = tmp_path / "llm-d"
+    (repo / source.path).mkdir(parents=True)
+    (repo / source.path / "kustomization.yaml").write_text(component_file.read_text())
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the component"]):
+        subprocess.run([git, *argv], cwd=repo, env=env, check=True, capture_output=True, timeout=60)
+    commit = subprocess.run([git, "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=60).stdout.strip()
+    remote = source.remote().replace(source.repo, f"file://{repo}").replace(source.ref, commit)
+    assert remote == f"file://{repo}//{source.path}?ref={commit}"
+    traced = folder / "traced" / "kustomization.yaml"
+    doc = yaml.safe_load(traced.read_text())
+    doc["components"] = [remote]
+    traced.write_text(yaml.safe_dump(doc))
+    real = by_name(build(kustomize, folder))
+    assert real == by_name(predicted), "the build through the remote form differs from the prediction"

@@ -246,3 +246,75 @@ def test_helmfile_is_refused_on_the_kustomize_profile(make_plan, tmp_path):
     with pytest.raises(ConfigError, match="use --profile helmfile-guide with --helmfile"):
         make_plan(PROFILE, helmfile=helmfile, pool="p")
     assert make_plan("helmfile-guide", helmfile=helmfile, pool="p").steps, "positive control"
+
+
+def test_the_recipe_kustomization_builds_from_its_urls(tmp_path, make_plan):
+    """The plan's recipe kustomization, built by the real kustomize with its raw-file URLs served
+    from 127.0.0.1 (llm-d's files from LLMD_UPSTREAM_CURRENT at the same paths): every object lands
+    in the workload's namespace with the pinned images, and the config the run reads is the recipe's."""
+    import functools
+    import http.server
+    import shutil
+    import subprocess
+    import threading
+
+    from llmd_trace_e2e.runtime.errors import ToolMissing as Missing
+    from llmd_trace_e2e.runtime.paths import tool
+
+    from ..test_kustomize_component import upstream_dir
+
+    try:
+        kustomize = tool("kustomize")
+    except Missing as exc:
+        pytest.skip(f"SKIPPED LOUDLY: {exc}")
+    plan = make_plan(PROFILE)
+    recipe = plan.options.rendered_dir / "recipe"
+    served = tmp_path / "served"
+    local_urls = []
+    for url in plan.profile.kustomize["observability"].files:
+        source = upstream_dir() / url.rsplit("/", 1)[-1]
+        if not source.is_file():
+            pytest.skip(f"SKIPPED LOUDLY: llm-d's recipe file is not at {source} (set LLMD_UPSTREAM_CURRENT)")
+        path = served / url.split("://", 1)[1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, path)
+        local_urls.append(url.split("://", 1)[1])
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for path, text in plan.files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        doc = yaml.safe_load((recipe / "kustomization.yaml").read_text())
+        doc["resources"] = [f"http://127.0.0.1:{server.server_port}/{u}" for u in local_urls] + doc["resources"][2:]
+        (recipe / "kustomization.yaml").write_text(yaml.safe_dump(doc))
+        proc = subprocess.run([str(kustomize), "build", str(recipe)], capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert proc.returncode == 0, proc.stderr
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    assert {d["metadata"].get("namespace") for d in docs} == {NAMESPACE}
+    refs = {f"{d['kind']}/{d['metadata']['name']}" for d in docs}
+    assert {"Deployment/otel-collector", "Service/otel-collector", "ConfigMap/otel-collector-config",
+            "Deployment/jaeger", "Service/jaeger-collector", "Service/otel-collector-host",
+            "Service/jaeger-query-host"} <= refs, refs
+    images = {c["image"] for d in docs if d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]}
+    assert images == {plan.profile.images["collector"], plan.profile.images["jaeger"]}
+    built = tmp_path / "recipe-built.yaml"
+    built.write_text(proc.stdout)
+    assert len(kustomize_plan.recipe_collector_config(built).filter_conditions()) == 4
+
+
+def test_preflight_needs_git_for_the_remote_component(tmp_path):
+    from llmd_trace_e2e.platforms.kind.preflight import Host, PreflightError, check_git
+
+    with pytest.raises(PreflightError, match="git is not on PATH: kustomize clones llm-d's tracing component"):
+        check_git(Host(env={"PATH": str(tmp_path)}))
+    (tmp_path / "git").write_text("#!/bin/sh\n# FAKE git for the preflight test\n")
+    (tmp_path / "git").chmod(0o755)
+    check_git(Host(env={"PATH": str(tmp_path)}))  # positive control: found
