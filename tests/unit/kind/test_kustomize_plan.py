@@ -166,7 +166,8 @@ def test_collector_config_replaces_the_recipes_config(make_plan, tmp_path):
     plan = make_plan(PROFILE, collector_config=good)
     patch = rendered(plan, "recipe/collector-config.yaml")
     assert (patch["metadata"]["name"], patch["data"]["config.yaml"]) == ("otel-collector-config", good.read_text())
-    assert rendered(plan, "recipe/kustomization.yaml")["patches"] == [{"path": "collector-config.yaml"}]
+    patches = rendered(plan, "recipe/kustomization.yaml")["patches"]
+    assert patches[0] == {"path": "collector-config.yaml"} and "config-sha" in patches[1]["patch"]
     bad = tmp_path / "elsewhere.yaml"
     bad.write_text(text)
     with pytest.raises(ConfigError, match="the recipe's Jaeger answers at jaeger-collector:4317"):
@@ -248,7 +249,8 @@ def test_helmfile_is_refused_on_the_kustomize_profile(make_plan, tmp_path):
     assert make_plan("helmfile-guide", helmfile=helmfile, pool="p").steps, "positive control"
 
 
-def test_the_recipe_kustomization_builds_from_its_urls(tmp_path, make_plan):
+@pytest.mark.parametrize("own_config", [False, True], ids=["recipe-config", "collector-config"])
+def test_the_recipe_kustomization_builds_from_its_urls(tmp_path, make_plan, own_config):
     """The plan's recipe kustomization, built by the real kustomize with its raw-file URLs served
     from 127.0.0.1 (llm-d's files from LLMD_UPSTREAM_CURRENT at the same paths): every object lands
     in the workload's namespace with the pinned images, and the config the run reads is the recipe's."""
@@ -267,7 +269,10 @@ def test_the_recipe_kustomization_builds_from_its_urls(tmp_path, make_plan):
         kustomize = tool("kustomize")
     except Missing as exc:
         pytest.skip(f"SKIPPED LOUDLY: {exc}")
-    plan = make_plan(PROFILE)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text((repo_root() / "config" / "collector" / "collector.yaml").read_text().replace(
+        "jaeger-collector.monitoring.svc.cluster.local:4317", "jaeger-collector:4317"))
+    plan = make_plan(PROFILE, **({"collector_config": mine} if own_config else {}))
     recipe = plan.options.rendered_dir / "recipe"
     served = tmp_path / "served"
     local_urls = []
@@ -307,7 +312,10 @@ def test_the_recipe_kustomization_builds_from_its_urls(tmp_path, make_plan):
     assert images == {plan.profile.images["collector"], plan.profile.images["jaeger"]}
     built = tmp_path / "recipe-built.yaml"
     built.write_text(proc.stdout)
-    assert len(kustomize_plan.recipe_collector_config(built).filter_conditions()) == 4
+    assert len(kustomize_plan.recipe_collector_config(built).filter_conditions()) == (6 if own_config else 4)
+    [collector] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "otel-collector"]
+    annotations = collector["spec"]["template"]["metadata"].get("annotations") or {}
+    assert ("llmd-trace-e2e.llm-d.ai/config-sha" in annotations) is own_config, annotations
 
 
 def test_preflight_needs_git_for_the_remote_component(tmp_path):

@@ -11,6 +11,7 @@ kustomize). The run's tracing values (`tracing.*`) become a patch layered after 
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,13 @@ def recipe_collector_config(built: Path) -> collector_config.CollectorConfig:
     raise ConfigError(f"{built} has no ConfigMap {RECIPE_COLLECTOR_CONFIGMAP}: did the recipe change? check versions.toml [kustomize]")
 
 
+def _config_roll(path: Path) -> dict[str, Any]:
+    """The config's checksum on the collector's pod template: a changed config rolls the pod on a reused cluster."""
+    checksum = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": RECIPE_COLLECTOR},
+            "spec": {"template": {"metadata": {"annotations": {"llmd-trace-e2e.llm-d.ai/config-sha": checksum}}}}}
+
+
 def _image_pin(ref: str) -> dict[str, str]:
     name, _, tag = ref.rpartition(":")
     return {"name": name, "newTag": tag}
@@ -107,7 +115,7 @@ def observability_steps(plan, versions) -> tuple[str, str]:
     if opts.collector_config:
         shows.append(_file(plan, f"{RECIPE_DIR}/collector-config.yaml", _user_collector_config(opts.collector_config),
                            f"--collector-config {opts.collector_config} in place of the recipe's config"))
-        kustomization["patches"] = [{"path": "collector-config.yaml"}]
+        kustomization["patches"] = [{"path": "collector-config.yaml"}, {"patch": yamlout.dump(_config_roll(opts.collector_config))}]
     shows.insert(0, _file(plan, f"{RECIPE_DIR}/kustomization.yaml", kustomization,
                           "llm-d's tracing recipe (Step 1, Manual Deployment) in the workload's namespace; "
                           "the files are fetched at run time; images as versions.toml pins them"))
