@@ -100,7 +100,7 @@ def _image_pin(ref: str) -> dict[str, str]:
     return {"name": name, "newTag": tag}
 
 
-def observability_steps(plan, versions) -> tuple[str, str]:
+def observability_steps(plan) -> tuple[str, str]:
     """Namespace, then `kustomize build` of the recipe's two files in the workload's namespace."""
     opts, profile, steps = plan.options, plan.profile, plan.steps
     source = profile.kustomize["observability"]
@@ -219,11 +219,16 @@ def modelserver_block(plan, user_values: list) -> dict[str, Any]:
     return dict(lookup(merged, path) or {})
 
 
+def _proxy_step(block: dict[str, Any], pd: bool) -> bool:
+    """Under P/D the user adds the guide's env step to the proxy, unless tracing is off."""
+    return pd and block.get("enabled", True) is not False
+
+
 def top_kustomization(block: dict[str, Any], base_args: int, traced: str, pd: bool) -> dict[str, Any]:
     """The layer after the component: the run's values as patches (and, under P/D, the user's env
     step for the routing proxy)."""
     patches = component.values_patches(block, base_args)
-    if pd:
+    if _proxy_step(block, pd):
         patches.append({"path": "user-proxy-env.yaml"})
     return {**KUSTOMIZATION, "resources": [traced], "patches": patches}
 
@@ -233,7 +238,7 @@ def predicted(decode: dict[str, Any], block: dict[str, Any], pd: bool) -> dict[s
     out = copy.deepcopy(decode)
     spec = out["spec"]["template"]["spec"]
     spec["containers"][0] = component.predict_container(spec["containers"][0], block)
-    if pd:  # a strategic merge: the patched sidecar moves to the front of initContainers
+    if _proxy_step(block, pd):  # a strategic merge: the patched sidecar moves to the front of initContainers
         patch = proxy_env_patch(block)["spec"]["template"]["spec"]["initContainers"]
         spec["initContainers"] = component.merge_named(spec["initContainers"], patch)
     return out
@@ -274,7 +279,7 @@ def modelserver_steps(plan, repo: Path, user_values: list) -> dict[str, Any]:
                           "the run's tracing values as patches layered after the component (tracing.*)"))
     docs[0] = predicted(decode, block, opts.pd)
     shows.append(_file(plan, f"{d}-predicted.yaml", docs, "what `kustomize build` yields, as the harness predicts it "
-                       "(the decode container held against the real kustomize by a contract test)"))
+                       "(held against the real kustomize by tests/unit/test_kustomize_component.py)"))
     steps.append(Apply(f"vLLM: the harness's Deployment with llm-d's tracing component ({source.shown()})",
                        opts.rendered_dir / d, kustomize=True, shows=tuple(shows)))
     for name in [DECODE_NAME] + ([PREFILL_NAME] if opts.pd else []):

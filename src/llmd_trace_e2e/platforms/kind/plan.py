@@ -163,7 +163,7 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
 
     # -- traces backend and collector (the recipe's, in the workload's namespace, for a kustomize profile)
     if "observability" in profile.kustomize:
-        collector_image, jaeger_image = kustomize_plan.observability_steps(plan, versions)
+        collector_image, jaeger_image = kustomize_plan.observability_steps(plan)
     else:
         collector_image, jaeger_image = _backend_steps(plan, repo, versions)
 
