@@ -167,3 +167,19 @@ def test_the_remote_form_the_plan_writes_builds_from_a_git_repository(kustomize,
     traced.write_text(yaml.safe_dump(doc))
     real = by_name(build(kustomize, folder))
     assert real == by_name(predicted), "the build through the remote form differs from the prediction"
+
+
+@pytest.mark.parametrize("node", NODES)
+@pytest.mark.parametrize("variant", ["tracing-off", "sampler-0", "renamed-service"])
+def test_a_variant_rebuilt_on_the_running_plan_equals_its_prediction(kustomize, component_file, tmp_path, node, variant):
+    """What the kind platform applies for the suite's variants (platform.variant): the plan's own
+    base and component with the variant's values as the patch after them."""
+    from llmd_trace_e2e.spec.values import deep_merge
+
+    folder, _ = plan_with_local_component(tmp_path, component_file, NODES[node], {})
+    plan = build_plan(KindOptions(profile="kustomize-guide", artifacts_dir=tmp_path / "art", **NODES[node]))
+    block = deep_merge(plan.values["tracing"], VARIANTS[variant]["tracing"])
+    built = by_name(build(kustomize, kustomize_plan.variant_folder(plan, block)))
+    decode = yaml.safe_load((folder / "base" / "decode.yaml").read_text())
+    want = kustomize_plan.predicted(decode, block, plan.options.pd)
+    assert built[kustomize_plan.DECODE_NAME] == want, f"{node}/{variant}: the variant's build differs from its prediction"

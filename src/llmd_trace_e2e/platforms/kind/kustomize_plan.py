@@ -244,6 +244,22 @@ def predicted(decode: dict[str, Any], block: dict[str, Any], pd: bool) -> dict[s
     return out
 
 
+def variant_folder(plan, block: dict[str, Any]) -> Path:
+    """A variant's layer (the suite's `platform.variant`): the same base and component as the
+    plan's, with `block` as the patch after them; written beside the plan's folder."""
+    base = plan.options.rendered_dir / MODELSERVER_DIR
+    decode = yaml.safe_load((base / "base" / "decode.yaml").read_text())
+    folder = plan.options.rendered_dir / f"{MODELSERVER_DIR}-variant"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "user-proxy-env.yaml").unlink(missing_ok=True)
+    if _proxy_step(block, plan.options.pd):
+        (folder / "user-proxy-env.yaml").write_text(yamlout.dump(proxy_env_patch(block)))
+    args = len(decode["spec"]["template"]["spec"]["containers"][0]["args"])
+    (folder / "kustomization.yaml").write_text(yamlout.dump(
+        top_kustomization(block, args, f"../{MODELSERVER_DIR}/traced", plan.options.pd)))
+    return folder
+
+
 def modelserver_steps(plan, repo: Path, user_values: list) -> dict[str, Any]:
     opts, profile, steps = plan.options, plan.profile, plan.steps
     source = profile.kustomize["modelserver"]

@@ -114,17 +114,9 @@ class KindE2EPlatform(SharedPlatformParts):
         from llmd_trace_e2e.runtime.waits import wait_for
         from llmd_trace_e2e.spec.values import lookup
 
-        plan, path = self.deployed.plan, self.profile.values_schema["modelservice"].path
+        path = self.profile.values_schema["modelservice"].path
         block = deep_merge(lookup(self.baseline, path) or {}, lookup(overlay, path) or {})
-        base = next(s for s in plan.steps if getattr(s, "kustomize", False) and s.path.name == kustomize_plan.MODELSERVER_DIR)
-        decode = yaml.safe_load((base.path / "base" / "decode.yaml").read_text())
-        folder = self.opts.rendered_dir / "modelserver-variant"
-        folder.mkdir(parents=True, exist_ok=True)
-        if self.opts.pd:
-            (folder / "user-proxy-env.yaml").write_text(yaml.safe_dump(kustomize_plan.proxy_env_patch(block)))
-        args = len(decode["spec"]["template"]["spec"]["containers"][0]["args"])
-        (folder / "kustomization.yaml").write_text(yaml.safe_dump(
-            kustomize_plan.top_kustomization(block, args, f"../{base.path.name}/traced", self.opts.pd), sort_keys=False))
+        folder = kustomize_plan.variant_folder(self.deployed.plan, block)
         kube = Kube(self.opts.kubeconfig_path, self.opts.kube_context)
         kube.apply_text(runner.kustomize_build(folder, tools, self.opts.timeouts.command), str(folder))
         wait_for("the model server's variant rolled out", kube.deployments_ready(
