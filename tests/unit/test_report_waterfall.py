@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from llmd_trace_e2e.report.waterfall import Geometry, arrange, layout, waterfall_html, write_waterfall
+from llmd_trace_e2e.report.waterfall import waterfall_html, write_waterfall
+from llmd_trace_e2e.report.waterfall_layout import Geometry, arrange, layout
 
 from .spans import CLIENT_PARENT, TRACE, full_path, span
 

@@ -1,8 +1,5 @@
 """What llm-d's charts render from Helm values, per chart version, computed without helm.
 
-Long (about 380 lines) because every chart version's rendering sits side by side, so a reader
-compares the versions in one place.
-
 Used only where the real chart cannot be had (chart_render.py renders those that can);
 tests/unit/test_golden_renders.py holds it against every real render in ../shared/golden-renders.
 It covers the traced containers (decode/prefill vLLM, the routing proxy, the EPP): their env

@@ -1,9 +1,7 @@
 """The ordered steps of a kind run and the files they apply, built without touching Docker.
 
-Long (about 370 lines) so the whole run reads top to bottom in the order it happens; the
-kustomize profile's steps are kustomize_plan.py's, the step types steps.py's.
-
 `--plan` prints this; `up` executes exactly this, so what a reviewer reads is what runs.
+The kustomize profile's steps are kustomize_plan.py's, the step types steps.py's.
 Commands name their tool (kind, helm, helmfile, docker) by name; the runner resolves the
 binaries (.bin/ from `make tools`) when it executes them.
 """

@@ -1,8 +1,5 @@
 """The local stack left running for a developer: `llmd-trace-e2e local up|status|down`.
 
-Long (about 400 lines) because it is one lifecycle seen from both of its processes (the command
-and the server it forks: start, control requests, teardown); split, each half would hide the other's contract.
-
 `up` forks a detached server (`python -m llmd_trace_e2e.platforms.local.stack serve ...`, its own session)
 that runs the same LocalPlatform start as the suite, writes the state file
 (<artifacts>/local/stack.json, local/state.py) once every component is ready, and then waits:
