@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, Callable, TypeVar
 
 import pytest
 
@@ -19,6 +20,7 @@ from llmd_trace_e2e.traces.request import root_during
 SPAN_TIMEOUT_S = 30.0  # the collector's batch timeout is 1 s; Jaeger ingests at once
 EPP_ROOT_SPAN = "gateway.request"
 EPP_IGNORES_TRACEPARENT = "epp-new-root-trace"  # the known gap: the EPP decides on its own
+T = TypeVar("T")
 
 
 def tracing_overlay(platform, block, charts=("epp", "modelservice")) -> dict:
@@ -54,6 +56,15 @@ def send_traced_by_every_hop(platform, propagate: bool = True, **send_kw) -> Sam
     def send():
         return traffic.send(platform.gateway_url, platform.model, propagate=propagate, **send_kw)
 
+    return resend_until_the_epp_samples(platform, send, propagate=propagate)
+
+
+def resend_until_the_epp_samples(platform, send: Callable[[], T], *, propagate: bool,
+                                  completion_of: Callable[[T], Any] = lambda sent: sent) -> Sampled[T]:
+    """`send()` once where that is enough (a sampled traceparent every hop honours, or an EPP
+    sampling every root), else again until the EPP sampled one, within the bound for its ratio.
+    `propagate`: whether `send` puts the caller's sampled traceparent on the wire; `completion_of`
+    finds the Completion in what `send` returns (an SDK call, an abandoned stream's record)."""
     epp = expected_service(platform.values, platform.profile, "epp") if platform.profile.runs("epp") else None
     decides_alone = not propagate or epp_may_ignore_traceparent(platform)
     ratio = epp_root_ratio(platform) if epp and decides_alone else 1.0
@@ -61,11 +72,11 @@ def send_traced_by_every_hop(platform, propagate: bool = True, **send_kw) -> Sam
         return Sampled(send(), 1)
 
     def first_sampled(batch):
-        settle(platform, batch[-1])
+        settle(platform, completion_of(batch[-1]))
         spans = platform.unfiltered_spans()
         if spans is None:
-            spans = platform.jaeger.find_spans(epp, batch[0].started - timedelta(seconds=1))
-        return next((done for done in batch if root_during(spans, epp, done, EPP_ROOT_SPAN)), None)
+            spans = platform.jaeger.find_spans(epp, completion_of(batch[0]).started - timedelta(seconds=1))
+        return next((sent for sent in batch if root_during(spans, epp, completion_of(sent), EPP_ROOT_SPAN)), None)
 
     return send_until_sampled(send, first_sampled, ratio, f"the EPP ({epp})")
 
@@ -90,7 +101,8 @@ def _mark(request, platform, gap) -> None:
     judgement = gap.judge(platform.profile.run)
     request.node.user_properties.append((f"known gap {gap.id}", f"{judgement.status.value}: {judgement.why}"))
     if judgement.status.expected_to_fail:
-        request.applymarker(pytest.mark.xfail(reason=f"{gap.reason} [this run: {judgement.why}]", strict=True))
+        reason = f"known gap {gap.id}: {gap.description} (upstream: {gap.upstream}; this run: {judgement.why})"
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
 
 
 def epp_may_ignore_traceparent(platform) -> bool:

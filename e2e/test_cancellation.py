@@ -11,57 +11,30 @@ that a change says so:
   the client's close reached vLLM."""
 from __future__ import annotations
 
-import re
-import time
-
 import pytest
-import requests
 
-from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
-from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
+from abandoned_streams import abandoned_the_epp_sampled
 from checks import LlmRequestOf, expect_gap, expect_spans, service_or_skip, spans_around
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
-ABORT_SETTLE_S = 5.0  # longer than the whole 400-token stream takes (2.2 s read to its end, 2 cores)
 EPP_ON_CANCEL = {"status": "UNSET", "events": ()}  # what the GAIE EPP v1.5.0 exports for it
-FINISHED = re.compile(r'^vllm:request_success_total\{[^}]*finished_reason="(?:stop|length)"[^}]*\} ([0-9.e+]+)$', re.M)
-RUNNING = re.compile(r'^vllm:num_requests_running\{[^}]*\} ([0-9.e+]+)$', re.M)
-
-
 ABANDON_ATTEMPTS = 3  # the close can reach vLLM after it generated the last token: then try again
 
 
 @pytest.fixture(scope="module")
 def abandoned(platform):
-    """The abandoned stream, and whether vLLM then finished it anyway (None: cannot tell here)."""
+    """An abandoned stream the EPP sampled, at any sampler ratio, and whether vLLM then finished
+    it anyway (None: cannot tell here)."""
     for _ in range(ABANDON_ATTEMPTS):
-        before = model_servers_metric(platform, FINISHED)
-        done = traffic.send_and_abandon(platform.gateway_url, platform.model, after_chunks=3)
-        if before is None:  # vLLM's queue cannot be seen from here: wait out the whole stream
-            time.sleep(ABORT_SETTLE_S)
-            return done, None
-        wait_for("vLLM to let go of the abandoned stream (vllm:num_requests_running back to 0)",
-                 lambda: model_servers_metric(platform, RUNNING) == 0 or Pending("still running"), ABORT_SETTLE_S)
-        finished_anyway = model_servers_metric(platform, FINISHED) > before
-        if not finished_anyway:
+        found = abandoned_the_epp_sampled(platform).completion
+        if not found.finished_anyway:
             break
-    return done, finished_anyway
-
-
-def model_servers_metric(platform, metric: re.Pattern) -> float | None:
-    """The sum over every vLLM of the pool (the EPP picks one) of the samples `metric` matches in
-    its /metrics: FINISHED counts requests that finished (stop or length; an aborted one is not
-    among them), RUNNING those in progress. None: the platform cannot reach them."""
-    servers = getattr(platform, "model_servers", None)
-    if platform.name != "local" or not servers:
-        return None
-    texts = [requests.get(f"http://{address}/metrics", timeout=5).text for address in servers.values()]
-    return sum(float(m.group(1)) for text in texts for m in metric.finditer(text))
+    return found.completion, found.finished_anyway
 
 
 @pytest.mark.checks("cancellation: the EPP exports an ended gateway.request for a stream the client abandons")

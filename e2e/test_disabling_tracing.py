@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.platforms.base import expected_service
 from llmd_trace_e2e.traces.assertions import NoSpansFrom, SpansExist, expect_now
 
 from llmd_trace_e2e.spec.values import deep_merge
 
-from checks import LlmRequestOf, expect_spans, service_or_skip, spans_around, tracing_overlay
+from checks import (LlmRequestOf, expect_spans, send_traced_by_every_hop, service_or_skip, spans_around,
+                    tracing_overlay)
 
 pytestmark = [pytest.mark.variant, pytest.mark.guide("Disabling Tracing")]
 
@@ -28,7 +28,7 @@ def test_epp_tracing_off_and_vllm_renamed(platform):
                                          ("modelservice",)))
     with platform.variant(overlay):
         assert expected_service(platform.values, platform.profile, "vllm-decode") == "vllm-decode-renamed"
-        done = traffic.send(platform.gateway_url, platform.model)
+        done = send_traced_by_every_hop(platform).completion
         expect_spans(platform, spans_around(platform, "vllm-decode-renamed", done),
                      [SpansExist("vllm-decode-renamed", "llm_request")],
                      "vLLM spans under the serviceNames override (positive control)")
@@ -43,7 +43,7 @@ def test_vllm_tracing_off(platform):
     epp = service_or_skip(platform, "epp")
     vllm = service_or_skip(platform, "vllm-decode")
     with platform.variant(tracing_overlay(platform, {"enabled": False}, ("modelservice",))):
-        done = traffic.send(platform.gateway_url, platform.model)
+        done = send_traced_by_every_hop(platform).completion
         expect_spans(platform, spans_around(platform, epp, done), [SpansExist(epp, "gateway.request")],
                      "EPP spans with vLLM's tracing off (positive control)")
         settle(platform, done)

@@ -13,9 +13,8 @@ import pytest
 from llmd_trace_e2e.traffic.openai_sdk import CLIENT_SERVICE, INSTRUMENTED_KINDS, SdkCall, TracedOpenAI
 from llmd_trace_e2e.traces.assertions import Failure, JoinedInOneTrace, SpansExist, expect_now
 
-from checks import LlmRequestOf, expect_gaps, expect_spans, service_or_skip, spans_around
-
-pytestmark = pytest.mark.guide("What Gets Traced")
+from checks import (LlmRequestOf, expect_gaps, expect_spans, resend_until_the_epp_samples, service_or_skip,
+                    spans_around)
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
@@ -26,9 +25,19 @@ TRACED_GATEWAY = {"gateway": {"tracing": {"enabled": True}}}
 
 
 def send_all(platform, kinds) -> dict[str, SdkCall]:
+    """One SDK call per kind that the EPP sampled, at any sampler ratio: a call the client traces
+    carries its sampled traceparent, one it does not (the legacy completions API) none, and where
+    the EPP then decides alone below ratio 1 the call is made again until it sampled one."""
     with TracedOpenAI(platform.gateway_url, platform.collector_otlp_grpc) as client:
-        return {kind: client.send(platform.model, chat=kind.startswith("chat"), stream=kind.endswith("-stream"))
-                for kind in kinds}
+        return {kind: sdk_call_the_epp_sampled(platform, client, kind) for kind in kinds}
+
+
+def sdk_call_the_epp_sampled(platform, client, kind: str) -> SdkCall:
+    def send():
+        return client.send(platform.model, chat=kind.startswith("chat"), stream=kind.endswith("-stream"))
+
+    return resend_until_the_epp_samples(platform, send, propagate=kind in TRACED_KINDS,
+                                        completion_of=lambda call: call.completion).completion
 
 
 @pytest.fixture(scope="module")

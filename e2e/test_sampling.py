@@ -18,13 +18,13 @@ from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.spec.sampling import binomial_bounds, tries_to_see_one
 from llmd_trace_e2e.traffic.completions import Completion
-from llmd_trace_e2e.traffic.resend import Sampled
+from llmd_trace_e2e.traffic.resend import NeverSampled, Sampled
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.request import incomplete_sampled_traces, root_during, spans_of_request
 
-from checks import (EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, expect_gap, expect_spans, send_traced_by_every_hop,
-                    service_or_skip, tracing_overlay)
+from checks import (EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, expect_gap, expect_spans, resend_until_the_epp_samples,
+                    send_traced_by_every_hop, service_or_skip, tracing_overlay)
 
 pytestmark = pytest.mark.guide("Production Sampling")
 
@@ -50,10 +50,23 @@ def component_param():
 
 
 @pytest.fixture(scope="module")
-def sampled_and_not(platform):
-    """The same completion twice: sampled (flags 01), then not sampled (flags 00)."""
-    sampled = traffic.send(platform.gateway_url, platform.model)
-    unsampled = traffic.send(platform.gateway_url, platform.model, traceparent=traffic.TraceParent.new(sampled=False))
+def sampled_and_not(platform) -> tuple[Completion, list[Completion]]:
+    """The same completion sampled (flags 01) by every hop, then not sampled (flags 00). Where
+    the EPP may ignore the traceparent and samples below ratio 1, one unsampled request proves
+    little either way: the unsampled ones go on until the EPP's root span shows one (what its
+    gap predicts), at most as many as make missing that as unlikely as the bound allows."""
+    sampled = send_traced_by_every_hop(platform).completion
+    unsampled: list[Completion] = []
+
+    def send_unsampled():
+        unsampled.append(traffic.send(platform.gateway_url, platform.model,
+                                      traceparent=traffic.TraceParent.new(sampled=False)))
+        return unsampled[-1]
+
+    try:
+        resend_until_the_epp_samples(platform, send_unsampled, propagate=True)
+    except NeverSampled:
+        pass  # no EPP span for any of them: what an EPP that honours flags 00 does
     return sampled, unsampled
 
 
@@ -67,12 +80,13 @@ def test_unsampled_traceparent_leaves_no_span(request, platform, sampled_and_not
                  [SpansExist(service)], f"{component}'s spans for the sampled request (positive control)")
     if component == "epp":
         expect_gap(request, platform, EPP_IGNORES_TRACEPARENT)
-    settle(platform, unsampled)
-    left = of_service(spans_of_request(all_spans(platform, since), unsampled), service)
+    settle(platform, unsampled[-1])
+    spans = all_spans(platform, since)
+    left = [s for done in unsampled for s in of_service(spans_of_request(spans, done), service)]
     assert not left, (
-        f"a traceparent with flags 00 ({unsampled.traceparent.header}), yet {component} exported "
-        f"{len(left)} span(s) for the request: " + ", ".join(sorted({f"{s.name} (trace {s.trace_id})" for s in left}))
-        + f" (logs: {platform.logs_hint()})")
+        f"{len(unsampled)} request(s) with a traceparent with flags 00 (last {unsampled[-1].traceparent.header}), "
+        f"yet {component} exported {len(left)} span(s) for them: "
+        + ", ".join(sorted({f"{s.name} (trace {s.trace_id})" for s in left})) + f" (logs: {platform.logs_hint()})")
 
 
 # --- at the guide's production ratio ------------------------------------------------------------------
@@ -182,9 +196,11 @@ def test_sampler_arg_zero_exports_nothing(platform):
         return [s for s in (platform.unfiltered_spans() or [])[count:] if s.service in ours]
 
     before = len(platform.unfiltered_spans() or [])
-    traffic.send(platform.gateway_url, platform.model, propagate=False)
+    # at a baseline ratio below 1, sent again until the EPP sampled one (else the control proves nothing)
+    control = send_traced_by_every_hop(platform, propagate=False)
     expect_spans(platform, lambda: tapped_since(before), [SpansExist(epp, "gateway.request")],
-                 "a request without traceparent is traced at the baseline sampler (positive control)")
+                 f"a request without traceparent is traced at the baseline sampler (positive control, "
+                 f"{control.sent} sent)")
     zero = {"sampling": {"samplerArg": "0"}}
     with platform.variant(tracing_overlay(platform, zero)):
         before = len(platform.unfiltered_spans() or [])

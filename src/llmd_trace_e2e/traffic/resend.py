@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import ceil
-from typing import Callable, Sequence
+from typing import Callable, Generic, Sequence, TypeVar
 
 from llmd_trace_e2e.runtime.errors import HarnessError
 from llmd_trace_e2e.spec.sampling import tries_to_see_one
-from llmd_trace_e2e.traffic.completions import Completion
+T = TypeVar("T")  # what one send returns: a Completion, an SDK call, ...
 
 
 @dataclass(frozen=True)
-class Sampled:
-    completion: Completion  # the first request the component sampled
+class Sampled(Generic[T]):
+    completion: T  # the first request the component sampled
     sent: int  # requests sent to find it
 
 
@@ -23,8 +23,8 @@ class NeverSampled(HarnessError):
     pass
 
 
-def send_until_sampled(send: Callable[[], Completion], first_sampled: Callable[[Sequence[Completion]], Completion | None],
-                       ratio: float, who: str, confidence: float = 0.999) -> Sampled:
+def send_until_sampled(send: Callable[[], T], first_sampled: Callable[[Sequence[T]], T | None],
+                       ratio: float, who: str, confidence: float = 0.999) -> Sampled[T]:
     """`first_sampled(batch)` waits for the batch's spans and returns the first request `who`
     sampled, or None. Requests go in rounds of 1/ratio (one expected sampled each), so that
     the wait for spans is paid once per round, not per request."""
