@@ -183,3 +183,20 @@ def test_a_variant_rebuilt_on_the_running_plan_equals_its_prediction(kustomize, 
     decode = yaml.safe_load((folder / "base" / "decode.yaml").read_text())
     want = kustomize_plan.predicted(decode, block, plan.options.pd)
     assert built[kustomize_plan.DECODE_NAME] == want, f"{node}/{variant}: the variant's build differs from its prediction"
+
+
+def test_the_runner_builds_the_step_and_keeps_the_output(kustomize, component_file, tmp_path):
+    """runner.kustomize_build, as `kind up` runs a kustomize step: the real kustomize's output
+    (what is applied) equals the prediction, and is kept beside the folder for the record; a
+    folder kustomize refuses fails in one line naming it."""
+    from llmd_trace_e2e.platforms.kind import runner
+    from llmd_trace_e2e.platforms.kind.cluster import CommandFailed
+
+    folder, predicted = plan_with_local_component(tmp_path, component_file, {"gpu": True}, {})
+    text = runner.kustomize_build(folder, {"kustomize": str(kustomize)}, 120)
+    assert by_name([d for d in yaml.safe_load_all(text) if d]) == by_name(predicted)
+    assert (folder.parent / "modelserver-built.yaml").read_text() == text
+    (folder / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    with pytest.raises(CommandFailed) as failed:
+        runner.kustomize_build(folder, {"kustomize": str(kustomize)}, 120)
+    assert f"kustomize build {folder}" in str(failed.value) and "\n" not in str(failed.value)
