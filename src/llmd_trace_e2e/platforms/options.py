@@ -50,6 +50,11 @@ KIND = (
     Option("--context", "with --use-existing-cluster", {"default": None}),
     Option("--load-image", "`kind load` a locally built image into the nodes (repeatable)",
            {"action": "append", "default": [], "metavar": "IMAGE"}),
+    Option("--offline", "air-gapped: CRDs from their Go modules, charts from --chart-dir or a Go module that "
+                        "serves them (GAIE's inferencepool); a chart that cannot be had is refused at plan time",
+           {"action": "store_true"}),
+    Option("--chart-dir", "install chart NAME from folder DIR instead of its repository (repeatable)",
+           {"action": "append", "default": [], "metavar": "NAME=DIR"}),
     Option("--helmfile", "deploy llm-d from a guide's helmfile, tracing values layered on top",
            {"default": None, "type": Path}),
     Option("--pool", "the InferencePool a --helmfile deploys (the HTTPRoute's backend)", {"default": None}),
@@ -75,6 +80,8 @@ class KindArgs:
     kubeconfig: Path | None = None
     context: str | None = None
     load_image: tuple[str, ...] = ()
+    offline: bool = False
+    chart_dir: tuple[str, ...] = ()  # NAME=DIR
     helmfile: Path | None = None
     pool: str | None = None
 

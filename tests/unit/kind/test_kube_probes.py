@@ -13,12 +13,14 @@ from llmd_trace_e2e.runtime.waits import Pending
 def deployment(name, want, have, release="trace-e2e-ms"):
     return NS(metadata=NS(name=name, annotations={"meta.helm.sh/release-name": release}),
               spec=NS(replicas=want, selector=NS(match_labels={"app": name})),
-              status=NS(available_replicas=have))
+              status=NS(available_replicas=have, conditions=None))
 
 
-def pod(name, waiting_reason=None, restarts=0, message=""):
-    state = NS(waiting=NS(reason=waiting_reason, message=message) if waiting_reason else None)
-    status = NS(name="vllm", state=state, restart_count=restarts)
+def pod(name, waiting_reason=None, restarts=0, message="", last_exit=None):
+    state = NS(waiting=NS(reason=waiting_reason, message=message) if waiting_reason else None,
+               running=None if waiting_reason else NS(started_at="now"))
+    last = NS(terminated=NS(exit_code=last_exit, reason="Error")) if last_exit is not None else None
+    status = NS(name="vllm", state=state, restart_count=restarts, ready=False, last_state=last)
     return NS(metadata=NS(name=name), status=NS(init_container_statuses=[], container_statuses=[status], conditions=[]))
 
 
@@ -55,16 +57,32 @@ def test_ready_when_every_deployment_of_the_release_is_available():
     assert kube.deployments_ready("llm-d", release="trace-e2e-ms")() is True
 
 
-def test_fatal_pod_states_fail_at_once():
-    kube = kube_with([deployment("d", 1, 0)], [pod("p", "InvalidImageName", message="bad ref")])
-    with pytest.raises(ProbeFailed, match="pod p container vllm: InvalidImageName: bad ref"):
+@pytest.mark.parametrize("reason", ["InvalidImageName", "ImagePullBackOff"])
+def test_fatal_pod_states_fail_at_once(reason):
+    kube = kube_with([deployment("d", 1, 0)], [pod("p", reason, message="bad ref")])
+    with pytest.raises(ProbeFailed, match=f"^pod llm-d/p container vllm: {reason}: bad ref$"):
         kube.deployments_ready("llm-d", release="trace-e2e-ms")()
 
 
-def test_crash_loop_fails_with_the_log_tail():
-    kube = kube_with([deployment("d", 1, 0)], [pod("p", "CrashLoopBackOff", restarts=3)])
-    with pytest.raises(ProbeFailed, match="keeps crashing \\(3 restarts\\); last log lines:\nlast line of the crash"):
+def test_crash_loop_fails_at_once_in_one_line_with_the_last_log_line():
+    kube = kube_with([deployment("d", 1, 0)], [pod("p", "CrashLoopBackOff", restarts=1, last_exit=1)])
+    with pytest.raises(ProbeFailed, match="^pod llm-d/p container vllm: CrashLoopBackOff \\(1 restarts, last exit 1 "
+                                          "\\(Error\\)\\); last log line: last line of the crash$"):
         kube.deployments_ready("llm-d", release="trace-e2e-ms")()
+
+
+def test_a_deployment_whose_pods_cannot_be_created_fails_at_once():
+    dep = deployment("d", 1, 0)
+    dep.metadata.namespace = "llm-d"
+    dep.status.conditions = [NS(type="ReplicaFailure", status="True", reason="FailedCreate",
+                                message='pods "d-1" is forbidden: error looking up service account llm-d/x')]
+    with pytest.raises(ProbeFailed, match="^Deployment llm-d/d gets no pods: FailedCreate: pods .* is forbidden"):
+        kube_with([dep], []).deployments_ready("llm-d", release="trace-e2e-ms")()
+
+
+def test_a_running_pod_that_is_not_ready_is_named_while_waiting():
+    state = kube_with([deployment("d", 1, 0)], [pod("p")]).deployments_ready("llm-d", release="trace-e2e-ms")()
+    assert isinstance(state, Pending) and "pod llm-d/p container vllm: running, not Ready" in state.state, state
 
 
 def test_gpus_allocatable_reports_per_node():

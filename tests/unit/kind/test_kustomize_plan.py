@@ -326,3 +326,8 @@ def test_preflight_needs_git_for_the_remote_component(tmp_path):
     (tmp_path / "git").write_text("#!/bin/sh\n# FAKE git for the preflight test\n")
     (tmp_path / "git").chmod(0o755)
     check_git(Host(env={"PATH": str(tmp_path)}))  # positive control: found
+
+
+def test_offline_is_refused_on_the_kustomize_profile(make_plan):
+    with pytest.raises(ConfigError, match="--offline: profile 'kustomize-guide' fetches llm-d's recipe files at run time"):
+        make_plan(PROFILE, offline=True)

@@ -290,7 +290,9 @@ def test_existing_cluster_plan_creates_no_cluster(make_plan, tmp_path):
     assert helm[helm.index("--kubeconfig") + 1] == str(kubeconfig)
     assert helm[helm.index("--kube-context") + 1] == "gpu-lab"
     assert any(isinstance(s, Wait) and s.check == "gpus" for s in plan.steps)
-    assert plan.endpoints["reachable_from_host"] is False
+    assert plan.endpoints["reach"] == "port-forward" and plan.endpoints["gateway_url"] == "{gateway_url}"
+    [served] = [s for s in plan.steps if isinstance(s, Wait) and s.check == "http"]
+    assert served.url == "{gateway_url}/v1/models", "the model check goes through the port-forward"
 
 
 def test_existing_cluster_needs_an_explicit_kubeconfig_or_context(make_plan):

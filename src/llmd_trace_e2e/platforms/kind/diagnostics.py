@@ -29,9 +29,22 @@ def _safe(errors: list[str], what: str, action: Callable[[], None]) -> None:
         errors.append(f"{what}: {type(exc).__name__}: {exc}")
 
 
+def _read_log(kube, ns: str, name: str, container: str, path: Path, notes: list[str], previous: bool = False) -> None:
+    """A container's log into `path`; one that cannot be read is noted (a container that never
+    started, a node whose kubelet does not answer), never an error of the diagnostics."""
+    from llmd_trace_e2e.platforms.kind.kube import log_unavailable
+
+    try:
+        path.write_text(kube.core.read_namespaced_pod_log(name, ns, container=container, previous=previous,
+                                                          _request_timeout=30))
+    except Exception as exc:  # noqa: BLE001 - noted, see above
+        notes.append(f"{ns}/{name}/{container}{' (previous run)' if previous else ''}: {log_unavailable(exc)}")
+
+
 def _pods(kube, dest: Path, errors: list[str]) -> None:
     pods = kube.core.list_pod_for_all_namespaces(_request_timeout=30).items
-    lines = []
+    lines: list[str] = []
+    notes: list[str] = []
     for pod in pods:
         ns, name = pod.metadata.namespace, pod.metadata.name
         lines.append(f"{ns}/{name}  phase={pod.status.phase}  node={pod.spec.node_name}")
@@ -43,17 +56,18 @@ def _pods(kube, dest: Path, errors: list[str]) -> None:
                    f"waiting {state.waiting.reason}: {state.waiting.message or ''}" if state and state.waiting else
                    f"terminated {state.terminated.reason} exit={state.terminated.exit_code}"
                    if state and state.terminated else "unknown")
+            last = cs.last_state.terminated if cs.restart_count and cs.last_state else None
+            ended = f" last=terminated {last.reason} exit={last.exit_code}" if last else ""
             lines.append(f"    {kind + ' ' if kind else ''}{cs.name}: ready={cs.ready} restarts={cs.restart_count} {now}"
-                         f" image={cs.image}")
+                         f"{ended} image={cs.image}")
             log_dir = dest / "logs" / ns / name
             log_dir.mkdir(parents=True, exist_ok=True)
-            _safe(errors, f"log {ns}/{name}/{cs.name}", lambda c=cs.name, d=log_dir: (d / f"{c}.log").write_text(
-                kube.core.read_namespaced_pod_log(name, ns, container=c, _request_timeout=30)))
+            _read_log(kube, ns, name, cs.name, log_dir / f"{cs.name}.log", notes)
             if cs.restart_count:
-                _safe(errors, f"previous log {ns}/{name}/{cs.name}",
-                      lambda c=cs.name, d=log_dir: (d / f"{c}.previous.log").write_text(
-                          kube.core.read_namespaced_pod_log(name, ns, container=c, previous=True, _request_timeout=30)))
+                _read_log(kube, ns, name, cs.name, log_dir / f"{cs.name}.previous.log", notes, previous=True)
     (dest / "pods.txt").write_text("\n".join(lines) + "\n")
+    if notes:
+        (dest / "logs-unavailable.txt").write_text("# container logs that could not be read\n" + "\n".join(notes) + "\n")
     collector = next((p for p in pods if p.metadata.namespace == MONITORING_NAMESPACE
                       and p.metadata.name.startswith(COLLECTOR_NAME)), None)
     if collector is not None:

@@ -16,9 +16,11 @@ from llmd_trace_e2e.runtime.waits import Pending
 from llmd_trace_e2e.platforms.kind.options import FIELD_MANAGER, HARNESS_LABEL
 
 HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
-# Pod states that will not fix themselves: waiting out the clock would only hide them.
-FATAL_WAITING = {"InvalidImageName", "CreateContainerConfigError", "ErrImageNeverPull", "CreateContainerError"}
-CRASH_RESTARTS = 3
+# Pod states that will not fix themselves: waiting out the clock would only hide them. An image
+# in back-off has failed to pull already, a container in CrashLoopBackOff has exited already: the
+# kubelet keeps retrying, but a run that waits for them only hides the failure for minutes.
+FATAL_WAITING = {"InvalidImageName", "CreateContainerConfigError", "ErrImageNeverPull", "CreateContainerError",
+                 "ImagePullBackOff", "CrashLoopBackOff"}
 
 
 class ProbeFailed(HarnessError):
@@ -79,6 +81,21 @@ class Kube:
         resource.server_side_apply(body=doc, name=meta["name"], namespace=namespace, field_manager=FIELD_MANAGER,
                                    force_conflicts=True, dry_run="All" if dry_run else None)
 
+    def exists(self, doc: dict[str, Any]) -> bool:
+        """Whether the object `doc` names is in the cluster (its kind unknown yet: no)."""
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+
+        try:
+            resource = self._resource(doc["apiVersion"], doc["kind"])
+        except ResourceNotFoundError:
+            return False
+        meta = doc.get("metadata") or {}
+        try:
+            resource.get(name=meta["name"], namespace=meta.get("namespace") if resource.namespaced else None)
+        except NotFoundError:
+            return False
+        return True
+
     def delete(self, doc: dict[str, Any], *, namespace: str | None = None) -> None:
         """Delete the object `doc` names; one already gone is fine."""
         from kubernetes.dynamic.exceptions import NotFoundError
@@ -91,11 +108,13 @@ class Kube:
         except NotFoundError:
             pass
 
-    def apply_text(self, text: str, source: str) -> int:
+    def apply_text(self, text: str, source: str, before_each: Callable[[dict], None] | None = None) -> int:
         count = 0
         for doc in yaml.safe_load_all(text):
             if not doc:
                 continue
+            if before_each:
+                before_each(doc)
             try:
                 self.apply(doc)
             except Exception as exc:
@@ -136,6 +155,7 @@ class Kube:
                 states.append(f"{dep.metadata.name} {have}/{want} available" + ("" if rolled else ", rolling out"))
                 if have < want or not rolled:
                     done = False
+                    _no_pods(dep)
                     states += self._pod_problems(namespace, dep.spec.selector.match_labels or {})
             return True if done else Pending("; ".join(states))
         return probe
@@ -161,14 +181,19 @@ class Kube:
             for cs in statuses:
                 waiting = cs.state.waiting if cs.state else None
                 reason = waiting.reason if waiting else None
-                where = f"pod {pod.metadata.name} container {cs.name}"
+                where = f"pod {namespace}/{pod.metadata.name} container {cs.name}"
+                if reason == "CrashLoopBackOff":
+                    last = cs.last_state.terminated if cs.last_state else None
+                    ended = f", last exit {last.exit_code} ({last.reason})" if last else ""
+                    log = self._log_tail(namespace, pod.metadata.name, cs.name, previous=True, lines=1).strip()
+                    raise ProbeFailed(f"{where}: CrashLoopBackOff ({cs.restart_count} restarts{ended}); "
+                                      f"last log line: {log.splitlines()[-1] if log else '(none)'}")
                 if reason in FATAL_WAITING:
-                    raise ProbeFailed(f"{where}: {reason}: {waiting.message or ''}".strip())
-                if reason == "CrashLoopBackOff" and (cs.restart_count or 0) >= CRASH_RESTARTS:
-                    tail = self._log_tail(namespace, pod.metadata.name, cs.name, previous=True)
-                    raise ProbeFailed(f"{where} keeps crashing ({cs.restart_count} restarts); last log lines:\n{tail}")
+                    raise ProbeFailed(f"{where}: {reason}: {waiting.message or ''}".strip().rstrip(":"))
                 if reason:
                     problems.append(f"{where}: {reason}")
+                elif cs.state and cs.state.running and not cs.ready and cs in (pod.status.container_statuses or []):
+                    problems.append(f"{where}: running, not Ready (its readiness probe fails)")
             if not statuses:
                 cond = next((c for c in pod.status.conditions or [] if c.type == "PodScheduled"), None)
                 if cond is not None and cond.status == "False":
@@ -180,7 +205,7 @@ class Kube:
             return self.core.read_namespaced_pod_log(pod, namespace, container=container, previous=previous,
                                                      tail_lines=lines, _request_timeout=20)
         except Exception as exc:
-            return f"(log unavailable: {api_reason(exc)})"
+            return f"none ({log_unavailable(exc, short=True)})"
 
     def crds_established(self, names: Iterable[str]) -> Callable:
         names = list(names)
@@ -220,6 +245,15 @@ class Kube:
         return probe
 
 
+def _no_pods(dep) -> None:
+    """A Deployment whose ReplicaSet cannot create its pods (a missing ServiceAccount, a quota,
+    an admission webhook) says so in its ReplicaFailure condition: no pod will come."""
+    for cond in dep.status.conditions or []:
+        if cond.type == "ReplicaFailure" and cond.status == "True":
+            raise ProbeFailed(f"Deployment {dep.metadata.namespace}/{dep.metadata.name} gets no pods: "
+                              f"{cond.reason}: {cond.message}")
+
+
 def http_ready(url: str, expect: str | None) -> Callable:
     def probe():
         answer = requests.get(url, timeout=10)
@@ -227,6 +261,15 @@ def http_ready(url: str, expect: str | None) -> Callable:
             return True
         return Pending(f"HTTP {answer.status_code}: {answer.text[:200]!r}")
     return probe
+
+
+def log_unavailable(exc: Exception, short: bool = False) -> str:
+    """Why a container's log cannot be read, in one line; a kubelet that does not answer (or, on
+    the kind rehearsal's kwok nodes, does not exist) is named as such (`short`: only that)."""
+    reason = " ".join(api_reason(exc).split())[:300]
+    if "dial tcp" in reason or "connection refused" in reason:
+        return "no kubelet answers for the pod's node" + ("" if short else f" ({reason})")
+    return reason[:120] if short else reason
 
 
 def api_reason(exc: Exception) -> str:

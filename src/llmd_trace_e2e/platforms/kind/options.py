@@ -57,6 +57,8 @@ class KindOptions:
     kubeconfig: Path | None = None  # with --use-existing-cluster
     context: str | None = None
     load_images: tuple[str, ...] = ()
+    offline: bool = False  # CRDs from their Go modules, charts from chart_dirs or a Go module: no download
+    chart_dirs: tuple[tuple[str, Path], ...] = ()  # (chart name, its folder), installed instead of the repository's
     artifacts_dir: Path = Path("artifacts")
     timeouts: Timeouts = field(default_factory=Timeouts)
 

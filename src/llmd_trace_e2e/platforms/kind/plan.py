@@ -44,6 +44,8 @@ class Plan:
     releases: list[tuple[str, str]] = field(default_factory=list)  # (namespace, release)
     values: dict[str, Any] = field(default_factory=dict)  # every chart's merged values (the run's baseline)
     endpoints: dict[str, Any] = field(default_factory=dict)
+    stopped_before: Step | None = None  # set by the runner when asked to stop early (the kind rehearsal)
+    forwards: Any = None  # an existing cluster's reach.PortForwards, opened by the runner when first needed
 
     def add_file(self, name: str, text: str) -> Path:
         path = self.options.rendered_dir / name
@@ -76,7 +78,9 @@ class Plan:
                 out.append(f"  $ {step.shell()}{when}")
                 referenced = [Path(a) for a in step.argv if Path(a) in self.files] + list(step.shows)
             elif isinstance(step, Apply):
-                source = f" <- {step.url} (fetched at run time)" if step.url else ""
+                source = (f" <- {step.url} (fetched at run time)" if step.url else
+                          f" <- Go module of versions.toml [crds.modules].{step.module} (--offline)" if step.module
+                          else "")
                 what = f"`kustomize build {step.path}`" if step.kustomize else str(step.path)
                 out.append(f"  apply (server-side) {what}{source}")
                 referenced = ([step.path] if step.path in self.files else []) + list(step.shows)
@@ -108,6 +112,21 @@ def _helm_install(opts: KindOptions, release: str, ref: list[str], namespace: st
     return tuple(argv + list(extra or []) + _helm_common(opts))
 
 
+def _chart_ref(opts: KindOptions, pin) -> list[str]:
+    """The chart argument(s) of `helm upgrade --install`: a --chart-dir folder, else (--offline)
+    the Go module that serves the chart, else the chart's repository."""
+    dirs = dict(opts.chart_dirs)
+    if pin.chart in dirs or opts.offline:
+        from llmd_trace_e2e.spec.chart_render import locate_chart
+
+        folder, why = locate_chart(pin.chart, pin.version, dirs)
+        if folder is None:
+            raise ConfigError(f"--offline: chart {pin.chart} {pin.version} cannot be had here ({why}): "
+                              f"pass --chart-dir {pin.chart}=DIR")
+        return [str(folder), "--version", pin.version]
+    return pin.helm_ref()
+
+
 def _cluster_config(repo: Path, opts: KindOptions, node_image: str) -> str:
     path = repo / "clusters" / ("kind-gpu.yaml" if opts.gpu else "kind-cpu.yaml")
     text = path.read_text()
@@ -128,6 +147,9 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     if profile.platform != "kind":
         raise ConfigError(f"profile {profile.name!r} is for the {profile.platform} platform; "
                           f"the kind platform runs profiles whose platform is kind (e.g. kustomize-guide, helmfile-guide)")
+    if opts.offline and profile.kustomize:
+        raise ConfigError(f"--offline: profile {profile.name!r} fetches llm-d's recipe files at run time (versions.toml "
+                          "[kustomize.*]): drop --offline, or use --profile helmfile-guide")
     if opts.helmfile and profile.kustomize_modelserver:
         raise ConfigError(f"--helmfile deploys a helmfile-era guide, but profile {profile.name!r} deploys its model server "
                           "with kustomize: use --profile helmfile-guide with --helmfile")
@@ -174,15 +196,19 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     for key, name in (("gateway_api", "crds-gateway-api.yaml"), ("inference_extension", "crds-inference-extension.yaml")):
         if key not in crds:
             raise ConfigError(f"versions.toml [crds] lacks {key}")
-        steps.append(Apply(f"CRDs: {key.replace('_', ' ')}", opts.rendered_dir / name, url=crds[key]))
+        if opts.offline:
+            steps.append(Apply(f"CRDs: {key.replace('_', ' ')} (from its Go module)", opts.rendered_dir / name,
+                               module=key))
+        else:
+            steps.append(Apply(f"CRDs: {key.replace('_', ' ')}", opts.rendered_dir / name, url=crds[key]))
     steps.append(Wait("CRDs established", "crds", "crds_established", names=REQUIRED_CRDS))
     istio_base = _chart(versions, "istio-base")
     istiod = _chart(versions, "istiod")
-    steps.append(Command("Istio CRDs (istio/base)", _helm_install(opts, "istio-base", istio_base.helm_ref(),
+    steps.append(Command("Istio CRDs (istio/base)", _helm_install(opts, "istio-base", _chart_ref(opts, istio_base),
                                                                  ISTIO_NAMESPACE, [])))
     istiod_values = plan.add_file("values-istiod.yaml", valuesfiles.to_yaml(
         manifests.istiod_values(gateway_tracing, kustomize_plan.collector_host(profile)), "istiod: the gateway implementation, with the inference extension on"))
-    steps.append(Command("Istio control plane (istio/istiod)", _helm_install(opts, "istiod", istiod.helm_ref(),
+    steps.append(Command("Istio control plane (istio/istiod)", _helm_install(opts, "istiod", _chart_ref(opts, istiod),
                                                                             ISTIO_NAMESPACE, [istiod_values])))
     steps.append(Wait("istiod ready", "deployments", "istiod_ready", ISTIO_NAMESPACE, name="istiod"))
     plan.releases += [(ISTIO_NAMESPACE, "istio-base"), (ISTIO_NAMESPACE, "istiod")]
@@ -197,17 +223,24 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
         _chart_steps(plan, profile, repo, user_values)
 
     model = None if opts.helmfile else (valuesfiles.GPU_MODEL_NAME if opts.gpu else valuesfiles.TINY_MODEL_NAME)
-    gateway_url = f"http://127.0.0.1:{GATEWAY_PORT}"
-    if not opts.use_existing_cluster:
-        steps.append(Wait("the gateway serves the model", "http", "model_served", url=f"{gateway_url}/v1/models",
-                          expect=model))
+    # A harness cluster maps its NodePorts to 127.0.0.1; an existing one is reached through its
+    # kubeconfig: a port-forward per Service, opened at run time (reach.py), fills in {NAME}.
+    existing = opts.use_existing_cluster
+    urls = {name: ("{%s}" % name) if existing else f"http://127.0.0.1:{port}" for name, port in (
+        ("gateway_url", GATEWAY_PORT), ("jaeger_query_url", JAEGER_QUERY_PORT),
+        ("collector_otlp_grpc", COLLECTOR_GRPC_PORT), ("collector_otlp_http", COLLECTOR_HTTP_PORT))}
+    steps.append(Wait("the gateway serves the model", "http", "model_served", url=f"{urls['gateway_url']}/v1/models",
+                      expect=model))
     plan.images = _images(plan, profile, opts, collector_image, jaeger_image, istiod.version)
     plan.endpoints = {
-        "reachable_from_host": not opts.use_existing_cluster,
-        "gateway_url": gateway_url,
-        "jaeger_query_url": f"http://127.0.0.1:{JAEGER_QUERY_PORT}",
-        "collector_otlp_grpc": f"http://127.0.0.1:{COLLECTOR_GRPC_PORT}",
-        "collector_otlp_http": f"http://127.0.0.1:{COLLECTOR_HTTP_PORT}",
+        "reach": "port-forward" if existing else "node-ports",
+        **urls,
+        "forwards": {  # (namespace, Service, port) behind each URL, for a port-forward
+            "gateway_url": (NAMESPACE, f"{manifests.GATEWAY_NAME}-host", 80),
+            "jaeger_query_url": (MONITORING_NAMESPACE, manifests.JAEGER_SERVICE, 16686),
+            "collector_otlp_grpc": (MONITORING_NAMESPACE, manifests.COLLECTOR_NAME, 4317),
+            "collector_otlp_http": (MONITORING_NAMESPACE, manifests.COLLECTOR_NAME, 4318),
+        },
         "in_cluster": {
             "gateway": f"{manifests.GATEWAY_NAME}-host.{NAMESPACE}.svc:80",
             "jaeger_query": f"{manifests.JAEGER_SERVICE}."
@@ -267,7 +300,7 @@ def _gpu_steps(plan: Plan, repo: Path, versions: dict[str, Any]) -> None:
         plugin = _chart(versions, "nvidia-device-plugin")
         plugin_values = plan.add_file("values-device-plugin.yaml", valuesfiles.to_yaml(
             manifests.device_plugin_values(), "NVIDIA device plugin on the harness's GPU node"))
-        steps.append(Command("NVIDIA device plugin", _helm_install(opts, "nvidia-device-plugin", plugin.helm_ref(),
+        steps.append(Command("NVIDIA device plugin", _helm_install(opts, "nvidia-device-plugin", _chart_ref(opts, plugin),
                                                                    DEVICE_PLUGIN_NAMESPACE, [plugin_values])))
         steps.append(Wait("device plugin running", "daemonset", "device_plugin_ready", DEVICE_PLUGIN_NAMESPACE,
                           release="nvidia-device-plugin"))
@@ -307,7 +340,7 @@ def _epp_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) -> d
     epp_merged = valuesfiles.merged(epp_base, user_values, "epp")
     epp_render = chart_files.rendered_file(plan, epp_chart, valuesfiles.EPP_RELEASE, epp_merged)
     steps.append(Command(f"EPP and InferencePool ({epp_chart.chart} {epp_chart.version})", _helm_install(
-        opts, valuesfiles.EPP_RELEASE, epp_chart.helm_ref(), NAMESPACE,
+        opts, valuesfiles.EPP_RELEASE, _chart_ref(opts, epp_chart), NAMESPACE,
         [epp_values, *_user_value_files(plan, user_values, "epp")]), shows=(epp_render,)))
     steps.append(Wait("EPP ready", "deployments", "epp_ready", NAMESPACE, release=valuesfiles.EPP_RELEASE))
     steps.append(Apply("HTTPRoute from the Gateway to the InferencePool", plan.add_file(
@@ -328,7 +361,7 @@ def _modelservice_steps(plan: Plan, profile: Profile, repo: Path, user_values: l
     ms_render = chart_files.rendered_file(plan, ms_chart, valuesfiles.MODELSERVICE_RELEASE, ms_merged,
                                           profile.post_render)
     steps.append(Command(f"vLLM via {ms_chart.chart} {ms_chart.version}", _helm_install(
-        opts, valuesfiles.MODELSERVICE_RELEASE, ms_chart.helm_ref(), NAMESPACE,
+        opts, valuesfiles.MODELSERVICE_RELEASE, _chart_ref(opts, ms_chart), NAMESPACE,
         [ms_values, *_user_value_files(plan, user_values, "modelservice")],
         chart_files.post_renderer_args(profile.post_render)), shows=(ms_render,)))
     steps.append(Wait("vLLM ready (image pull, init containers, model load)", "deployments", "model_server_ready",

@@ -30,8 +30,22 @@ def kind_options(options: RunOptions) -> KindOptions:
                        collector_config=options.collector_config, helmfile=k.helmfile, pool=k.pool,
                        cluster_name=k.cluster_name, keep_cluster=k.keep_cluster,
                        use_existing_cluster=k.use_existing_cluster, kubeconfig=k.kubeconfig, context=k.context,
-                       load_images=k.load_image, artifacts_dir=options.artifacts,
+                       load_images=k.load_image, offline=k.offline, chart_dirs=chart_dirs(k.chart_dir),
+                       artifacts_dir=options.artifacts,
                        timeouts=Timeouts().with_overrides(options.timeouts))
+
+
+def chart_dirs(items: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    """--chart-dir NAME=DIR, each checked: one line naming the fix when it is wrong."""
+    out = []
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise ConfigError(f"bad --chart-dir {item!r}: use NAME=DIR (e.g. llm-d-modelservice=./charts/llm-d-modelservice)")
+        if not (Path(folder) / "Chart.yaml").is_file():
+            raise ConfigError(f"--chart-dir {item}: no Chart.yaml in {folder}; give the chart's own folder")
+        out.append((name, Path(folder).resolve()))
+    return tuple(out)
 
 
 class KindE2EPlatform(SharedPlatformParts):
@@ -41,10 +55,7 @@ class KindE2EPlatform(SharedPlatformParts):
     def __init__(self, deployed: runner.KindPlatform, opts: KindOptions, user_values: Mapping[str, Any]):
         self.deployed, self.opts = deployed, opts
         self.profile = deployed.plan.profile
-        endpoints = deployed.endpoints
-        if not endpoints.get("reachable_from_host", True):
-            raise ConfigError("the existing cluster's gateway and Jaeger are not reachable from this host: "
-                              "port-forward them, or let the harness create its kind cluster")
+        endpoints = deployed.endpoints  # an existing cluster's: port-forwards the runner opened
         self.gateway_url = endpoints["gateway_url"]
         self.model = endpoints["model"]
         self.jaeger = JaegerClient(endpoints["jaeger_query_url"])
@@ -148,7 +159,9 @@ class KindE2EPlatform(SharedPlatformParts):
             failed = True
             raise
         finally:
+            runner.close_forwards(deployed.plan)
             if failed:
                 deployed.collect_diagnostics(opts.run_dir / "diagnostics")
-            if not opts.keep_cluster and deployed.created_cluster:
+            # the cluster this run created goes; on an existing cluster, what the run installed
+            if not opts.keep_cluster and (deployed.created_cluster or opts.use_existing_cluster):
                 runner.down(opts)

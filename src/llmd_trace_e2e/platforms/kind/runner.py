@@ -7,6 +7,7 @@ unless --keep-cluster; diagnostics are collected first. A reused cluster is left
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from llmd_trace_e2e.platforms.kind import diagnostics
 from llmd_trace_e2e.platforms.kind.cluster import CommandFailed, HarnessKindCluster
 from llmd_trace_e2e.platforms.kind.kube import Kube, http_ready
 from llmd_trace_e2e.platforms.kind.options import KindOptions
+from llmd_trace_e2e.platforms.kind.ownership import remove_installed
 from llmd_trace_e2e.platforms.kind.plan import Apply, Command, Plan, Wait, build_plan
 from llmd_trace_e2e.platforms.kind.preflight import (
     Host, PreflightResult, cluster_state, find_tools, run_preflight)
@@ -130,38 +132,113 @@ def _run_command_step(step: Command, cluster: HarnessKindCluster | None, tools: 
             os.chmod(opts.kubeconfig_path, 0o600)
 
 
-def execute(plan: Plan, pre: PreflightResult, log: Log) -> bool:
+def _apply_text(step: Apply) -> str:
+    """The step's objects: its rendered file, a URL fetched into it, or (--offline) the CRD files
+    of the Go module versions.toml [crds.modules] names, copied into it."""
+    if step.module:
+        from llmd_trace_e2e.platforms.kind.crd_modules import crd_files, crd_modules
+        from llmd_trace_e2e.spec.profiles import load_versions
+
+        [module] = [m for m in crd_modules(load_versions()) if m.key == step.module]
+        text = "\n---\n".join(path.read_text() for path in crd_files(module))
+        step.path.write_text(text)
+        return text
+    return _fetch(step.url, step.path) if step.url else step.path.read_text()
+
+
+def open_forwards(plan: Plan) -> None:
+    """An existing cluster's endpoints: a port-forward per Service through the kubeconfig, once;
+    the plan's {NAME} URLs become the local ones."""
+    if plan.forwards is not None or plan.endpoints.get("reach") != "port-forward":
+        return
+    from llmd_trace_e2e.platforms.kind.reach import PortForwards, Target
+
+    plan.forwards = PortForwards(plan.options.kubeconfig_path, plan.options.kube_context)
+    for name, (namespace, service, port) in plan.endpoints["forwards"].items():
+        plan.endpoints[name] = f"http://127.0.0.1:{plan.forwards.forward(Target(namespace, service, port))}"
+
+
+def close_forwards(plan: Plan) -> None:
+    if plan.forwards is not None:
+        plan.forwards.close()
+        plan.forwards = None
+
+
+def _resolved(plan: Plan, step: Wait) -> Wait:
+    if step.check != "http" or "{" not in (step.url or ""):
+        return step
+    open_forwards(plan)
+    url = step.url
+    for name, value in plan.endpoints.items():
+        if isinstance(value, str):
+            url = url.replace("{%s}" % name, value)
+    return dataclasses.replace(step, url=url)
+
+
+def needs_a_container(step) -> bool:
+    """The first step that only a running container can pass: an HTTP answer through a port."""
+    return isinstance(step, Wait) and step.check == "http"
+
+
+def _release(step: Command) -> tuple[str, str] | None:
+    if step.argv[:3] == ("helm", "upgrade", "--install"):
+        return step.argv[step.argv.index("--namespace") + 1], step.argv[3]
+    return None
+
+
+def execute(plan: Plan, pre: PreflightResult, log: Log, stop_before: Callable[[object], bool] | None = None) -> bool:
     """Run every step; return whether this run created the cluster. Raises on the first failure
-    with `created` recorded on the exception for the caller's teardown."""
+    with `created` recorded on the exception for the caller's teardown. On an existing cluster,
+    what each step adds is recorded (ownership.py) for `down`. `stop_before`: a step at which to
+    stop (the kind rehearsal stops before the first one that needs a container to answer)."""
     opts = plan.options
     created = False
     kube: Kube | None = None
+    recorder = None
     cluster = _kind_cluster(opts, pre.tools) if "kind" in pre.tools else None
     try:
+        if opts.use_existing_cluster:
+            from llmd_trace_e2e.platforms.kind.ownership import Recorder
+
+            kube = Kube(opts.kubeconfig_path, opts.kube_context)
+            recorder = Recorder(opts, kube)
         for number, step in enumerate(plan.steps, 1):
             if isinstance(step, Command) and step.only_if:
                 exists = pre.cluster_state != "absent"
                 if (step.only_if == "cluster-absent") == exists:
                     continue
+            if stop_before and stop_before(step):
+                log(f"[kind] {number}/{len(plan.steps)} {step.title}: not run; stopping here, before the first "
+                    "step that needs a container to answer")
+                plan.stopped_before = step
+                return created
             log(f"[kind] {number}/{len(plan.steps)} {step.title}")
             started = time.monotonic()
+            if recorder and isinstance(step, Command):
+                recorder.before_step(release=_release(step))
             if isinstance(step, Command):
                 if step.only_if == "cluster-absent":
                     created = True  # owned from the first attempt on: a half-made cluster is ours to delete
                 _run_command_step(step, cluster, pre.tools, opts, opts.run_dir / "logs" / _log_name(number, step.argv))
             elif isinstance(step, Apply):
                 kube = kube or Kube(opts.kubeconfig_path, opts.kube_context)
-                if step.kustomize:
-                    text = kustomize_build(step.path, pre.tools, opts.timeouts.command)
-                else:
-                    text = _fetch(step.url, step.path) if step.url else step.path.read_text()
-                kube.apply_text(text, str(step.path))
+                text = kustomize_build(step.path, pre.tools, opts.timeouts.command) if step.kustomize \
+                    else _apply_text(step)
+                kube.apply_text(text, str(step.path), recorder.before_apply if recorder else None)
             else:
                 if step.check != "http":
                     kube = kube or Kube(opts.kubeconfig_path, opts.kube_context)
-                wait_for(step.title, _probe(kube, step), getattr(opts.timeouts, step.timeout), max_interval_s=5.0)
+                wait_for(step.title, _probe(kube, _resolved(plan, step)), getattr(opts.timeouts, step.timeout),
+                         max_interval_s=5.0)
+            if recorder and not isinstance(step, Wait):
+                recorder.after_step()
             log(f"[kind]    done in {time.monotonic() - started:.1f}s")
     except BaseException as exc:
+        if recorder:
+            try:
+                recorder.after_step()  # what a failed step left is removed too
+            except Exception:  # noqa: BLE001 - never hides the failure itself
+                pass
         exc.created_cluster = created  # type: ignore[attr-defined]
         raise
     return created
@@ -173,17 +250,26 @@ def write_files(plan: Plan) -> None:
         path.write_text(text)
 
 
-def up(opts: KindOptions, log: Log = print, host: Host | None = None) -> KindPlatform:
+def up(opts: KindOptions, log: Log = print, host: Host | None = None,
+       stop_before: Callable[[object], bool] | None = None) -> KindPlatform:
     plan = build_plan(opts)
     log(f"[kind] profile {plan.profile.name}, cluster {opts.cluster_name}, "
         f"{'GPU' if opts.gpu else 'CPU'}{' P/D' if opts.pd else ''}")
     for what, version in plan.profile.versions.items():
         log(f"[kind]   {what}: {version}")
+    return bring_up(plan, log, host, stop_before)
+
+
+def bring_up(plan: Plan, log: Log = print, host: Host | None = None,
+             stop_before: Callable[[object], bool] | None = None) -> KindPlatform:
+    """Preflight, then every step; on a failure, diagnostics, then the teardown of what this run made."""
+    opts = plan.options
     pre = run_preflight(plan, host)
     write_files(plan)
     try:
-        created = execute(plan, pre, log)
+        created = execute(plan, pre, log, stop_before)
     except BaseException as exc:
+        close_forwards(plan)
         created = getattr(exc, "created_cluster", False)
         dest = opts.run_dir / "diagnostics"
         log(f"[kind] set-up failed ({type(exc).__name__}): collecting diagnostics into {dest}")
@@ -198,7 +284,15 @@ def up(opts: KindOptions, log: Log = print, host: Host | None = None) -> KindPla
                                                               opts.timeouts.command)
             except HarnessError as delete_exc:  # never hides the failure that brought us here
                 log(f"[kind] deleting the cluster failed too: {delete_exc}")
+        elif opts.use_existing_cluster and not opts.keep_cluster:
+            log("[kind] removing what this run installed (pass --keep-cluster to keep it for debugging)")
+            try:
+                remove_installed(opts, pre.tools["helm"], log)
+            except Exception as remove_exc:  # noqa: BLE001 - never hides the failure that brought us here
+                log(f"[kind] removing what the run installed failed too: {remove_exc}")
         raise
+    if plan.stopped_before is not None:
+        return KindPlatform(plan, pre.tools, created)
     platform_file = opts.run_dir / "platform.json"
     platform_file.write_text(json.dumps(plan.endpoints, indent=2) + "\n")
     log(f"[kind] ready: gateway {plan.endpoints['gateway_url']}, Jaeger {plan.endpoints['jaeger_query_url']} "
@@ -207,11 +301,13 @@ def up(opts: KindOptions, log: Log = print, host: Host | None = None) -> KindPla
 
 
 def down(opts: KindOptions, log: Log = print, host: Host | None = None) -> None:
-    """Delete the harness's cluster of this name; refuses anyone else's."""
-    if opts.use_existing_cluster:
-        log("[kind] --use-existing-cluster: the cluster is not the harness's to delete; nothing done")
-        return
+    """Delete the harness's cluster of this name (refuses anyone else's); on an existing cluster,
+    remove exactly what the run installed (ownership.py), nothing else."""
     host = host or Host()
+    if opts.use_existing_cluster:
+        log("[kind] --use-existing-cluster: removing what the run installed; the cluster stays")
+        remove_installed(opts, find_tools(["helm"], host)["helm"], log)
+        return
     kind = find_tools(["kind"], host)["kind"]
     if cluster_state(host, kind, opts.cluster_name) == "absent":
         log(f"[kind] no cluster {opts.cluster_name}: nothing to delete")

@@ -21,8 +21,9 @@ class Command:
 @dataclass(frozen=True)
 class Apply:
     title: str
-    path: Path  # a rendered file; with `url`, fetched into this path at run time; with `kustomize`, a folder
+    path: Path  # a rendered file; with `url` or `module`, written to this path at run time; with `kustomize`, a folder
     url: str | None = None
+    module: str | None = None  # --offline CRDs: a versions.toml [crds.modules] key, read from its Go module
     kustomize: bool = False  # apply `kustomize build path` (remote parts fetched at run time)
     shows: tuple[Path, ...] = ()  # files shown with the step (its kustomization, the harness's prediction)
 

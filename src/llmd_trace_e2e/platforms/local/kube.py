@@ -54,11 +54,15 @@ def _openssl(*args: str | Path) -> None:
 class LocalControlPlane:
     """etcd + kube-apiserver on 127.0.0.1. `start()`, then `wait_ready()`, then `kubeconfig`."""
 
-    def __init__(self, supervisor: Supervisor, authorization_mode: str = "AlwaysAllow"):
+    def __init__(self, supervisor: Supervisor, authorization_mode: str = "AlwaysAllow",
+                 service_accounts: bool = False):
         """authorization_mode: "RBAC" for checks of what a ServiceAccount may do (the kind plan's
-        dry run); the harness's own token is in system:masters, which RBAC always allows."""
+        dry run); the harness's own token is in system:masters, which RBAC always allows.
+        service_accounts: keep the ServiceAccount admission plugin on, for a control plane whose
+        controller manager creates each namespace's default ServiceAccount (the kind rehearsal)."""
         self.supervisor = supervisor
         self.authorization_mode = authorization_mode
+        self.service_accounts = service_accounts
         # Credentials (token, keys, kubeconfig) and etcd's data never go to the artifacts
         # folder: a private folder, removed by discard().
         self.dir = Path(tempfile.mkdtemp(prefix="llmd-trace-e2e-kube-"))
@@ -81,6 +85,10 @@ class LocalControlPlane:
         return f"https://127.0.0.1:{self.apiserver_port}"
 
     @property
+    def service_account_key(self) -> Path:
+        return self.dir / "certs" / "service-account.key"
+
+    @property
     def etcd_url(self) -> str:
         return f"http://127.0.0.1:{self.etcd_port}"
 
@@ -89,7 +97,7 @@ class LocalControlPlane:
         certs = self.dir / "certs"
         certs.mkdir(parents=True, exist_ok=True)
         (self.dir / "etcd").mkdir(mode=0o700, exist_ok=True)
-        sa_key = certs / "service-account.key"
+        sa_key = self.service_account_key
         _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", sa_key)
         tokens = self.dir / "tokens.csv"
         tokens.write_text(f'{self.token},llmd-trace-e2e,llmd-trace-e2e,"system:masters"\n')
@@ -118,8 +126,8 @@ class LocalControlPlane:
             f"--token-auth-file={tokens}",
             f"--authorization-mode={self.authorization_mode}",
             "--anonymous-auth=false",
-            # No controller manager creates the default ServiceAccount a Pod would need.
-            "--disable-admission-plugins=ServiceAccount",
+            # Without a controller manager nothing creates the default ServiceAccount a Pod needs.
+            *([] if self.service_accounts else ["--disable-admission-plugins=ServiceAccount"]),
             f"--service-account-issuer={self.server}",
             f"--service-account-key-file={sa_key}",
             f"--service-account-signing-key-file={sa_key}",
