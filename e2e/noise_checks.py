@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from llmd_trace_e2e.traffic.canaries import CANARY_SERVICE
+from llmd_trace_e2e.traffic.canaries import CANARY_SERVICE, barrier, path_copies
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.commands.verify import noise_gap_reason
 
@@ -20,13 +20,22 @@ def run_patterns(platform):
         return None
 
 
+def run_path_patterns(platform):
+    """The filter conditions of each path of the run's collector to the backend; None when the
+    harness cannot evaluate them."""
+    try:
+        return platform.collector_config.path_patterns()
+    except ConfigError:
+        return None
+
+
 def config_source(platform) -> str:
     return platform.collector_config.source
 
 
 def expect_noise_gap(request, platform, group: str) -> None:
     """A strict expected failure when the run's conditions leave this noise through (a known gap)."""
-    reason = noise_gap_reason(platform.profile, run_patterns(platform), group)
+    reason = noise_gap_reason(platform.profile, run_path_patterns(platform), group)
     if reason:
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
 
@@ -46,3 +55,8 @@ def tapped_or_skip(platform):
 
 def jaeger_spans_since_start(platform):
     return components_spans(platform.jaeger.all_spans(platform.started_at - timedelta(minutes=1)))
+
+
+def barrier_on_every_path(platform):
+    """A span through the run's collector, awaited in Jaeger once per path to the backend."""
+    barrier(platform.collector_otlp_grpc, platform.jaeger, copies=path_copies(platform.collector_config))

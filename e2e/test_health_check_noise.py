@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.traffic.canaries import HEALTH, barrier
+from llmd_trace_e2e.traffic.canaries import HEALTH
 from llmd_trace_e2e.traces.patterns import HEALTH_CONDITIONS, HEALTH_PATTERNS, matching_patterns
 from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
-from noise_checks import NOISE_WAIT_S, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
+from noise_checks import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
 
 pytestmark = pytest.mark.guide("Recommended Filters")
 
@@ -29,7 +29,7 @@ def health_spans_upstream(platform):
 
 def test_health_check_spans_are_produced_and_then_dropped(request, platform):
     produced = health_spans_upstream(platform)
-    barrier(platform.collector_otlp_grpc, platform.jaeger)
+    barrier_on_every_path(platform)
     stored = {(s.trace_id, s.span_id) for s in jaeger_spans_since_start(platform)}
     leaked = [s for s in produced if (s.trace_id, s.span_id) in stored]
     expect_noise_gap(request, platform, HEALTH)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.traffic.canaries import SCRAPE_CHILDREN, barrier
+from llmd_trace_e2e.traffic.canaries import SCRAPE_CHILDREN
 from llmd_trace_e2e.traces.assertions import NoMetricsSpans, expect_now
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, matching_patterns
 from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
-from noise_checks import NOISE_WAIT_S, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
+from noise_checks import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
 
 pytestmark = pytest.mark.guide("Recommended Filters")
 
@@ -47,7 +47,7 @@ def test_no_orphaned_children_of_dropped_metrics_spans(request, platform):
         return kids or Pending(f"{len(dropped)} /metrics span(s) tapped, none with children yet")
 
     children = wait_for("children of /metrics spans to reach the collector", children_tapped, NOISE_WAIT_S)
-    barrier(platform.collector_otlp_grpc, platform.jaeger)
+    barrier_on_every_path(platform)
     stored = {(s.trace_id, s.span_id) for s in jaeger_spans_since_start(platform)}
     leaked = [s for s in children if (s.trace_id, s.span_id) in stored]
     expect_noise_gap(request, platform, SCRAPE_CHILDREN)

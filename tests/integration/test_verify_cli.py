@@ -1,6 +1,7 @@
 """`llmd-trace-e2e verify-collector-config` run as a user would, on real processes."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -91,6 +92,24 @@ def test_bad_configs_get_one_clear_line(tmp_path, text, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_forward_connector_config_runs_as_written_and_says_what_moved():
+    data = Path(__file__).resolve().parents[1] / "data" / "collector-configs"
+    result = run_cli("verify-collector-config", str(data / "forward-two-stage.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert verdict_line(result.stdout).startswith("verdict: PASS"), result.stdout
+    assert "path to the backend: otlp -> traces/in -> forward -> traces/out -> otlp/backend" in result.stdout
+    assert "run as written, except: exporter otlp/backend: tls, headers set aside" in result.stdout
+    assert "run as written, except: added pipeline traces/harness-tap" in result.stdout
+
+
+def test_a_component_the_build_lacks_is_refused_in_one_line(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "data" / "collector-configs"
+    result = run_cli("verify-collector-config", str(data / "routing-connector.yaml"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "connector `routing` is not in the harness's collector build" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 def test_missing_file_is_named(tmp_path):

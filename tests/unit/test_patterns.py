@@ -106,18 +106,19 @@ def test_the_guides_conditions_leave_noise_through_and_recommended_drops_it(grou
 
 def test_the_children_gap_follows_the_conditions_not_the_guides_exact_list():
     profile = load_profile("kustomize-guide")
-    reason = noise_gap_reason(profile, GUIDES.filter_patterns(), SCRAPE_CHILDREN)
+    reason = noise_gap_reason(profile, GUIDES.path_patterns(), SCRAPE_CHILDREN)
     assert "guide-filter-leaks-scrape-children" in reason and 'name == "GET /metrics http send"' in reason
     reordered = parse_all(reversed(GUIDE_CONDITIONS))  # not the guide's list, the same gap
-    assert noise_gap_reason(profile, reordered, SCRAPE_CHILDREN) == reason
+    assert noise_gap_reason(profile, [reordered], SCRAPE_CHILDREN) == reason
     prefix = parse_all([*GUIDE_CONDITIONS, 'IsMatch(name, "^GET /metrics")'])
-    assert noise_gap_reason(profile, prefix, SCRAPE_CHILDREN) is None
-    assert noise_gap_reason(profile, RECOMMENDED.filter_patterns(), SCRAPE_CHILDREN) is None
+    assert noise_gap_reason(profile, [prefix], SCRAPE_CHILDREN) is None
+    assert noise_gap_reason(profile, [prefix, []], SCRAPE_CHILDREN) is not None  # a second path, unfiltered
+    assert noise_gap_reason(profile, RECOMMENDED.path_patterns(), SCRAPE_CHILDREN) is None
     assert noise_gap_reason(profile, None, SCRAPE_CHILDREN) is None  # conditions the harness cannot read
 
 
 def test_the_health_gap_names_the_conditions_that_would_drop_it():
-    reason = noise_gap_reason(load_profile("kustomize-guide"), GUIDES.filter_patterns(), HEALTH)
+    reason = noise_gap_reason(load_profile("kustomize-guide"), GUIDES.path_patterns(), HEALTH)
     assert reason.startswith("known gap guide-filter-keeps-health-checks")
     for condition in HEALTH_CONDITIONS:
         assert condition in reason

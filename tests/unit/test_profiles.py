@@ -57,7 +57,7 @@ def test_kustomize_guide_profile_is_what_llm_d_ships_today():
     assert current.collector_endpoint == "http://otel-collector:4317"  # the recipe's, in the workload's namespace
     assert current.spans["routing-proxy"] == ["forward_request"]
     assert current.gap("pd-recipe-proxy-no-tracing-flag").effect == "no-spans"
-    assert current.gap("recipe-filter-lacks-http-target-url") is not None
+    assert current.gap("recipe-filter-lacks-http-target-and-url") is not None
     assert {"vllm-genai-semconv", "vllm-no-span-for-aborted-request"} <= {g.id for g in current.gaps}
     assert current.judge("epp-new-root-trace").status is Status.FIXED, "llm-d-router v0.9.0+ joins the caller's trace"
     assert current.judge("pd-recipe-proxy-no-tracing-flag").status is Status.APPLIES  # pd-sidecar v0.10.0

@@ -58,3 +58,66 @@ def test_a_dropped_control_is_named_with_the_condition_that_matches_it():
         assert_controls_kept(r, greedy)
     assert "`ingress` (SERVER;" in str(info.value) and 'it matches name == "ingress"' in str(info.value)
     assert_controls_kept(report())
+
+
+def paths_of(name):
+    from pathlib import Path
+
+    from llmd_trace_e2e.spec.collector_config import load_collector_config
+    from llmd_trace_e2e.spec.collector_paths import backend_paths
+
+    data = Path(__file__).resolve().parents[1] / "data" / "collector-configs"
+    return tuple(backend_paths(load_collector_config(data / name)))
+
+
+def test_a_control_stored_once_of_two_paths_leaves_the_verdict_unsettled():
+    """Two paths to the backend: until each has delivered the controls, the noise on the slower
+    one may still be on its way, so nothing is concluded (the verdict that used to flip)."""
+    outcomes = [CanaryOutcome(SentCanary(c, f"{i:032x}", f"{i:016x}"), 0 if c.must_drop else 1, 2)
+                for i, c in enumerate(NOISE_CANARIES + CONTROL_CANARIES)]
+    r = VerifyReport("two.yaml", tuple(outcomes), paths_of("two-traces-pipelines.yaml"))
+    assert not r.settled and not r.passed
+    assert r.verdict()[0].startswith("verdict: FAIL: no ordinary span reached the backend on every path"), r.verdict()
+    assert "control copies stored: 1/2" in r.verdict()[0]
+
+
+def test_a_leak_names_the_path_that_carries_it_past_no_filter():
+    outcomes = [CanaryOutcome(SentCanary(c, f"{i:032x}", f"{i:016x}"), 1 if c.must_drop else 2, 2)
+                for i, c in enumerate(NOISE_CANARIES + CONTROL_CANARIES)]
+    r = VerifyReport("two.yaml", tuple(outcomes), paths_of("two-traces-pipelines.yaml"))
+    verdict = r.verdict()
+    assert verdict[0].startswith("verdict: FAIL: /metrics spans got through: url.path")
+    assert verdict[1] == "  on otlp -> traces/debug -> otlp/jaeger: no filter on this path (only sampling: probabilistic_sampler)"
+    assert "unfiltered path: otlp -> traces/debug -> otlp/jaeger carries spans past no filter" in verdict[2]
+    with pytest.raises(FilterVerdictError) as info:
+        assert_noise_dropped(r, GUIDE)
+    assert "through otlp -> traces/debug -> otlp/jaeger" in str(info.value)
+    assert "through otlp -> traces -> otlp/jaeger" not in str(info.value)
+
+
+def test_a_missing_pattern_no_component_leaked_is_the_recipes_known_gap_and_a_real_leak_is_not():
+    from llmd_trace_e2e.commands.missing_patterns import known_config_gap, missing_patterns
+    from llmd_trace_e2e.spec.profiles import load_profile
+
+    from tests.unit.spans import span
+
+    r = report(leaked_labels=['http.target == "/metrics"', 'http.url == "/metrics"'])
+    scrape = span("vllm-decode", "GET /metrics", "4000000000000001", **{"http.target": "/metrics"})
+    missing = missing_patterns(r, tapped=[scrape], stored=[])
+    assert [m.describe() for m in missing] == [
+        'attributes["http.target"] == "/metrics": 1 span(s) of this run\'s components matched it before the filter, '
+        "none reached the backend (another condition dropped them)",
+        'attributes["http.url"] == "/metrics": no span of this run\'s components matched it']
+    profile = load_profile("local")
+    assert known_config_gap(profile, missing).id == "recipe-filter-lacks-http-target-and-url"
+    leaked = missing_patterns(r, tapped=[scrape], stored=[scrape])
+    assert leaked[0].describe().startswith('attributes["http.target"] == "/metrics": REAL LEAK: 1 span(s)')
+    assert known_config_gap(profile, leaked) is None
+    other = missing_patterns(report(leaked_labels=['url.path == "/metrics"']), tapped=None, stored=[])
+    assert known_config_gap(profile, other) is None  # not a pattern the recipe is known to lack
+
+
+def test_a_config_with_no_path_to_a_backend_says_so():
+    r = report(lost_names=[c.name for c in CONTROL_CANARIES])
+    r = VerifyReport("debug-only.yaml", r.outcomes, paths=())
+    assert r.verdict()[0].startswith("verdict: FAIL: no traces pipeline of the config ends at a backend exporter")

@@ -17,6 +17,8 @@ def _verify(args: argparse.Namespace) -> int:
     patterns = config.filter_conditions()
     print(f"config: {config.source}; filter conditions in its traces pipelines: {len(patterns)}")
     report = verify_collector_config(config, args.run_dir)
+    print("\n".join(f"run as written, except: {note}" for note in report.notes))
+    print("\n".join(f"path to the backend: {p.describe()}" for p in report.paths))
     print(report.table())
     print("\n".join(report.verdict()))
     return 0 if report.passed else 1

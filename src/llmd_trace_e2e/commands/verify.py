@@ -1,7 +1,11 @@
 """Canaries through a running collector, and the verdict on its filter: which noise canaries
-got through (by group: the guide's six /metrics patterns, then the noise beyond them), which
-ordinary spans it dropped. `verify-collector-config` runs a user's config for real to get it;
-the e2e suite gets it from the run's own collector."""
+got through (by group: the guide's six /metrics patterns, then the noise beyond them) and on
+which paths of the config, which ordinary spans it dropped. `verify-collector-config` runs a
+user's config for real to get it; the e2e suite gets it from the run's own collector.
+
+The verdict waits for the control spans on EVERY path to the backend (one stored copy per path,
+sent in the same request after the noise), so it is the same every run, whatever order the
+pipelines are written in."""
 from __future__ import annotations
 
 import copy
@@ -12,9 +16,10 @@ from typing import Sequence
 
 from llmd_trace_e2e.traffic.canaries import (
     CONTROL_CANARIES, GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, Canary, SentCanary, metrics_canaries,
-    predicted_leaks, send_canaries)
+    path_copies, predicted_leaks, send_canaries)
 from llmd_trace_e2e.spec.collector_config import CollectorConfig
-from llmd_trace_e2e.runtime.errors import WaitTimeout
+from llmd_trace_e2e.spec.collector_paths import SpanPath, backend_paths, first_traces_receiver, is_filter
+from llmd_trace_e2e.runtime.errors import ConfigError, WaitTimeout
 from llmd_trace_e2e.platforms.pipeline import TracePipeline
 from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.spec.profiles import Profile
@@ -30,11 +35,16 @@ FIX = "config/collector/recommended.yaml"
 @dataclass(frozen=True)
 class CanaryOutcome:
     sent: SentCanary
-    arrived: bool
+    copies: int  # stored in the backend: one per path that let it through
+    expected: int = 1  # paths to the backend: the copies of a control that every path kept
+
+    @property
+    def arrived(self) -> bool:
+        return self.copies > 0
 
     @property
     def ok(self) -> bool:
-        return self.arrived != self.sent.canary.must_drop
+        return not self.arrived if self.sent.canary.must_drop else self.copies >= self.expected
 
     def describe(self) -> str:
         c = self.sent.canary
@@ -49,19 +59,43 @@ class FilterVerdictError(AssertionError):
 class VerifyReport:
     source: str
     outcomes: tuple[CanaryOutcome, ...]
+    paths: tuple[SpanPath, ...] | None = None  # the config's paths from the harness's receiver to a backend
+    notes: tuple[str, ...] = ()  # what running it here changed (collector_adapt.py)
 
     def leaked(self, group: str = GUIDE) -> list[CanaryOutcome]:
         return [o for o in self.outcomes if o.sent.canary.must_drop and o.sent.canary.group == group and o.arrived]
 
     def lost(self) -> list[CanaryOutcome]:
-        """Controls (ordinary spans) that never reached the backend."""
-        return [o for o in self.outcomes if not o.sent.canary.must_drop and not o.arrived]
+        """Controls (ordinary spans) that did not reach the backend on every path."""
+        return [o for o in self.outcomes if not o.sent.canary.must_drop and not o.ok]
 
     @property
     def settled(self) -> bool:
-        """A control, sent after every noise canary, arrived: the noise has been through the
-        pipeline too, so a noise canary's absence means its filter dropped it."""
-        return any(o.arrived for o in self.outcomes if not o.sent.canary.must_drop)
+        """A control, sent in the same request after every noise canary, arrived on every path:
+        the noise has been through each path too, so a noise canary's absence means dropped."""
+        return any(o.ok for o in self.outcomes if not o.sent.canary.must_drop)
+
+    def unfiltered_paths(self) -> list[SpanPath]:
+        return [p for p in self.paths or () if not p.filtered]
+
+    def leak_paths(self, canary: Canary) -> list[SpanPath]:
+        """The paths whose filter conditions, as the harness evaluates them, all miss `canary`
+        (every path, when it cannot evaluate them)."""
+        found = []
+        for path in self.paths or ():
+            try:
+                patterns = path.patterns()
+            except ConfigError:
+                patterns = []
+            if not any(p.matches_shape(canary.name, canary.attributes) for p in patterns):
+                found.append(path)
+        return found
+
+    def path_lines(self) -> list[str]:
+        """Each path that carries spans past no filter, by name (pipelines in order)."""
+        return [f"unfiltered path: {p.describe()} carries spans past no filter"
+                + (f" (only sampling: {', '.join(p.samplers)})" if p.samplers else "")
+                for p in self.unfiltered_paths()]
 
     @property
     def passed(self) -> bool:
@@ -76,8 +110,10 @@ class VerifyReport:
         for o in self.outcomes:
             c = o.sent.canary
             verdict = "ok" if o.ok else ("gap" if c.group in BEYOND_THE_GUIDE else "FAIL")
+            outcome = "dropped" if not o.arrived else (
+                "kept" if c.must_drop or o.copies >= o.expected else f"kept on {o.copies} of {o.expected} paths")
             rows.append((c.group or "ordinary span", c.label, f"`{c.name}`", "dropped" if c.must_drop else "kept",
-                         "kept" if o.arrived else "dropped", verdict))
+                         outcome, verdict))
         return markdown_table(("noise", "pattern", "span", "expected", "outcome", "verdict"), rows)
 
     def verdict(self) -> list[str]:
@@ -85,48 +121,74 @@ class VerifyReport:
         lines = []
         if self.passed:
             lines.append("verdict: PASS: every canary of the guide's /metrics patterns was dropped and every "
-                         "ordinary span arrived")
+                         f"ordinary span arrived, on each path to the backend ({len(self.paths or ()) or 1})")
+        elif self.paths == ():
+            lines.append("verdict: FAIL: no traces pipeline of the config ends at a backend exporter (otlp, "
+                         "otlphttp): nothing it receives reaches a tracing backend")
         elif not self.settled:
-            lines.append("verdict: FAIL: no ordinary span reached the backend, so nothing can be concluded "
-                         "(see the collector's log)")
+            lines.append("verdict: FAIL: no ordinary span reached the backend on every path, so nothing can be "
+                         f"concluded ({self._copies_seen()}; see the collector's log)")
         elif self.leaked(GUIDE):
             lines.append(f"verdict: FAIL: /metrics spans got through: {', '.join(_labels(self.leaked(GUIDE)))}")
+            lines += [f"  on {p.describe()}: {_path_gap(p)}"
+                      for p in self.paths or () if any(p in self.leak_paths(o.sent.canary) for o in self.leaked(GUIDE))]
         else:
             lines.append(f"verdict: FAIL: ordinary spans were dropped: {', '.join(_labels(self.lost()))}")
+        lines += self.path_lines()
         for group, leaks in self.gaps().items():
             lines.append(f"gap: {group} got through: {', '.join(_labels(leaks))} "
                          f"({FIX} has the conditions that drop them)")
         return lines
+
+    def _copies_seen(self) -> str:
+        controls = [o for o in self.outcomes if not o.sent.canary.must_drop]
+        expected = controls[0].expected if controls else 1
+        return (f"{len(self.paths or ()) or 1} path(s) to the backend; control copies stored: "
+                + ", ".join(f"{o.copies}/{expected}" for o in controls))
 
 
 def _labels(outcomes: Sequence[CanaryOutcome]) -> list[str]:
     return [o.sent.canary.label for o in outcomes]
 
 
-def check_canaries(otlp_grpc_endpoint: str, jaeger: JaegerClient,
-                   canaries: Sequence[Canary] | None = None, timeout_s: float = 30.0) -> tuple[CanaryOutcome, ...]:
-    """Send the noise canaries (default: the guide's six), then the controls; once every
-    control is in Jaeger, the canaries sent before them have been through the pipeline too,
-    so absence means dropped."""
+def _path_gap(path: SpanPath) -> str:
+    if not path.filtered:
+        return "no filter on this path" + (f" (only sampling: {', '.join(path.samplers)})" if path.samplers else "")
+    try:
+        missing = [c.condition for c in predicted_leaks(path.patterns(), metrics_canaries())]
+    except ConfigError:
+        return "its filter lets them through"
+    return f"its filter lacks {', '.join(missing)}" if missing else "its filter lets them through"
+
+
+def check_canaries(otlp_grpc_endpoint: str, jaeger: JaegerClient, canaries: Sequence[Canary] | None = None,
+                   timeout_s: float = 30.0, copies: int = 1) -> tuple[CanaryOutcome, ...]:
+    """Send the noise canaries (default: the guide's six), then the controls, in one request;
+    once every control is in Jaeger `copies` times (one per path to the backend), the canaries
+    sent before them have been through every path too, so absence means dropped."""
     noise = list(metrics_canaries() if canaries is None else canaries)
     sent = send_canaries(otlp_grpc_endpoint, noise + list(CONTROL_CANARIES))
     controls = [s for s in sent if not s.canary.must_drop]
 
     def controls_arrived():
-        missing = [s.canary.label for s in controls if jaeger.trace(s.trace_id) is None]
-        return True if not missing else Pending(f"control spans not yet in Jaeger: {', '.join(missing)}")
+        short = [f"{s.canary.label} ({n}/{copies})" for s in controls if (n := jaeger.stored_copies(s.trace_id)) < copies]
+        return True if not short else Pending(f"control spans not yet in Jaeger on every path: {', '.join(short)}")
 
     try:
-        wait_for("the control spans to reach Jaeger", controls_arrived, timeout_s)
+        wait_for(f"the control spans to reach Jaeger on every path ({copies})", controls_arrived, timeout_s)
     except WaitTimeout:
-        pass  # reported as controls that did not arrive
-    return tuple(CanaryOutcome(s, jaeger.trace(s.trace_id) is not None) for s in sent)
+        pass  # reported as controls that did not arrive on every path
+    return tuple(CanaryOutcome(s, jaeger.stored_copies(s.trace_id), copies) for s in sent)
 
 
-def canary_report(otlp_grpc_endpoint: str, jaeger: JaegerClient, source: str,
-                  canaries: Sequence[Canary] = NOISE_CANARIES) -> VerifyReport:
-    """Every noise canary and control through a running collector."""
-    return VerifyReport(source, check_canaries(otlp_grpc_endpoint, jaeger, canaries))
+def canary_report(otlp_grpc_endpoint: str, jaeger: JaegerClient, config: CollectorConfig,
+                  canaries: Sequence[Canary] = NOISE_CANARIES, notes: Sequence[str] = ()) -> VerifyReport:
+    """Every noise canary and control through a running collector that runs `config`."""
+    paths = tuple(backend_paths(config, first_traces_receiver(config)))
+    # no path to a backend exporter: nothing can arrive, so no waiting for it
+    outcomes = check_canaries(otlp_grpc_endpoint, jaeger, canaries, timeout_s=30.0 if paths else 0.0,
+                              copies=path_copies(config))
+    return VerifyReport(config.source, outcomes, paths, tuple(notes))
 
 
 def assert_noise_dropped(report: VerifyReport, group: str, logs_hint: str = "") -> None:
@@ -141,7 +203,9 @@ def assert_noise_dropped(report: VerifyReport, group: str, logs_hint: str = "") 
         total = sum(1 for o in report.outcomes if o.sent.canary.group == group)
         lines = [f"the collector ({report.source}) let {len(leaks)} of {total} canaries of {group} through "
                  f"to the backend{where}:"]
-        lines += [f"  - {o.describe()}; the condition that drops it: {o.sent.canary.condition}" for o in leaks]
+        lines += [f"  - {o.describe()}; the condition that drops it: {o.sent.canary.condition}"
+                  + _on_paths(report.leak_paths(o.sent.canary)) for o in leaks]
+        lines += [f"  {line}" for line in report.path_lines()]
         raise FilterVerdictError("\n".join(lines))
 
 
@@ -160,17 +224,29 @@ def assert_controls_kept(report: VerifyReport, patterns: Sequence[SpanPattern] =
         raise FilterVerdictError("\n".join(lines))
 
 
+def _on_paths(paths: Sequence[SpanPath]) -> str:
+    return f"; through {'; '.join(p.describe() for p in paths)}" if paths else ""
+
+
 # The known gap (config/profiles.yaml) of each kind of noise beyond the guide's six patterns.
 NOISE_GAPS = {SCRAPE_CHILDREN: "guide-filter-leaks-scrape-children", HEALTH: "guide-filter-keeps-health-checks"}
 
 
-def noise_gap_reason(profile: Profile, patterns: Sequence[SpanPattern] | None, group: str) -> str | None:
-    """The known gap's reason when the run's filter conditions leave this noise through, judged
-    by evaluating them against the canaries' shapes (whatever the conditions, not only the
-    guide's list). None when they drop it all, when the profile lists no such gap, or when the
-    conditions are beyond the harness's evaluator (`patterns` None): the check then stands."""
+def leaks_on_any_path(path_patterns: Sequence[Sequence[SpanPattern]], canaries: Sequence[Canary]) -> list[Canary]:
+    """The canaries that some path's conditions all miss: such a span reaches the backend."""
+    leaking = {c.label for patterns in path_patterns for c in predicted_leaks(patterns, canaries)}
+    return [c for c in canaries if c.label in leaking]
+
+
+def noise_gap_reason(profile: Profile, path_patterns: Sequence[Sequence[SpanPattern]] | None,
+                     group: str) -> str | None:
+    """The known gap's reason when the run's filter conditions leave this noise through on some
+    path to the backend, judged by evaluating them against the canaries' shapes (whatever the
+    conditions, not only the guide's list). None when they drop it all, when the profile lists no
+    such gap, or when the conditions are beyond the harness's evaluator (None): the check then stands."""
     gap = profile.gap(NOISE_GAPS[group])
-    leaks = predicted_leaks(patterns, [c for c in NOISE_CANARIES if c.group == group]) if patterns is not None else []
+    group_canaries = [c for c in NOISE_CANARIES if c.group == group]
+    leaks = leaks_on_any_path(path_patterns, group_canaries) if path_patterns is not None else []
     if gap is None or not leaks:
         return None
     return f"{gap.reason}. This run's filter lacks: {', '.join(c.condition for c in leaks)}"
@@ -181,7 +257,8 @@ def verify_collector_config(config: CollectorConfig, run_dir: Path | None = None
         folder = run_dir or Path(tmp)
         with Supervisor(folder) as supervisor:
             pipeline = TracePipeline.start(supervisor, folder, config)
-            return canary_report(pipeline.collector.otlp_grpc_endpoint, pipeline.jaeger.client(), config.source)
+            return canary_report(pipeline.collector.otlp_grpc_endpoint, pipeline.jaeger.client(), config,
+                                 notes=pipeline.collector.notes)
 
 
 def without_filters(config: CollectorConfig) -> CollectorConfig:
@@ -189,5 +266,5 @@ def without_filters(config: CollectorConfig) -> CollectorConfig:
     body = copy.deepcopy(config.body)
     for pipeline in (body.get("service") or {}).get("pipelines", {}).values():
         procs: Sequence[str] = pipeline.get("processors", [])
-        pipeline["processors"] = [p for p in procs if not (p == "filter" or p.startswith("filter/"))]
+        pipeline["processors"] = [p for p in procs if not is_filter(p)]
     return CollectorConfig(f"{config.source} without filters", body)

@@ -5,16 +5,20 @@ Either can be restarted on the same ports (`restart()`: fault tests, and a perso
 run); the supervisor records it, so a failure explained later says it happened."""
 from __future__ import annotations
 
+import functools
 import json
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 import yaml
 
-from llmd_trace_e2e.spec.collector_config import (
-    JAEGER_EXPORTER, TAP_EXPORTER, CollectorConfig, LocalAddresses, adapt_for_local)
+from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.spec.collector_adapt import (
+    SECTIONS, TAP_EXPORTER, LocalTargets, adapt_for_local, check_components, local_ports_needed)
+from llmd_trace_e2e.spec.collector_config import CollectorConfig
 from llmd_trace_e2e.runtime.diagnose import short_log_line
 from llmd_trace_e2e.runtime.paths import tool
 from llmd_trace_e2e.runtime.ports import free_ports, is_listening
@@ -52,6 +56,10 @@ class LocalJaeger:
     @property
     def otlp_grpc_address(self) -> str:
         return f"127.0.0.1:{self.otlp_grpc_port}"
+
+    @property
+    def otlp_http_url(self) -> str:
+        return f"http://127.0.0.1:{self.otlp_http_port}"
 
     def client(self) -> JaegerClient:
         return JaegerClient(self.query_url)
@@ -99,13 +107,25 @@ class LocalJaeger:
 
 
 class LocalCollector:
-    def __init__(self, supervisor: Supervisor, run_dir: Path, config: CollectorConfig, jaeger_otlp_grpc: str):
+    """The run's collector: the config as written, addresses moved (collector_adapt.py); what
+    moved is in `notes`."""
+
+    def __init__(self, supervisor: Supervisor, run_dir: Path, config: CollectorConfig, jaeger_otlp_grpc: str,
+                 jaeger_otlp_http: str | None = None):
         self.supervisor, self.run_dir = supervisor, run_dir
-        grpc_port, http_port, telemetry_port = free_ports(3)
+        check_components(config, *collector_build())
+        grpc_port, http_port, telemetry_port, *spare = free_ports(3 + local_ports_needed(config))
         self.tap_file = run_dir / "collector-tap.jsonl"
-        self.addresses = LocalAddresses(grpc_port, http_port, telemetry_port, jaeger_otlp_grpc, self.tap_file)
-        self.config = adapt_for_local(config, self.addresses)
+        self.addresses = LocalTargets(grpc_port, http_port, telemetry_port, jaeger_otlp_grpc,
+                                      jaeger_otlp_http or f"http://{jaeger_otlp_grpc}", run_dir, self.tap_file, spare)
+        self.adapted = adapt_for_local(config, self.addresses)
+        self.config = self.adapted.config
+        self.notes = self.adapted.notes
         self.proc: ManagedProcess | None = None
+
+    def config_text(self) -> str:
+        """The config it runs, headed by what running it here changed."""
+        return "".join(f"# run as written, except: {note}\n" for note in self.notes) + self.config.to_yaml()
 
     @property
     def otlp_grpc_endpoint(self) -> str:
@@ -118,7 +138,7 @@ class LocalCollector:
     def start(self) -> "LocalCollector":
         config_file = self.run_dir / "collector.yaml"
         config_file.parent.mkdir(parents=True, exist_ok=True)
-        config_file.write_text(self.config.to_yaml())
+        config_file.write_text(self.config_text())
         self.proc = self.supervisor.start(ProcessSpec("collector", [tool("otelcol"), "--config", config_file]))
         return self
 
@@ -134,7 +154,7 @@ class LocalCollector:
         exporters = self.config.body.get("exporters") or {}
         if TAP_EXPORTER in exporters and not exporters[TAP_EXPORTER].get("append"):
             exporters[TAP_EXPORTER]["append"] = True
-            (self.run_dir / "collector.yaml").write_text(self.config.to_yaml())
+            (self.run_dir / "collector.yaml").write_text(self.config_text())
         self.proc = self.supervisor.restart(self.proc)
         self.wait_ready(timeout_s)
 
@@ -146,17 +166,20 @@ class LocalCollector:
         """The collector's own log lines about failed exports to Jaeger (retries, dropped data),
         shortened to time, level, message and error."""
         lines = log_tail(self.proc.log_path, limit).splitlines() if self.proc else []
-        return [short_log_line(line) for line in lines if _EXPORT_FAILURE.search(line) and JAEGER_EXPORTER in line]
+        names = self.adapted.backend_exporters
+        return [short_log_line(line) for line in lines
+                if _EXPORT_FAILURE.search(line) and any(n in line for n in names)]
 
     def exporter_counts(self) -> dict[str, float]:
-        """Spans the Jaeger exporter sent, failed to send, and batches still queued (the
-        collector's own telemetry)."""
+        """Spans the exporters to Jaeger sent, failed to send, and batches still queued (the
+        collector's own telemetry, summed over the config's backend exporters)."""
         text = requests.get(self.telemetry_url, timeout=2).text
         counts = {}
         for key, metric in (("sent", "otelcol_exporter_sent_spans"), ("failed", "otelcol_exporter_send_failed_spans"),
                             ("queued", "otelcol_exporter_queue_size")):
+            names = "|".join(re.escape(n) for n in self.adapted.backend_exporters)
             counts[key] = sum(float(m.group(1)) for m in re.finditer(
-                rf'^{metric}(?:_total)?{{[^}}]*exporter="{re.escape(JAEGER_EXPORTER)}"[^}}]*}} ([0-9.e+]+)$', text, re.M))
+                rf'^{metric}(?:_total)?{{[^}}]*exporter="(?:{names})"[^}}]*}} ([0-9.e+]+)$', text, re.M))
         return counts
 
     @property
@@ -204,6 +227,19 @@ def telemetry_counter(telemetry_url: str, metric: str) -> float:
 _EXPORT_FAILURE = re.compile(r"Exporting failed|Dropping data|dropped|failed to export|export.*error", re.I)
 
 
+@functools.cache
+def collector_build() -> tuple[dict[str, set[str]], str]:
+    """The component types of the harness's otelcol (`otelcol components`), by config section,
+    and the build's name for messages."""
+    binary = tool("otelcol")
+    proc = subprocess.run([str(binary), "components"], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise ConfigError(f"`{binary} components` failed ({proc.stderr.strip()[-200:]}): rebuild it with `make tools`")
+    listing = yaml.safe_load(proc.stdout) or {}
+    build = {s: {c["name"] for c in listing.get(s) or []} for s in SECTIONS}
+    return build, f"otelcol {(listing.get('buildinfo') or {}).get('version', '?')}"
+
+
 @dataclass
 class TracePipeline:
     """Collector -> Jaeger, started together; the collector exports to this Jaeger."""
@@ -215,7 +251,7 @@ class TracePipeline:
     def start(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig,
               timeouts: PipelineTimeouts = PipelineTimeouts(), stats: WaitStats | None = None) -> "TracePipeline":
         jaeger = LocalJaeger(supervisor, run_dir).start()
-        collector = LocalCollector(supervisor, run_dir, config, jaeger.otlp_grpc_address).start()
+        collector = LocalCollector(supervisor, run_dir, config, jaeger.otlp_grpc_address, jaeger.otlp_http_url).start()
         jaeger.wait_ready(timeouts.jaeger_ready_s, stats)
         collector.wait_ready(timeouts.collector_ready_s, stats)
         return cls(jaeger, collector)

@@ -1,14 +1,8 @@
-"""Collector configs: read a user's (plain, or wrapped in an OpenTelemetryCollector resource),
-check it, and adapt it to run here.
-
-Adapting keeps every processor and every pipeline's processor list exactly as written; it
-only moves receivers to free 127.0.0.1 ports, sends exporters to the local Jaeger, and adds
-an unfiltered tap pipeline that writes what the receivers got to a file (the positive control
-that proves the filter had /metrics spans to drop).
-"""
+"""Collector configs: read a user's (plain, or wrapped in an OpenTelemetryCollector resource)
+and check it. How it is made to run here: collector_adapt.py; the paths spans take through it:
+collector_paths.py."""
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +10,8 @@ from typing import Any
 import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.spec.collector_paths import backend_paths
 from llmd_trace_e2e.traces.patterns import SpanPattern
-
-TAP_PIPELINE = "traces/harness-tap"
-TAP_EXPORTER = "file/harness-tap"
-JAEGER_EXPORTER = "otlp/harness-jaeger"
 
 
 @dataclass(frozen=True)
@@ -44,6 +35,11 @@ class CollectorConfig:
 
     def filter_patterns(self) -> list[SpanPattern]:
         return [SpanPattern.parse(c) for c in self.filter_conditions()]
+
+    def path_patterns(self) -> list[list[SpanPattern]]:
+        """The filter conditions of each path from a receiver to a backend exporter: a span
+        reaches the backend when the patterns of any one path all miss it."""
+        return [p.patterns() for p in backend_paths(self)]
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.body, sort_keys=False)
@@ -77,41 +73,6 @@ def parse_collector_config(text: str, source: str = "<config>") -> CollectorConf
         raise ConfigError(f"{source} has no traces pipeline (service.pipelines.traces): "
                           "add one that runs the /metrics filter")
     return config
-
-
-@dataclass(frozen=True)
-class LocalAddresses:
-    otlp_grpc_port: int
-    otlp_http_port: int
-    telemetry_port: int
-    jaeger_otlp_grpc: str  # host:port of the local Jaeger's OTLP gRPC receiver
-    tap_file: Path | None = None
-
-
-def adapt_for_local(config: CollectorConfig, addr: LocalAddresses) -> CollectorConfig:
-    body = copy.deepcopy(config.body)
-    body["receivers"] = {"otlp": {"protocols": {
-        "grpc": {"endpoint": f"127.0.0.1:{addr.otlp_grpc_port}"},
-        "http": {"endpoint": f"127.0.0.1:{addr.otlp_http_port}"},
-    }}}
-    body["exporters"] = {JAEGER_EXPORTER: {"endpoint": addr.jaeger_otlp_grpc, "tls": {"insecure": True}}}
-    service = body.setdefault("service", {})
-    pipelines = {name: dict(p, receivers=["otlp"], exporters=[JAEGER_EXPORTER])
-                 for name, p in config.traces_pipelines().items()}
-    if addr.tap_file is not None:
-        body["exporters"][TAP_EXPORTER] = {"path": str(addr.tap_file)}
-        pipelines[TAP_PIPELINE] = {"receivers": ["otlp"], "processors": [], "exporters": [TAP_EXPORTER]}
-    service["pipelines"] = pipelines
-    # Extensions (health checks, auth) never touch spans and may not be in this build: drop them.
-    body.pop("extensions", None)
-    service.pop("extensions", None)
-    service["telemetry"] = {
-        "logs": {"level": "info"},
-        "metrics": {"level": "detailed", "readers": [{"pull": {"exporter": {"prometheus": {
-            "host": "127.0.0.1", "port": addr.telemetry_port}}}}]},
-    }
-    body.pop("connectors", None)
-    return CollectorConfig(f"{config.source} (adapted for 127.0.0.1)", body)
 
 
 def repo_collector_config(name: str = "collector.yaml") -> CollectorConfig:

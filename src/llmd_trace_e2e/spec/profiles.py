@@ -51,6 +51,7 @@ class Gap:
     upstream: str
     effect: str = "other"  # "no-spans", "no-join" or "other"
     releases: tuple[GapRelease, ...] = ()  # which projects' releases have it, and which fixed it
+    conditions: tuple[str, ...] = ()  # a collector-config gap: the filter conditions it stands for
 
     @property
     def reason(self) -> str:
@@ -250,7 +251,7 @@ def _gaps(raw: list[Mapping[str, Any]], where: str) -> tuple[Gap, ...]:
         except ValueError as exc:
             raise ProfileError(str(exc)) from None
         gaps.append(Gap(item["id"], tuple(item["components"]), " ".join(item["description"].split()),
-                        item["upstream"], effect, releases))
+                        item["upstream"], effect, releases, tuple(item.get("conditions") or ())))
     return tuple(gaps)
 
 

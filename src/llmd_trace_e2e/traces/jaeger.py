@@ -96,6 +96,12 @@ class JaegerClient:
         spans = self._remember(self._fetch_trace(trace_id))
         return Trace(trace_id, tuple(sorted(spans, key=lambda s: s.start_ns))) if spans else None
 
+    def stored_copies(self, trace_id: str) -> int:
+        """How many times the trace's spans were written (`raw_traces`: before the query's
+        deduplication). Two paths through a collector to this Jaeger store a span twice."""
+        resp = self._get(f"/api/v3/traces/{trace_id}", {"raw_traces": "true"})
+        return len(_decode_result(resp.text)) if resp else 0
+
     def trace_spans(self, trace_id: str) -> list[Span]:
         found = self.trace(trace_id)
         return list(found.spans) if found else []

@@ -15,9 +15,10 @@ from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
+from llmd_trace_e2e.spec.collector_paths import backend_paths, first_traces_receiver
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import (
     GUIDE_PATTERNS, HEALTH_CHILD_CONDITIONS, HEALTH_SERVER_CONDITIONS, SCRAPE_CHILD_CONDITIONS, SpanPattern,
@@ -124,9 +125,14 @@ def _remote_parent():
 
 def send_canaries(otlp_grpc_endpoint: str, canaries: Sequence[Canary],
                   service: str = CANARY_SERVICE) -> list[SentCanary]:
-    """Export each canary as its own trace, in order, and flush before returning."""
+    """Export each canary as its own trace, all in ONE request in the order given, and flush
+    before returning. One request stays one batch through the collector's processors and
+    exporters, so a span that arrived in the backend vouches for those written before it in the
+    list, on the path it took, whatever the exporter's queue does with separate requests."""
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=otlp_grpc_endpoint, insecure=True)))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_grpc_endpoint, insecure=True),
+                                                   max_queue_size=2048, max_export_batch_size=512,
+                                                   schedule_delay_millis=600_000))
     tracer = provider.get_tracer("llmd_trace_e2e.traffic.canaries")
     sent = []
     try:
@@ -142,18 +148,25 @@ def send_canaries(otlp_grpc_endpoint: str, canaries: Sequence[Canary],
     return sent
 
 
+def path_copies(config) -> int:
+    """How many copies of one span the config's paths deliver to the backend (one per path from
+    the receiver the harness sends to; at least one)."""
+    return max(1, len(backend_paths(config, first_traces_receiver(config))))
+
+
 def barrier(otlp_grpc_endpoint: str, jaeger, timeout_s: float = 30.0,
-            tap: Callable[[], Sequence[Span] | None] | None = None) -> None:
-    """Send one span through the collector and wait for it in Jaeger (and in `tap`, the unfiltered
-    spans, where the platform has one): whatever the collector received before it has then been
-    filtered, batched and exported too."""
+            tap: Callable[[], Sequence[Span] | None] | None = None, copies: int = 1) -> None:
+    """Send one span through the collector and wait for `copies` of it in Jaeger (one per path
+    to the backend) and in `tap`, the unfiltered spans, where the platform has one: whatever the
+    collector received before it has then been filtered, batched and exported on every path too."""
     from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
     [sent] = send_canaries(otlp_grpc_endpoint, [Canary("barrier", "llmd-trace-e2e barrier", {}, False)])
 
     def through():
-        if jaeger.trace(sent.trace_id) is None:
-            return Pending("not in Jaeger yet")
+        stored = jaeger.stored_copies(sent.trace_id)
+        if stored < copies:
+            return Pending(f"{stored} of {copies} copies in Jaeger (one per path to the backend)")
         tapped = tap() if tap is not None else None
         if tapped is not None and not any(s.trace_id == sent.trace_id for s in tapped):
             return Pending("in Jaeger, not in the collector's unfiltered tap yet")
@@ -174,5 +187,6 @@ def settle(platform, *ended: "Completion | float", timeout_s: float = 30.0) -> f
     last = max((e if isinstance(e, (int, float)) else e.started.timestamp() + e.seconds for e in ended),
                default=time.time())
     time.sleep(max(0.0, last + platform.export_batch_delay_s + EXPORT_IN_FLIGHT_S - time.time()))
-    barrier(platform.collector_otlp_grpc, platform.jaeger, timeout_s, tap=platform.unfiltered_spans)
+    barrier(platform.collector_otlp_grpc, platform.jaeger, timeout_s, tap=platform.unfiltered_spans,
+            copies=path_copies(platform.collector_config))
     return time.monotonic() - start

@@ -64,6 +64,8 @@ def test_the_plan_shows_the_three_steps_of_the_current_guide(make_plan, node):
     assert {i["newTag"] for i in recipe["images"]} == {"0.120.0", "2.15.0"}
     assert "monitoring" not in {d["metadata"]["name"] for d in [rendered(plan, "00-namespaces.yaml")]}
     assert plan.endpoints["in_cluster"]["collector_otlp_grpc"] == "http://otel-collector:4317"
+    assert plan.endpoints["forwards"]["collector_otlp_grpc"] == (NAMESPACE, "otel-collector", 4317)
+    assert plan.endpoints["forwards"]["jaeger_query_url"] == (NAMESPACE, "jaeger-collector", 16686)
     for path in (plan.options.rendered_dir / "recipe" / "kustomization.yaml",
                  plan.options.rendered_dir / "modelserver" / "kustomization.yaml",
                  plan.options.rendered_dir / "modelserver-predicted.yaml"):
@@ -203,7 +205,7 @@ def test_preflight_asks_for_kustomize(make_plan, monkeypatch):
 
 
 def test_the_recipes_collector_lacks_two_of_the_guides_conditions(tmp_path):
-    """The fact behind gap recipe-filter-lacks-http-target-url, read from llm-d's recipe file
+    """The fact behind gap recipe-filter-lacks-http-target-and-url, read from llm-d's recipe file
     (LLMD_UPSTREAM_CURRENT, default ../shared/upstream/llm-d-current; skipped loudly when absent)
     the way a run reads it from its `kustomize build`."""
     from llmd_trace_e2e.spec.collector_config import repo_collector_config

@@ -41,6 +41,16 @@ PROXY_SERVICE = "routing-proxy"  # the guide's example OTEL_SERVICE_NAME for the
 USERS_STEP = "the user's step, not llm-d's recipe"
 
 
+def check_options(opts, profile) -> None:
+    """Options a kustomize profile cannot honour, refused in one line before anything is rendered."""
+    if opts.offline and profile.kustomize:
+        raise ConfigError(f"--offline: profile {profile.name!r} fetches llm-d's recipe files at run time (versions.toml "
+                          "[kustomize.*]): drop --offline, or use --profile helmfile-guide")
+    if opts.helmfile and profile.kustomize_modelserver:
+        raise ConfigError(f"--helmfile deploys a helmfile-era guide, but profile {profile.name!r} deploys its model server "
+                          "with kustomize: use --profile helmfile-guide with --helmfile")
+
+
 def collector_host(profile) -> str:
     """The in-cluster host of the run's collector ("" for the harness's own, in `monitoring`)."""
     return f"{RECIPE_COLLECTOR}.{NAMESPACE}.svc.cluster.local" if "observability" in profile.kustomize else ""

@@ -5,8 +5,9 @@ import hashlib
 from pathlib import Path
 from typing import Any, Iterable
 
-from llmd_trace_e2e.spec.collector_config import CollectorConfig
+from llmd_trace_e2e.spec.collector_adapt import adapt_for_cluster
 from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.spec.collector_config import CollectorConfig
 from llmd_trace_e2e.spec.gateway_values import GatewayTracing
 from llmd_trace_e2e.platforms.kind import yamlout
 from llmd_trace_e2e.platforms.kind.options import (
@@ -80,18 +81,17 @@ def jaeger(image: str) -> list[dict[str, Any]]:
     ]
 
 
-def check_collector_targets_jaeger(config: CollectorConfig) -> None:
-    """The repo's one collector config is deployed verbatim, so it must already export to the
-    Jaeger Service this run creates and listen on all interfaces."""
-    want = f"{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local:4317"
-    endpoints = [str((cfg or {}).get("endpoint", "")) for name, cfg in (config.body.get("exporters") or {}).items()
-                 if name == "otlp" or name.startswith("otlp/")]
-    if not any(want in e for e in endpoints):
-        raise ConfigError(f"{config.source} exports to {endpoints or 'no OTLP exporter'}; the kind platform's "
-                          f"Jaeger listens at {want}: point an otlp exporter there")
-    grpc = ((config.body.get("receivers") or {}).get("otlp") or {}).get("protocols", {}).get("grpc") or {}
-    if not str(grpc.get("endpoint", "")).startswith("0.0.0.0:"):
-        raise ConfigError(f"{config.source}: receivers.otlp.protocols.grpc.endpoint must listen on 0.0.0.0 in a pod")
+def collector_config_for_cluster(config: CollectorConfig, config_text: str) -> tuple[str, tuple[str, ...]]:
+    """The config the collector pod runs, made as the local platform makes it (collector_adapt.py):
+    its receiver on the Service's ports, backend exporters to this run's Jaeger, nothing else
+    moved. The text as given when nothing had to move (the repo's config), else the adapted
+    config under a header that says what changed."""
+    adapted = adapt_for_cluster(config, f"{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local:4317",
+                                f"http://{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local:4318", 4317, 4318)
+    if adapted.config.body == config.body:
+        return config_text, ()
+    header = "".join(f"# run as written, except: {note}\n" for note in adapted.notes)
+    return f"# {config.source}, adapted by llmd-trace-e2e\n{header}{adapted.config.to_yaml()}", adapted.notes
 
 
 def read_collector_config(path: Path) -> str:
@@ -102,9 +102,9 @@ def read_collector_config(path: Path) -> str:
 
 
 def collector(image: str, config_text: str, config: CollectorConfig) -> list[dict[str, Any]]:
-    """The repo's collector config, verbatim, in a ConfigMap; a Deployment runs it; the Service
-    carries the name the tracing guide's default endpoint uses."""
-    check_collector_targets_jaeger(config)
+    """The collector config (collector_config_for_cluster) in a ConfigMap; a Deployment runs it;
+    the Service carries the name the tracing guide's default endpoint uses."""
+    config_text, _ = collector_config_for_cluster(config, config_text)
     checksum = hashlib.sha256(config_text.encode()).hexdigest()[:16]
     container = {
         "name": "otelcol",

@@ -147,12 +147,7 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     if profile.platform != "kind":
         raise ConfigError(f"profile {profile.name!r} is for the {profile.platform} platform; "
                           f"the kind platform runs profiles whose platform is kind (e.g. kustomize-guide, helmfile-guide)")
-    if opts.offline and profile.kustomize:
-        raise ConfigError(f"--offline: profile {profile.name!r} fetches llm-d's recipe files at run time (versions.toml "
-                          "[kustomize.*]): drop --offline, or use --profile helmfile-guide")
-    if opts.helmfile and profile.kustomize_modelserver:
-        raise ConfigError(f"--helmfile deploys a helmfile-era guide, but profile {profile.name!r} deploys its model server "
-                          "with kustomize: use --profile helmfile-guide with --helmfile")
+    kustomize_plan.check_options(opts, profile)
     if opts.pd and not profile.supports_pd:
         raise ConfigError(f"profile {profile.name!r} cannot run P/D (its EPP has no prefill/decode plugins): "
                           "use --profile kustomize-guide")
@@ -232,19 +227,22 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     steps.append(Wait("the gateway serves the model", "http", "model_served", url=f"{urls['gateway_url']}/v1/models",
                       expect=model))
     plan.images = _images(plan, profile, opts, collector_image, jaeger_image, istiod.version)
+    # the recipe's collector and Jaeger run in the workload's namespace (kustomize-guide)
+    recipe = "observability" in profile.kustomize
+    backend_ns = NAMESPACE if recipe else MONITORING_NAMESPACE
+    collector = kustomize_plan.RECIPE_COLLECTOR if recipe else manifests.COLLECTOR_NAME
     plan.endpoints = {
         "reach": "port-forward" if existing else "node-ports",
         **urls,
         "forwards": {  # (namespace, Service, port) behind each URL, for a port-forward
             "gateway_url": (NAMESPACE, f"{manifests.GATEWAY_NAME}-host", 80),
-            "jaeger_query_url": (MONITORING_NAMESPACE, manifests.JAEGER_SERVICE, 16686),
-            "collector_otlp_grpc": (MONITORING_NAMESPACE, manifests.COLLECTOR_NAME, 4317),
-            "collector_otlp_http": (MONITORING_NAMESPACE, manifests.COLLECTOR_NAME, 4318),
+            "jaeger_query_url": (backend_ns, manifests.JAEGER_SERVICE, 16686),
+            "collector_otlp_grpc": (backend_ns, collector, 4317),
+            "collector_otlp_http": (backend_ns, collector, 4318),
         },
         "in_cluster": {
             "gateway": f"{manifests.GATEWAY_NAME}-host.{NAMESPACE}.svc:80",
-            "jaeger_query": f"{manifests.JAEGER_SERVICE}."
-                            f"{NAMESPACE if 'observability' in profile.kustomize else MONITORING_NAMESPACE}.svc:16686",
+            "jaeger_query": f"{manifests.JAEGER_SERVICE}.{backend_ns}.svc:16686",
             "collector_otlp_grpc": profile.collector_endpoint or COLLECTOR_ENDPOINT,
         },
         "model": model,
