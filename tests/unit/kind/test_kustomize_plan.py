@@ -167,13 +167,16 @@ def test_collector_config_replaces_the_recipes_config(make_plan, tmp_path):
     good.write_text(text.replace("jaeger-collector.monitoring.svc.cluster.local:4317", "jaeger-collector:4317"))
     plan = make_plan(PROFILE, collector_config=good)
     patch = rendered(plan, "recipe/collector-config.yaml")
-    assert (patch["metadata"]["name"], patch["data"]["config.yaml"]) == ("otel-collector-config", good.read_text())
+    assert (patch["metadata"]["name"], patch["data"]["config.yaml"]) == ("otel-collector-config", good.read_text()), \
+        "a config that already sends to the recipe's Jaeger runs as written"
     patches = rendered(plan, "recipe/kustomization.yaml")["patches"]
     assert patches[0] == {"path": "collector-config.yaml"} and "config-sha" in patches[1]["patch"]
-    bad = tmp_path / "elsewhere.yaml"
-    bad.write_text(text)
-    with pytest.raises(ConfigError, match="the recipe's Jaeger answers at jaeger-collector:4317"):
-        make_plan(PROFILE, collector_config=bad)
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(text)  # sends to the helmfile profile's Jaeger in `monitoring`
+    moved = rendered(make_plan(PROFILE, collector_config=elsewhere), "recipe/collector-config.yaml")["data"]["config.yaml"]
+    assert "adapted by llmd-trace-e2e" in moved
+    endpoints = {str(cfg.get("endpoint")) for cfg in yaml.safe_load(moved)["exporters"].values() if isinstance(cfg, dict)}
+    assert "jaeger-collector:4317" in endpoints and not any("monitoring" in e for e in endpoints), endpoints
 
 
 def test_the_dry_run_applies_the_prediction_and_names_what_is_fetched_at_run_time(make_plan):

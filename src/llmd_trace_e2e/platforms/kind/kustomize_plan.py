@@ -78,14 +78,12 @@ def _host_services() -> list[dict[str, Any]]:
 
 
 def _user_collector_config(path: Path) -> dict[str, Any]:
-    """--collector-config on a recipe profile: the recipe's ConfigMap gets the user's config."""
+    """--collector-config on a recipe profile: the recipe's ConfigMap gets the user's config, run as
+    written but for its receiver's addresses and backend exporters (to the recipe's Jaeger), as the
+    harness's own collector runs it (manifests.collector_config_for_cluster)."""
     text = manifests.read_collector_config(path)
     config = collector_config.parse_collector_config(text, str(path))
-    endpoints = [str((cfg or {}).get("endpoint", "")) for name, cfg in (config.body.get("exporters") or {}).items()
-                 if name == "otlp" or name.startswith("otlp/")]
-    if not any(e.split("://")[-1].startswith(f"{RECIPE_JAEGER_SERVICE}:4317") for e in endpoints):
-        raise ConfigError(f"{path} exports to {endpoints or 'no OTLP exporter'}; the recipe's Jaeger answers at "
-                          f"{RECIPE_JAEGER_SERVICE}:4317 in the workload's namespace: point an otlp exporter there")
+    text, _ = manifests.collector_config_for_cluster(config, text, RECIPE_JAEGER_SERVICE)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": RECIPE_COLLECTOR_CONFIGMAP},
             "data": {RECIPE_CONFIG_KEY: text}}
 

@@ -81,13 +81,14 @@ def jaeger(image: str) -> list[dict[str, Any]]:
     ]
 
 
-def collector_config_for_cluster(config: CollectorConfig, config_text: str) -> tuple[str, tuple[str, ...]]:
+def collector_config_for_cluster(config: CollectorConfig, config_text: str,
+                                 jaeger_host: str = f"{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local",
+                                 ) -> tuple[str, tuple[str, ...]]:
     """The config the collector pod runs, made as the local platform makes it (collector_adapt.py):
-    its receiver on the Service's ports, backend exporters to this run's Jaeger, nothing else
-    moved. The text as given when nothing had to move (the repo's config), else the adapted
-    config under a header that says what changed."""
-    adapted = adapt_for_cluster(config, f"{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local:4317",
-                                f"http://{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local:4318", 4317, 4318)
+    its receiver on the Service's ports, backend exporters to this run's Jaeger (`jaeger_host`),
+    nothing else moved. The text as given when nothing had to move (the repo's config), else the
+    adapted config under a header that says what changed."""
+    adapted = adapt_for_cluster(config, f"{jaeger_host}:4317", f"http://{jaeger_host}:4318", 4317, 4318)
     if adapted.config.body == config.body:
         return config_text, ()
     header = "".join(f"# run as written, except: {note}\n" for note in adapted.notes)
