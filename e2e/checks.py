@@ -1,6 +1,8 @@
 """How the suite reads the platform's profile: expected services and spans, known gaps."""
 from __future__ import annotations
 
+import functools
+import inspect
 from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
@@ -32,10 +34,13 @@ def tracing_overlay(platform, block, charts=("epp", "modelservice")) -> dict:
 
 
 def service_or_skip(platform, component: str) -> str:
-    """The service name a component exports under, or a loud skip saying why it cannot."""
+    """The service name a component exports under, or a loud skip saying why it cannot; a
+    component found silent at the session's start (platform.silent) fails the test with why."""
     if not platform.profile.runs(component):
         pytest.skip(f"{component} does not run on the {platform.name} platform: "
                     f"{platform.profile.absent.get(component, 'not deployed')}")
+    if component in platform.silent:
+        pytest.fail(platform.silent[component], pytrace=False)
     service = expected_service(platform.baseline, platform.profile, component)
     if service is None:
         pytest.fail(f"the values leave {component}'s tracing off, so the suite cannot check it: "
@@ -147,3 +152,51 @@ class LlmRequestOf:
         if bool(hits) == self.present:
             return []
         return [Failure(self.description, "1" if self.present else "0", str(len(hits)))]
+
+
+class Unprovided:
+    """What a fixture gives its tests when it could not provide what they need: any use of it
+    fails the test with the reason (a failure naming it, not an error in set-up)."""
+
+    def __init__(self, reason: str):
+        self._reason = reason
+
+    def _fail(self, *_args, **_kwargs):
+        pytest.fail(self._reason, pytrace=False)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):  # protocols probed by pytest and the reports: not a use
+            raise AttributeError(name)
+        self._fail()
+
+    __getitem__ = __iter__ = __call__ = _fail
+
+
+def _unprovided(fixture, err: BaseException) -> Unprovided:
+    detail = err.msg if isinstance(err, pytest.fail.Exception) else f"{type(err).__name__}: {err}"
+    return Unprovided(f"fixture {fixture.__name__} could not provide what this test needs: {detail}")
+
+
+def fails_its_tests(fixture):
+    """Under @pytest.fixture: where the fixture fails (a failed check or request, a component
+    found silent), each test that uses it fails with that reason instead of erroring in set-up."""
+    if inspect.isgeneratorfunction(fixture):
+        @functools.wraps(fixture)
+        def generator(*args, **kwargs):
+            steps = fixture(*args, **kwargs)
+            try:
+                value = next(steps)
+            except (Exception, pytest.fail.Exception) as err:
+                yield _unprovided(fixture, err)
+                return
+            yield value
+            next(steps, None)  # its teardown
+        return generator
+
+    @functools.wraps(fixture)
+    def plain(*args, **kwargs):
+        try:
+            return fixture(*args, **kwargs)
+        except (Exception, pytest.fail.Exception) as err:
+            return _unprovided(fixture, err)
+    return plain

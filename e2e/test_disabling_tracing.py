@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.variant, pytest.mark.guide("Disabling Tracing")]
 def test_epp_tracing_off_and_vllm_renamed(platform):
     """inferenceExtension.tracing.enabled=false: no EPP spans; serviceNames.vllmDecode renames vLLM."""
     old_epp = service_or_skip(platform, "epp")
+    service_or_skip(platform, "vllm-decode")  # its spans are the positive control
     overlay = deep_merge(tracing_overlay(platform, {"enabled": False}, ("epp",)),
                          tracing_overlay(platform, {"serviceNames": {"vllmDecode": "vllm-decode-renamed"}},
                                          ("modelservice",)))

@@ -11,6 +11,7 @@ from llmd_trace_e2e.traces.patterns import HEALTH_CONDITIONS, HEALTH_PATTERNS, m
 from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
+from checks import service_or_skip
 from noise_checks import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
 
 pytestmark = pytest.mark.guide("Recommended Filters")
@@ -18,6 +19,8 @@ pytestmark = pytest.mark.guide("Recommended Filters")
 
 def health_spans_upstream(platform):
     """Positive control: GET /health spans, and their children, that reached the collector."""
+    service_or_skip(platform, "vllm-decode")  # the instrumented server that makes them
+
     def probe():
         tapped = tapped_or_skip(platform)
         servers = {s.span_id for s in tapped if matching_patterns(s, HEALTH_PATTERNS)}

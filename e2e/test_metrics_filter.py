@@ -11,6 +11,7 @@ from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, matching_patterns
 from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
+from checks import service_or_skip
 from noise_checks import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
 
 pytestmark = pytest.mark.guide("Recommended Filters")
@@ -18,6 +19,8 @@ pytestmark = pytest.mark.guide("Recommended Filters")
 
 def metrics_spans_upstream(platform):
     """Positive control: /metrics spans that reached the collector (before its filter)."""
+    service_or_skip(platform, "vllm-decode")  # the instrumented server that makes them
+
     def probe():
         tapped = tapped_or_skip(platform)
         hits = [s for s in tapped if matching_patterns(s, GUIDE_PATTERNS)]
@@ -40,6 +43,8 @@ def test_metrics_spans_are_produced_and_then_dropped(platform):
 def test_no_orphaned_children_of_dropped_metrics_spans(request, platform):
     """Instrumented servers give each GET /metrics SERVER span INTERNAL children ('GET /metrics
     http send') that carry no URL attributes: the guide's six patterns cannot match them."""
+    service_or_skip(platform, "vllm-decode")  # the instrumented server that makes them
+
     def children_tapped():
         tapped = tapped_or_skip(platform)
         dropped = {s.span_id for s in tapped if matching_patterns(s, GUIDE_PATTERNS)}

@@ -23,8 +23,8 @@ from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.request import incomplete_sampled_traces, root_during, spans_of_request
 
-from checks import (EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, expect_gap, expect_spans, resend_until_the_epp_samples,
-                    send_traced_by_every_hop, service_or_skip, tracing_overlay)
+from checks import (EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, expect_gap, expect_spans, fails_its_tests,
+                    resend_until_the_epp_samples, send_traced_by_every_hop, service_or_skip, tracing_overlay)
 
 pytestmark = pytest.mark.guide("Production Sampling")
 
@@ -50,6 +50,7 @@ def component_param():
 
 
 @pytest.fixture(scope="module")
+@fails_its_tests
 def sampled_and_not(platform) -> tuple[Completion, list[Completion]]:
     """The same completion sampled (flags 01) by every hop, then not sampled (flags 00). Where
     the EPP may ignore the traceparent and samples below ratio 1, one unsampled request proves
@@ -102,6 +103,7 @@ class AtRatio:
 
 
 @pytest.fixture(scope="module")
+@fails_its_tests
 def at_ratio(platform) -> AtRatio:
     """At sampler arg 0.1: REQUESTS_AT_RATIO completions without traceparent, twenty with a
     sampled one, and the suite's way of asking for a request every hop traced; then every span
@@ -202,7 +204,7 @@ def test_sampler_arg_zero_exports_nothing(platform):
                  f"a request without traceparent is traced at the baseline sampler (positive control, "
                  f"{control.sent} sent)")
     zero = {"sampling": {"samplerArg": "0"}}
-    with platform.variant(tracing_overlay(platform, zero)):
+    with platform.variant(tracing_overlay(platform, zero), on_purpose="the absence of every span at sampler ratio 0"):
         before = len(platform.unfiltered_spans() or [])
         done = traffic.send(platform.gateway_url, platform.model, propagate=False)
         settle(platform, done)

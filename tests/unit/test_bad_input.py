@@ -153,6 +153,20 @@ def test_missing_binary(probe, tmp_path):
     assert_one_clear_line(result, "ERROR: llmd-trace-e2e:", f"not found at {empty}/", "run `make tools`")
 
 
+def test_values_that_sample_nothing_are_refused_before_anything_starts(probe, tmp_path):
+    """Sampler ratio 0 in both charts: the EPP, where the suite's requests start their traces,
+    would sample none of them. One line naming the key and the ratio, not a run of failures."""
+    profile = load_profile("local")
+    zero = {"sampling": {"samplerArg": "0"}}
+    body = {**nest(profile.values_schema["modelservice"].path, zero), **nest(profile.values_schema["epp"].path, zero)}
+    values = write(tmp_path, "values.yaml", yaml.safe_dump(body))
+    result = pytest_run(probe, tmp_path, "--values", str(values), env={"LLMD_TRACE_E2E_BIN": str(tmp_path / "none")})
+    epp_key = f"{profile.values_schema['epp'].path}.sampling.samplerArg"
+    assert_one_clear_line(result, "ERROR: llmd-trace-e2e:", "samples no root trace at sampler ratio 0",
+                          f"({epp_key}: '0')", f"give {epp_key} a ratio above 0")
+    assert not (tmp_path / "artifacts" / "local").exists(), "a run folder was made: something started"
+
+
 # --- the CLI ---------------------------------------------------------------------------------
 
 

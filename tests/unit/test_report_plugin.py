@@ -64,7 +64,9 @@ def platform():
     (run / "epp.log").write_text("before the tests\\n")
     values = baseline_values(profile)
     return SimpleNamespace(name="fake", profile=profile, baseline=values, values=values, artifacts=run,
-                           jaeger=FakeJaeger(), timings={"vllm ready": 1.0}, export_batch_delay_s=0.0)
+                           jaeger=FakeJaeger(), timings={"vllm ready": 1.0}, export_batch_delay_s=0.0,
+                           silent={"vllm-decode": "vllm-decode exports nothing: its exporter sends to "
+                                                  "http://127.0.0.1:9, where nothing listens"})
 
 
 @pytest.fixture
@@ -129,7 +131,13 @@ def test_every_platform_test_leaves_its_folder_properties_and_a_summary(pytester
     assert ("trace_id", "cd" * 16) in props["test_fails"]
     assert props["test_without_platform"] == []
 
+    silent = "silent component vllm-decode: vllm-decode exports nothing: its exporter sends to http://127.0.0.1:9"
+    out = result.stdout.str()
+    assert out.count(silent) == 1, out  # said once, at the top: before pytest's failures
+    assert out.index(silent) < out.index("= FAILURES =") < out.index("short test summary info"), out
+
     summary = (artifacts / "summary.md").read_text()
+    assert summary.count(silent) == 1 and summary.index(silent) < summary.index("**1 failed"), summary
     assert "**1 failed, 1 passed, 1 skipped**" in summary  # platform tests only
     assert "TraceAssertionError: the caller's trace |" in summary
     assert "vllm-decode: 1 ✓" in summary and "test_without_platform" not in summary

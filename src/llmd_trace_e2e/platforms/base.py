@@ -4,6 +4,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping, Protocol
 
 from llmd_trace_e2e.spec.charts import epp_launch, vllm_launch
@@ -11,6 +12,7 @@ from llmd_trace_e2e.spec.collector_config import CollectorConfig
 from llmd_trace_e2e.spec.gateway_values import GatewayTracing
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.spec.profiles import Profile
+from llmd_trace_e2e.spec.values import lookup
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
@@ -40,6 +42,9 @@ class Platform(Protocol):
     artifacts: Path
     timings: Mapping[str, float]  # seconds from the start to each component's readiness ({} where unmeasured)
     export_batch_delay_s: float  # the longest an exporter on the request path holds a span before sending it
+    # Components whose tracing is on but whose spans never reached the collector, with why: found
+    # once by the suite from its first request (platforms.silence); empty until then.
+    silent: Mapping[str, str]
 
     def unfiltered_spans(self) -> list[Span] | None:
         """Spans as they reached the collector, before its filter (None: not observable here)."""
@@ -47,10 +52,12 @@ class Platform(Protocol):
     def filtered_span_count(self) -> float | None:
         """The collector's own count of spans its filter dropped (None: not observable here)."""
 
-    def variant(self, overlay: Mapping[str, Any]) -> AbstractContextManager[None]:
+    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> AbstractContextManager[None]:
         """Run the enclosed block with the overlay layered on the baseline. The platform stays so
         until the next variant or reset(): the suite resets before every test that is not a
-        variant, so consecutive variants restart only what differs between them."""
+        variant, so consecutive variants restart only what differs between them. Values with
+        which the suite could check nothing (spec.traceability) are refused (Untraceable) unless
+        `on_purpose` says why the test needs them."""
 
     def reset(self) -> None:
         """Back to the run's own values, restarting only what a variant changed."""
@@ -76,6 +83,7 @@ class SharedPlatformParts:
     values: Mapping[str, Any]
     collector_config: CollectorConfig
     export_batch_delay_s = SDK_BATCH_DELAY_S
+    silent: Mapping[str, str] = MappingProxyType({})
 
     @property
     def gateway_service(self) -> str | None:
@@ -96,4 +104,21 @@ def expected_service(values: Mapping[str, Any], profile: Profile, component: str
     if component in ("vllm-decode", "vllm-prefill"):
         launch = vllm_launch(values, profile, component.removeprefix("vllm-"))
         return launch.env.get("OTEL_SERVICE_NAME") if launch.tracing else None
+    if component == "routing-proxy":
+        schema = profile.values_schema["modelservice"]
+        named = lookup(values, f"{schema.path}.serviceNames.routingProxy") \
+            if "serviceNames.routingProxy" in schema.keys else None
+        return str(named) if named else profile.services.get(component)
     return profile.services.get(component)
+
+
+def component_services(values: Mapping[str, Any], profile: Profile,
+                       gateway_service: str | None) -> dict[str, str | None]:
+    """Each component of an expected trace tree (traces.tree.COMPONENTS) -> the service.name its
+    spans carry under these values; None where it makes no spans (not run, tracing off)."""
+    from llmd_trace_e2e.traffic.openai_sdk import CLIENT_SERVICE
+
+    out: dict[str, str | None] = {"caller": CLIENT_SERVICE, "gateway": gateway_service}
+    for component in ("epp", "routing-proxy", "vllm-decode", "vllm-prefill"):
+        out[component] = expected_service(values, profile, component) if profile.runs(component) else None
+    return out

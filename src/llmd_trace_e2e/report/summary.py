@@ -93,6 +93,11 @@ def totals(records: Sequence[TestRecord]) -> str:
     return ", ".join(f"{counts[o]} {o}" for o in VERDICTS if counts[o]) or "no tests"
 
 
+def silent_lines(silent: Mapping[str, str]) -> list[str]:
+    """Each component found exporting nothing, and why: one line each, said once, at the top."""
+    return [f"silent component {component}: {reason}" for component, reason in silent.items()]
+
+
 def release_facts(run: RunVersions, judgements: Mapping[str, Judgement]) -> list[tuple[str, str]]:
     """The summary's lines on releases: what runs in each part, each part whose version is not
     known (its version-gated checks ran as plain checks), and the known gaps by status."""
@@ -116,11 +121,17 @@ def release_facts(run: RunVersions, judgements: Mapping[str, Judgement]) -> list
 
 
 def render_summary(records: Sequence[TestRecord], *, title: str = "llm-d tracing e2e",
-                   facts: Sequence[tuple[str, str]] = (), link_base: Path | None = None) -> str:
+                   facts: Sequence[tuple[str, str]] = (), link_base: Path | None = None,
+                   silent: Mapping[str, str] | None = None) -> str:
     """`link_base`: the folder the markdown is written to (artifact links relative to it), or
-    None to show plain paths (a GitHub job summary cannot link to files)."""
+    None to show plain paths (a GitHub job summary cannot link to files). `silent`: components
+    whose tracing is on but whose spans never reached the collector, with why (the tests that
+    need them fail with that reason; it is said once, here, at the top)."""
     wall = sum(r.duration_s for r in records)
-    lines = [f"# {title}", "", f"**{totals(records)}** in {wall:.1f} s of test time", ""]
+    lines = [f"# {title}", ""]
+    for line in silent_lines(silent or {}):
+        lines += [f"> ⚠️ {line}", ""]
+    lines += [f"**{totals(records)}** in {wall:.1f} s of test time", ""]
     lines += [f"- {key}: {value}" for key, value in facts]
     if facts:
         lines.append("")
@@ -153,15 +164,16 @@ def _by_section(records: Sequence[TestRecord]) -> list[tuple[str | None, list[Te
 
 
 def write_summary(records: Sequence[TestRecord], path: Path, *, title: str = "llm-d tracing e2e",
-                  facts: Sequence[tuple[str, str]] = (), github: bool = True) -> Path:
+                  facts: Sequence[tuple[str, str]] = (), github: bool = True,
+                  silent: Mapping[str, str] | None = None) -> Path:
     """Write `path` (links relative to its folder); with `github`, also append to the GitHub job
     summary when `$GITHUB_STEP_SUMMARY` names one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_summary(records, title=title, facts=facts, link_base=path.parent.resolve()),
+    path.write_text(render_summary(records, title=title, facts=facts, link_base=path.parent.resolve(), silent=silent),
                     encoding="utf-8")
     job_summary = os.environ.get("GITHUB_STEP_SUMMARY") if github else None
     if job_summary:
         with open(job_summary, "a", encoding="utf-8") as fh:
-            fh.write(render_summary(records, title=title, facts=facts, link_base=None) + "\n")
+            fh.write(render_summary(records, title=title, facts=facts, link_base=None, silent=silent) + "\n")
     return path

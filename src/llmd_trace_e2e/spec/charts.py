@@ -193,8 +193,8 @@ def vllm_launch(values: Mapping[str, Any], profile: Profile, role: str = "decode
     (or, on a kustomize profile, as llm-d's kustomize tracing component leaves it)."""
     if profile.kustomize_modelserver:
         return kustomize_vllm_launch(values, profile, role)
-    if profile.platform == "local":
-        values = _with_process_image(values, role)
+    if profile.platform == "local":  # both roles: the chart renders each, whichever is asked for
+        values = _with_process_image(_with_process_image(values, "decode"), "prefill")
     prediction = predict_for(profile, "modelservice", values)
     found = prediction.of(role)
     if not found:

@@ -2,6 +2,11 @@
 counts), with what varies run to run normalized away (ids, timings, the order of siblings), held
 against an expected forest (YAML under config/expected-traces/) as a whole.
 
+An expected tree names, for each span, the component that made it (COMPONENTS: caller, gateway,
+epp, routing-proxy, vllm-decode, vllm-prefill), not a service name: `resolve` turns it into the
+run's service names (which the values decide, e.g. tracing.serviceNames.vllmDecode), and
+`to_components` turns a tree that arrived back into components for `--update-expected-traces`.
+
 A root says where it hangs: `caller` (on the caller's own span, from its traceparent), `none` (a
 root of its own: a component that started a new trace) or `missing` (an orphan: its parent was
 never exported or was dropped). Identical siblings merge into one node with a count; an expected
@@ -22,11 +27,22 @@ from llmd_trace_e2e.traces.model import Span
 
 ANY_COUNT = "1+"
 PARENTS = ("caller", "none", "missing")
+# Who makes a span: the harness's own client (an application's SDK span), the gateway (Envoy,
+# Istio), the EPP, the routing proxy (pd-sidecar), vLLM serving decode or prefill.
+COMPONENTS = ("caller", "gateway", "epp", "routing-proxy", "vllm-decode", "vllm-prefill")
+FORMAT = """\
+# Format: `roots` lists the spans that have no parent in the tree. Each span names the
+# `component` that made it: caller, gateway, epp, routing-proxy, vllm-decode or vllm-prefill
+# (the test resolves each to the service name the values in effect give it), its span `name`
+# and `kind`, optionally a `count` of identical siblings (an integer, or "1+" for any positive
+# count) and its `children`. A root's `parent` says where it hangs: caller (on the caller's own
+# span), none (a trace of its own) or missing (an orphan: its parent never arrived).
+"""
 
 
 @dataclass(frozen=True)
 class Node:
-    service: str
+    service: str  # the span's service.name; in an expected tree as loaded, the component (see resolve)
     name: str
     kind: str
     count: int | str = 1  # an int, or ANY_COUNT in expected data
@@ -126,13 +142,50 @@ def compare(expected: Sequence[Node], actual: Sequence[Node]) -> TreeComparison:
     return TreeComparison(expected, actual, diff)
 
 
+# --- components and services ---------------------------------------------------------------------
+
+def not_exporting(component: str) -> str:
+    """What stands for a component's service where the values in effect leave it no spans."""
+    return f"({component}: no spans under these values)"
+
+
+def resolve(nodes: Sequence[Node], services: Mapping[str, str | None]) -> tuple[Node, ...]:
+    """An expected tree (components) as this run's services."""
+    def one(node: Node) -> Node:
+        service = services.get(node.service)
+        return replace(node, service=service or not_exporting(node.service), children=_canonical(map(one, node.children)))
+
+    return _canonical(map(one, nodes))
+
+
+def to_components(nodes: Sequence[Node], services: Mapping[str, str | None]) -> tuple[Node, ...]:
+    """A tree that arrived, with each span's service replaced by the component that exports under
+    it; ValueError (one line) for a service no component, or more than one, exports under."""
+    owners: dict[str, list[str]] = {}
+    for component, service in services.items():
+        if service:
+            owners.setdefault(service, []).append(component)
+    known = ", ".join(f"{c}={s}" for c, s in services.items() if s)
+
+    def one(node: Node) -> Node:
+        found = owners.get(node.service, [])
+        if len(found) != 1:
+            why = (f"both {' and '.join(found)} export under it: give them different service names"
+                   if found else f"no component of this run exports under it ({known})")
+            raise ValueError(f"cannot record span {node.name!r} of service {node.service!r}: {why}")
+        return replace(node, service=found[0], children=_canonical(map(one, node.children)))
+
+    return _canonical(map(one, nodes))
+
+
 # --- as data ------------------------------------------------------------------------------------
 
 def to_data(node: Node) -> dict[str, Any]:
+    """A node of an expected tree (its `service` a component) as YAML data."""
     data: dict[str, Any] = {}
     if node.parent:
         data["parent"] = node.parent
-    data.update(service=node.service, name=node.name, kind=node.kind)
+    data.update(component=node.service, name=node.name, kind=node.kind)
     if node.count != 1:
         data["count"] = node.count
     if node.children:
@@ -141,19 +194,26 @@ def to_data(node: Node) -> dict[str, Any]:
 
 
 def from_data(data: Mapping[str, Any], where: str, root: bool = True) -> Node:
-    """One node from YAML; ValueError names the file and the fix."""
-    missing = [k for k in ("service", "name", "kind") if k not in data]
+    """One node from YAML (its `service` the component); ValueError names the file and the fix."""
+    if "service" in data and "component" not in data:
+        raise ValueError(f"{where}: span {data.get('name', '?')!r} names the service {data['service']!r}; an expected "
+                         f"tree names the component that made it instead (component: one of {', '.join(COMPONENTS)})")
+    missing = [k for k in ("component", "name", "kind") if k not in data]
     if missing:
         raise ValueError(f"{where}: a span without {', '.join(missing)}: {dict(data)}")
+    component = str(data["component"])
+    if component not in COMPONENTS:
+        raise ValueError(f"{where}: span {data['name']!r} names the unknown component {component!r}: "
+                         f"use one of {', '.join(COMPONENTS)}")
     parent = data.get("parent")
     if root and parent not in PARENTS:
-        raise ValueError(f"{where}: root {data['service']}:{data['name']} needs parent: one of {', '.join(PARENTS)}")
+        raise ValueError(f"{where}: root {component}:{data['name']} needs parent: one of {', '.join(PARENTS)}")
     count = data.get("count", 1)
     if not (count == ANY_COUNT or (isinstance(count, int) and count >= 1)):
-        raise ValueError(f"{where}: count of {data['service']}:{data['name']} must be a positive integer or "
+        raise ValueError(f"{where}: count of {component}:{data['name']} must be a positive integer or "
                          f"'{ANY_COUNT}', not {count!r}")
     kids = tuple(from_data(c, where, root=False) for c in data.get("children") or [])
-    return Node(str(data["service"]), str(data["name"]), str(data["kind"]), count, kids, parent if root else None)
+    return Node(component, str(data["name"]), str(data["kind"]), count, kids, parent if root else None)
 
 
 @dataclass(frozen=True)
@@ -161,7 +221,7 @@ class ExpectedTrace:
     path: Path
     header: str  # the file's leading comment, kept on rewrite
     request: str  # which request it is the trace of (a key the test knows)
-    roots: tuple[Node, ...]
+    roots: tuple[Node, ...]  # nodes name components: resolve() them to a run's services
 
 
 def load_expected(path: Path) -> ExpectedTrace:
@@ -175,6 +235,7 @@ def load_expected(path: Path) -> ExpectedTrace:
 
 
 def write_expected(path: Path, roots: Sequence[Node], *, request: str, header: str = "") -> None:
+    """Write an expected tree (`roots` name components: see to_components)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     body = yaml.safe_dump({"request": request, "roots": [to_data(r) for r in _canonical(roots)]},
                           sort_keys=False, width=120)

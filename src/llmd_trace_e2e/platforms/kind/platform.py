@@ -15,6 +15,7 @@ from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.platforms.base import SharedPlatformParts
 from llmd_trace_e2e.platforms.options import RunOptions
+from llmd_trace_e2e.spec.traceability import check_traceable
 from llmd_trace_e2e.spec.values import deep_merge, tracing_values
 from llmd_trace_e2e.platforms.kind import runner, valuesfiles
 from llmd_trace_e2e.platforms.kind.diagnostics import ClusterDiagnosis
@@ -33,6 +34,21 @@ def kind_options(options: RunOptions) -> KindOptions:
                        load_images=k.load_image, offline=k.offline, chart_dirs=chart_dirs(k.chart_dir),
                        artifacts_dir=options.artifacts,
                        timeouts=Timeouts().with_overrides(options.timeouts))
+
+
+def user_values(opts: KindOptions, profile) -> dict[str, Any]:
+    """The --values files merged, each chart's part and the harness's own."""
+    merged: dict[str, Any] = {}
+    for uv in (valuesfiles.load_user_values(p, profile) for p in opts.values_files):
+        merged = deep_merge(merged, {**uv.epp, **uv.modelservice, **uv.harness})
+    return merged
+
+
+def run_values(plan, user_values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every chart's merged values as the plan installs them (its vLLM container included), so
+    the harness predicts what the pods really run; a --helmfile run has only the tracing block."""
+    return dict(plan.values) or deep_merge(deep_merge(
+        tracing_values(plan.profile, "modelservice"), tracing_values(plan.profile, "epp")), user_values)
 
 
 def chart_dirs(items: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
@@ -60,10 +76,7 @@ class KindE2EPlatform(SharedPlatformParts):
         self.model = endpoints["model"]
         self.jaeger = JaegerClient(endpoints["jaeger_query_url"])
         self.collector_otlp_grpc = endpoints["collector_otlp_grpc"]
-        # every chart's merged values as the plan installs them (its vLLM container included), so
-        # the harness predicts what the pods really run; a --helmfile run has only the tracing block
-        self.baseline = dict(deployed.plan.values) or deep_merge(deep_merge(
-            tracing_values(self.profile, "modelservice"), tracing_values(self.profile, "epp")), user_values)
+        self.baseline = run_values(deployed.plan, user_values)
         self.values = dict(self.baseline)
         self.started_at = datetime.now(timezone.utc)
         self.artifacts = opts.run_dir
@@ -134,7 +147,8 @@ class KindE2EPlatform(SharedPlatformParts):
             self.deployed.endpoints["namespace"], kustomize_plan.DECODE_NAME), self.opts.timeouts.model_server_ready)
 
     @contextmanager
-    def variant(self, overlay: Mapping[str, Any]) -> Iterator[None]:
+    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> Iterator[None]:
+        check_traceable(deep_merge(self.baseline, overlay), self.profile, on_purpose)
         self._upgrade(overlay)
         self._overlay, self.values = overlay, deep_merge(self.baseline, overlay)
         yield
@@ -144,17 +158,22 @@ class KindE2EPlatform(SharedPlatformParts):
             self._upgrade({})
             self._overlay, self.values = {}, dict(self.baseline)
 
+    @staticmethod
+    def check_options(options) -> None:
+        """The run's own values, refused in one line when the suite could check nothing with them."""
+        opts = kind_options(options)
+        plan = runner.build_plan(opts)
+        check_traceable(run_values(plan, user_values(opts, plan.profile)), plan.profile)
+
     @classmethod
     @contextmanager
     def running(cls, options) -> Iterator["KindE2EPlatform"]:
         opts = kind_options(options)
-        user_values: dict[str, Any] = {}
-        for uv in (valuesfiles.load_user_values(p, runner.build_plan(opts).profile) for p in opts.values_files):
-            user_values = deep_merge(user_values, {**uv.epp, **uv.modelservice, **uv.harness})
+        user_values_ = user_values(opts, runner.build_plan(opts).profile)
         deployed = runner.up(opts)
         failed = False
         try:
-            yield cls(deployed, opts, user_values)
+            yield cls(deployed, opts, user_values_)
         except BaseException:
             failed = True
             raise

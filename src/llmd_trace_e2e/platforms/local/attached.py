@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 import requests
@@ -17,6 +18,7 @@ from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError
 from llmd_trace_e2e.spec.gateway_values import GatewayTracing
 from llmd_trace_e2e.platforms.pipeline import FILTERED_SPANS, tap_spans, telemetry_counter
 from llmd_trace_e2e.spec.profiles import load_profile
+from llmd_trace_e2e.spec.traceability import check_traceable
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
@@ -61,6 +63,7 @@ class AttachedPlatform:
     name = "local"
     model = SERVED_MODEL
     export_batch_delay_s = EXPORT_BATCH_DELAY_MS / 1000  # `local up` started them as LocalPlatform does
+    silent: Mapping[str, str] = MappingProxyType({})  # filled by the suite (platforms.silence)
 
     def __init__(self, state: StackState, path: Path):
         self.state, self.state_file = state, path
@@ -100,8 +103,10 @@ class AttachedPlatform:
         self.values = doc["values"]
 
     @contextmanager
-    def variant(self, overlay: Mapping[str, Any]) -> Iterator[None]:
-        self.apply(deep_merge(self.baseline, overlay))
+    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> Iterator[None]:
+        values = deep_merge(self.baseline, overlay)
+        check_traceable(values, self.profile, on_purpose)
+        self.apply(values)
         yield
 
     def reset(self) -> None:

@@ -1,9 +1,11 @@
 """What the local processes know about a failure (a `diagnose.Diagnosis`): components that died
-or were restarted, the collector's own export errors, spans Jaeger has lost since the harness
-read them. The local platform's `diagnosis()` is these three; a fault test's stack of its own
+or were restarted, components whose span exporter complains in their log, the collector's own
+export errors, spans Jaeger has lost since the harness read them. The local platform's
+`diagnosis()` is these four; a fault test's stack of its own
 builds the same with `pipeline_diagnosis`."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,12 @@ if TYPE_CHECKING:
     from llmd_trace_e2e.traces.jaeger import JaegerClient
 
 MAX_NAMED_SPANS = 12
+# A span exporter's complaint: the Python SDK's "Transient error ... while exporting traces to X"
+# and "Failed to export traces to X", the Go SDK's "traces export: ...".
+EXPORT_ERROR = re.compile(r"exporting (traces|spans)|export(ing)? (traces|spans) (to|batch)|traces export|"
+                          r"failed to export", re.IGNORECASE)
+EXPORT_LOG_LINES = 400  # how far back in a component's log to look
+PIPELINE = ("collector", "jaeger", "otelcol")  # their own export is CollectorExport's
 
 
 @dataclass(eq=False)
@@ -31,6 +39,27 @@ class ProcessHealth:
                 tail = [short_log_line(ln) for ln in proc.tail(EVIDENCE_LINES).splitlines() if ln.strip()]
                 out.append(Finding(proc.name, f"is not running: {proc.describe_exit()} (log: {proc.log_path})",
                                    tuple(tail)))
+        return out
+
+
+@dataclass(eq=False)
+class ExporterErrors:
+    """The components' own span exporters complaining in their logs (a wrong endpoint, a collector
+    that refuses them): the reason a component's spans never reached the collector."""
+
+    supervisor: "Supervisor"
+    component: str = "exporters"
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for proc in list(self.supervisor.processes):
+            if proc.name in PIPELINE:
+                continue
+            lines = [short_log_line(ln) for ln in proc.tail(EXPORT_LOG_LINES).splitlines() if EXPORT_ERROR.search(ln)]
+            if lines:
+                out.append(Finding(proc.name, f"its span exporter logged {len(lines)} error(s) in the last "
+                                              f"{EXPORT_LOG_LINES} lines of its log ({proc.log_path})",
+                                   tuple(lines[-EVIDENCE_LINES:])))
         return out
 
 
@@ -82,7 +111,7 @@ class JaegerLedger:
 def pipeline_diagnosis(supervisor: "Supervisor", collector: "LocalCollector | None",
                        jaeger: "JaegerClient | None") -> Sources:
     """The diagnosis of a stack of local processes with (optionally) a collector and a Jaeger."""
-    sources: list[Diagnosis] = [ProcessHealth(supervisor)]
+    sources: list[Diagnosis] = [ProcessHealth(supervisor), ExporterErrors(supervisor)]
     if collector is not None:
         sources.append(CollectorExport(collector))
     if jaeger is not None:

@@ -32,6 +32,7 @@ from llmd_trace_e2e.platforms.options import with_overrides
 from llmd_trace_e2e.runtime.ports import free_ports
 from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.spec.profiles import Profile, load_profile
+from llmd_trace_e2e.spec.traceability import check_traceable
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.spec.values import deep_merge, lookup, merge_values_files, tracing_values
@@ -158,8 +159,10 @@ class LocalPlatform(SharedPlatformParts):
         return self.collector.filtered_spans()
 
     @contextmanager
-    def variant(self, overlay: Mapping[str, Any]) -> Iterator[None]:
-        self.apply(deep_merge(self.baseline, overlay))
+    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> Iterator[None]:
+        values = deep_merge(self.baseline, overlay)
+        check_traceable(values, self.profile, on_purpose)
+        self.apply(values)
         yield
 
     def reset(self) -> None:
