@@ -18,6 +18,10 @@ PYTEST_ARGS ?=
 ifeq ($(ATTACH),1)
 PYTEST_ARGS += --attach
 endif
+# COMPONENTS="epp=PATH[@VERSION] routing-proxy=PATH[@VERSION]": the local platform runs these binaries
+# as the EPP and the routing proxy (pytest's --component, once per entry).
+COMPONENTS ?=
+PYTEST_ARGS += $(foreach c,$(COMPONENTS),--component $(c))
 
 .PHONY: all venv tools tools-local tools-kind tools-rehearse assets setup setup-local test unit integration e2e e2e-local e2e-two-endpoints pr soak plan rehearse clean
 

@@ -58,18 +58,24 @@ def test_gateway_span_continues_the_callers_trace(traced):
 
 
 def test_vllm_span_is_a_child_of_the_gateways_span(traced):
+    """The hop after the gateway continues the gateway's span: vLLM's llm_request, or where a
+    routing proxy runs in front of vLLM, the proxy's server span (and llm_request below it)."""
     platform, done = traced
     service, server, _ = gateway(platform)
     vllm = service_or_skip(platform, "vllm-decode")
+    proxy = platform.profile.services["routing-proxy"] if platform.profile.runs("routing-proxy") else None
     tp = done.traceparent
+    chain = ((service, server), *(((proxy, platform.profile.spans["routing-proxy"][0]),) if proxy else ()),
+             (vllm, "llm_request"))
     spans = expect_spans(platform, trace_of(platform, done),
-                         [JoinedInOneTrace(tp.trace_id, ((service, server), (vllm, "llm_request")),
-                                           external_parent=tp.span_id)],
+                         [JoinedInOneTrace(tp.trace_id, chain, external_parent=tp.span_id)],
                          f"vLLM's llm_request under the gateway's {server} span (trace {tp.trace_id})")
     gateway_span = next(s for s in spans if s.service == service and s.name == server)
-    llm_request = next(s for s in spans if s.service == vllm and s.name == "llm_request")
-    assert llm_request.parent_span_id == gateway_span.span_id, (
-        f"llm_request's parent is {llm_request.parent_span_id}, expected the gateway's {server} span "
+    ids = {s.span_id: s for s in spans}
+    hop = next((s for s in spans if proxy and s.service == proxy and getattr(ids.get(s.parent_span_id), "service", None) != proxy),
+               None) or next(s for s in spans if s.service == vllm and s.name == "llm_request")
+    assert hop.parent_span_id == gateway_span.span_id, (
+        f"{hop.service}:{hop.name}'s parent is {hop.parent_span_id}, expected the gateway's {server} span "
         f"{gateway_span.span_id}: the gateway overwrites the traceparent it sends upstream "
         f"(logs: {platform.logs_hint()})")
 

@@ -4,9 +4,15 @@ none reaches Jaeger. The guide's filter has no health condition: a known gap, na
 conditions that would drop them."""
 from __future__ import annotations
 
-import pytest
+import time
 
-from llmd_trace_e2e.traffic.canaries import HEALTH
+import pytest
+import requests
+
+from llmd_trace_e2e.spec.charts import vllm_launch
+from llmd_trace_e2e.spec.sampling import root_ratio
+from llmd_trace_e2e.traffic.canaries import HEALTH, settle
+from llmd_trace_e2e.traffic.resend import send_until_sampled
 from llmd_trace_e2e.traces.patterns import HEALTH_CONDITIONS, HEALTH_PATTERNS, matching_patterns
 from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
@@ -17,15 +23,44 @@ from noise_checks import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, 
 pytestmark = pytest.mark.guide("Recommended Filters")
 
 
+def health_spans(tapped):
+    servers = {s.span_id for s in tapped if matching_patterns(s, HEALTH_PATTERNS)}
+    return [s for s in tapped if s.span_id in servers or s.parent_span_id in servers]
+
+
+def probe_until_sampled(platform) -> None:
+    """A kubelet keeps probing; the local platform probes /health only until vLLM is ready, and a
+    probe is a root that vLLM samples at its own ratio. So where no /health span has been tapped
+    (none of those probes sampled, or not exported yet), probe again as a kubelet would, until one
+    was (bounded by the ratio), before the control looks."""
+    servers = getattr(platform, "model_servers", None)
+    if not servers or health_spans(tapped_or_skip(platform)):
+        return
+
+    def probe() -> float:
+        sent = time.time()
+        for address in servers.values():
+            requests.get(f"http://{address}/health", timeout=5)
+        return sent
+
+    def first_sampled(batch):
+        settle(platform, time.time())
+        return batch[0] if health_spans(tapped_or_skip(platform)) else None
+
+    ratio = root_ratio(vllm_launch(platform.values, platform.profile).env)
+    sampled = send_until_sampled(probe, first_sampled, ratio, "vLLM's sampler, for GET /health")
+    print(f"no /health span tapped yet: {sampled.sent} more probe round(s) until one was, at ratio {ratio:g}")
+
+
 def health_spans_upstream(platform):
     """Positive control: GET /health spans, and their children, that reached the collector."""
     service_or_skip(platform, "vllm-decode")  # the instrumented server that makes them
+    probe_until_sampled(platform)
 
     def probe():
         tapped = tapped_or_skip(platform)
-        servers = {s.span_id for s in tapped if matching_patterns(s, HEALTH_PATTERNS)}
-        hits = [s for s in tapped if s.span_id in servers or s.parent_span_id in servers]
-        return hits or Pending(f"{len(tapped)} span(s) tapped, none from /health; tapped: {render_inventory(tapped)}")
+        return health_spans(tapped) or Pending(f"{len(tapped)} span(s) tapped, none from /health; tapped: "
+                                               f"{render_inventory(tapped)}")
 
     return wait_for("a /health span to reach the collector (positive control)", probe, NOISE_WAIT_S)
 

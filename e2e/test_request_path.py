@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist
+from llmd_trace_e2e.traces.assertions import ChildOfCaller, JoinedInOneTrace, SpansExist
 
-from checks import (LlmRequestOf, expect_gaps, expect_spans, expect_spans_unless_gap, send_traced_by_every_hop,
-                    service_or_skip, spans_around)
+from checks import (LlmRequestOf, expect_gap, expect_gaps, expect_spans, expect_spans_unless_gap,
+                    send_traced_by_every_hop, service_or_skip, spans_around)
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
@@ -60,6 +60,20 @@ def test_epp_vllm_and_caller_in_one_trace(request, platform, completions):
         members.append((service_or_skip(platform, "routing-proxy"), platform.profile.spans["routing-proxy"][0]))
     members.append((service_or_skip(platform, "vllm-decode"), "llm_request"))
     expect_gaps(request, platform, ["epp", "routing-proxy", "vllm-decode"], ("no-spans", "no-join"))
+    expect_gap(request, platform, "epp-traceparent-beside-callers")
     expect_spans_unless_gap(request, platform, lambda: platform.jaeger.trace_spans(tp.trace_id),
                             [JoinedInOneTrace(tp.trace_id, tuple(members), external_parent=tp.span_id)],
                             f"one trace {tp.trace_id} from the caller through every component", completion)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_vllm_span_hangs_under_the_proxy_call(request, platform, completions, kind):
+    """The routing proxy carries the trace on: its call to vLLM carries its own context (llm-d-router
+    PR 1667, v0.10.0), so vLLM's llm_request is a child of a proxy span under its forward_request."""
+    proxy, vllm = service_or_skip(platform, "routing-proxy"), service_or_skip(platform, "vllm-decode")
+    expect_gap(request, platform, "proxy-call-carries-no-context")
+    completion = completions[kind]
+    tp = completion.traceparent
+    expect_spans_unless_gap(request, platform, lambda: platform.jaeger.trace_spans(tp.trace_id),
+                            [ChildOfCaller(tp.trace_id, (vllm, "llm_request"), proxy, platform.profile.spans["routing-proxy"][0])],
+                            f"vLLM's llm_request under the routing proxy's call (trace {tp.trace_id})", completion)

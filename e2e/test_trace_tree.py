@@ -1,5 +1,5 @@
 """The whole trace of one completion, compared as a whole against data: for the run's profile
-and each gateway mode, config/expected-traces/<profile>-<mode>.yaml names every span that
+and each gateway mode, config/expected-traces/<profile>[-proxied]-<mode>.yaml names every span that
 reaches the backend (the component that made it, span names, kinds, parent relations, counts).
 Each component stands for the service name the values in effect give it, so a run whose values
 rename the services (tracing.serviceNames.*) is held against the same file. A failure shows the
@@ -31,7 +31,10 @@ RENAMED = {"vllmDecode": "decode-under-test", "vllmPrefill": "prefill-under-test
 
 
 def expected_path(platform, mode):
-    return config_dir() / "expected-traces" / f"{platform.profile.name}-{mode}.yaml"
+    """<profile>-<mode>.yaml; <profile>-proxied-<mode>.yaml where a routing proxy runs in front of
+    vLLM (locally only where the run has a pd-sidecar binary: --component routing-proxy=PATH)."""
+    proxied = "-proxied" if platform.name == "local" and platform.profile.runs("routing-proxy") else ""
+    return config_dir() / "expected-traces" / f"{platform.profile.name}{proxied}-{mode}.yaml"
 
 
 def renamed_overlay(platform) -> dict:

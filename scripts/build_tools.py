@@ -79,13 +79,33 @@ def build_otelcol(spec: dict, out: Path, work: Path) -> None:
     shutil.copy2(work / "dist" / "otelcol", out)
 
 
+class NotServed(BuildError):
+    """The Go module proxy refuses the module (403/404/410): an optional tool is then skipped."""
+
+
+# How `go get` words a proxy's refusal (HTTP) or a file:// proxy's missing module.
+NOT_SERVED = re.compile(r"(403 Forbidden|404 Not Found|410 Gone|unknown revision|no matching versions"
+                        r"|(?<=\.info: )no such file or directory)")
+
+
 def build_go_tool(spec: dict, out: Path, work: Path) -> None:
     """Build in a throwaway module: works for modules whose path lacks their major version
-    suffix (Jaeger v2) as well as for ordinary ones."""
+    suffix (Jaeger v2) as well as for ordinary ones. `version_stamp` names the variable a
+    release build sets to its tag (-X), so the binary reports its version as a release does."""
     package, version = spec["package"], spec["version"]
+    module = spec.get("module", package)
     run(["go", "mod", "init", "llmd-trace-e2e/tools"], work, build_env(), package)
-    run(["go", "get", f"{spec.get('module', package)}@{version}"], work, build_env(), f"{package}@{version}")
-    run(["go", "build", "-mod=mod", "-ldflags=-s -w", "-o", str(out), package], work, build_env(),
+    proc = subprocess.run(["go", "get", f"{module}@{version}"], cwd=work, env=build_env(), capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        said = (proc.stdout + proc.stderr).strip()
+        refused = NOT_SERVED.search(said)
+        if refused:
+            raise NotServed(f"the Go module proxy does not serve {module}@{version} ({refused.group(1)})")
+        tail = "\n".join(said.splitlines()[-25:])
+        raise BuildError(f"building {package}@{version} failed: `go get {module}@{version}` exited {proc.returncode}\n{tail}")
+    stamp = f" -X {spec['version_stamp']}={version}" if spec.get("version_stamp") else ""
+    run(["go", "build", "-mod=mod", f"-ldflags=-s -w{stamp}", "-o", str(out), package], work, build_env(),
         f"{package}@{version}")
 
 
@@ -180,7 +200,7 @@ def recipe_inputs(*keys: str, extra: Callable[[], bytes] = lambda: b"") -> Calla
 
 
 RECIPES = {
-    "go-get": Recipe(build_go_tool),
+    "go-get": Recipe(build_go_tool, lambda spec: spec.get("version_stamp", "").encode()),
     "collector-builder": Recipe(build_otelcol, lambda spec: MANIFEST.read_bytes()),
     "kubernetes": Recipe(build_kubernetes, recipe_inputs("module")),
     "main-wrapper": Recipe(build_main_wrapper, recipe_inputs("module", "import", "call",
@@ -217,7 +237,7 @@ def ensure(name: str, spec: dict, gover: str) -> tuple[str, float]:
             try:
                 recipe_of(name, spec).build(spec, partial, Path(tmp))
             except BuildError as err:
-                raise BuildError(f"{name} {spec['version']}: {err}") from None
+                raise type(err)(f"{name} {spec['version']}: {err}") from None
             partial.rename(cached)
     if not (target.exists() and target.stat().st_ino == cached.stat().st_ino):
         BIN.mkdir(exist_ok=True)
@@ -229,6 +249,32 @@ def ensure(name: str, spec: dict, gover: str) -> tuple[str, float]:
             shutil.copy2(cached, tmp_target)
         tmp_target.replace(target)
     return how, time.monotonic() - start
+
+
+def unavailable_marker(name: str) -> Path:
+    """Where the local platform reads why an optional tool is missing (platforms/local/components.py)."""
+    return BIN / f"{name}.unavailable"
+
+
+def unavailable(name: str, why: str) -> str:
+    """Record and word why an optional tool was not built; the rest of `make tools` goes on."""
+    (BIN / name).unlink(missing_ok=True)
+    BIN.mkdir(exist_ok=True)
+    unavailable_marker(name).write_text(why + "\n")
+    return f"{why}; the local platform runs without it (bring one with --component)"
+
+
+def build_one(name: str, spec: dict, gover: str) -> str:
+    """Build or fetch one tool; an optional one the Go module proxy does not serve is skipped,
+    saying so (and why) in one line."""
+    try:
+        how, took = ensure(name, spec, gover)
+    except NotServed as err:
+        if not spec.get("optional"):
+            raise
+        return f"not built: {unavailable(name, str(err))}"
+    unavailable_marker(name).unlink(missing_ok=True)
+    return f"{how} in {took:.1f}s"
 
 
 def main() -> int:
@@ -249,8 +295,7 @@ def main() -> int:
         for name in chosen:
             spec = specs[name]
             print(f"tools: {name} {spec['version']} ...", end="", flush=True)
-            how, took = ensure(name, spec, gover)
-            print(f" {how} in {took:.1f}s", flush=True)
+            print(f" {build_one(name, spec, gover)}", flush=True)
     except BuildError as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return 1

@@ -161,3 +161,13 @@ def test_a_gap_without_release_facts_is_refused_in_one_line(tmp_path, entry, mes
         load_profile("helmfile-guide", path=tmp_path / "profiles.yaml")
     assert message in str(refused.value) and "epp-new-root-trace" in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_every_project_a_pin_names_is_one_the_gaps_know():
+    from llmd_trace_e2e.spec.releases import PROJECTS
+
+    versions = load_profile.__globals__["load_versions"]()
+    named = {entry["project"] for table in ("go_tools", "charts", "images")
+             for entry in (versions.get(table) or {}).values() if "project" in entry}
+    assert named <= set(PROJECTS), f"versions.toml names projects releases.py does not know: {sorted(named - set(PROJECTS))}"
+    assert set(versions["projects"]) <= set(PROJECTS)

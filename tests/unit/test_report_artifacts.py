@@ -84,12 +84,17 @@ def test_expected_spans_follow_the_values_in_effect():
     from llmd_trace_e2e.report.artifacts import expected_spans
     from llmd_trace_e2e.spec.values import deep_merge, nest
 
-    profile = load_profile("local")
+    from dataclasses import replace
+
+    # as a run without a routing proxy binary has the profile (platforms/local/components.py)
+    profile = replace(load_profile("local"), absent={"routing-proxy": "no routing proxy binary"})
     base = baseline_values(profile)
     ms, epp = profile.values_schema["modelservice"].path, profile.values_schema["epp"].path
     expected = expected_spans(SimpleNamespace(profile=profile, values=base))
     assert expected == {profile.services["epp"]: tuple(profile.spans["epp"]),
                         profile.services["vllm-decode"]: ("llm_request",)}
+    proxied = expected_spans(SimpleNamespace(profile=replace(profile, absent={}), values=base))
+    assert proxied[profile.services["routing-proxy"]] == ("forward_request",), proxied
     zero = deep_merge(base, nest(epp, {"sampling": {"samplerArg": "0"}}))
     assert profile.services["epp"] not in expected_spans(SimpleNamespace(profile=profile, values=zero))
     off = deep_merge(base, nest(ms, {"enabled": False}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -32,8 +33,9 @@ class FakeDiagnosis:
 
 
 def fake_platform(values=None, tapped=(), gateway_service=None, findings=()):
-    """A FAKE local platform: the local profile, a tap holding `tapped`, a diagnosis of `findings`."""
-    profile = load_profile("local")
+    """A FAKE local platform: the local profile (as run without a routing proxy binary), a tap
+    holding `tapped`, a diagnosis of `findings`."""
+    profile = replace(load_profile("local"), absent={"routing-proxy": "no routing proxy binary"})
     return SimpleNamespace(name="local", profile=profile, values=values or baseline_values(profile),
                            gateway_service=gateway_service, collector_otlp_grpc="http://127.0.0.1:1",
                            export_batch_delay_s=0.5, unfiltered_spans=lambda: list(tapped),

@@ -36,8 +36,12 @@ TIMEOUT = Option("--wait-timeout", "override one of the platform's named waits, 
                  {"action": "append", "default": [], "metavar": "NAME=SECONDS"})
 ATTACH = Option("--attach", "local: run against the stack `llmd-trace-e2e local up` left running (same --artifacts)",
                 {"action": "store_true"})
+COMPONENT = Option("--component", "local: run this binary as the EPP or the routing proxy (repeatable): "
+                                  "epp=PATH[@VERSION] or routing-proxy=PATH[@VERSION]",
+                   {"action": "append", "default": [], "metavar": "ROLE=PATH[@VERSION]"})
 # What every entry point that starts a platform takes.
 RUN = (PROFILE, VALUES, COLLECTOR_CONFIG, ARTIFACTS, TIMEOUT)
+LOCAL = (COMPONENT,)  # what only the local platform's entry points take
 
 KIND = (
     Option("--gpu", "GPU nodes (NVIDIA) and a small real model", {"action": "store_true"}),
@@ -95,6 +99,7 @@ class RunOptions:
     artifacts: Path = Path("artifacts")
     timeouts: tuple[str, ...] = ()  # NAME=SECONDS overrides of the platform's named timeouts
     attach: bool = False  # local: run against the stack `llmd-trace-e2e local up` left running
+    components: tuple[str, ...] = ()  # local: --component ROLE=PATH[@VERSION], as given
     kind: KindArgs = field(default_factory=KindArgs)
 
     @classmethod
@@ -109,7 +114,8 @@ class RunOptions:
                            for o in KIND if (v := value(o)) is not None})
         return cls(platform=value(PLATFORM, "local"), profile=value(PROFILE), values_files=tuple(value(VALUES, [])),
                    collector_config=value(COLLECTOR_CONFIG), artifacts=Path(value(ARTIFACTS, "artifacts")),
-                   timeouts=tuple(value(TIMEOUT, [])), attach=bool(value(ATTACH, False)), kind=kind)
+                   timeouts=tuple(value(TIMEOUT, [])), attach=bool(value(ATTACH, False)),
+                   components=tuple(value(COMPONENT, [])), kind=kind)
 
     @classmethod
     def from_getoption(cls, getoption: Callable[[str], Any]) -> "RunOptions":

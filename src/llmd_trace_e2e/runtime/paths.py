@@ -26,10 +26,14 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+def bin_dir() -> Path:
+    """Where `make tools` puts the programs it builds (.bin/ unless LLMD_TRACE_E2E_BIN says otherwise)."""
+    return Path(os.environ.get("LLMD_TRACE_E2E_BIN") or repo_root() / ".bin")
+
+
 def tool(name: str) -> Path:
-    """A Go program built by `make tools` (.bin/ unless LLMD_TRACE_E2E_BIN says otherwise)."""
-    bin_dir = Path(os.environ.get("LLMD_TRACE_E2E_BIN") or repo_root() / ".bin")
-    path = bin_dir / name
+    """A Go program built by `make tools`."""
+    path = bin_dir() / name
     if not os.access(path, os.X_OK):
         raise ToolMissing(f"{name} not found at {path}: run `make tools` to build it")
     return path

@@ -58,6 +58,8 @@ class ProcessSpec:
     # The grace period at stop while the process has not yet been seen ready, where shorter than
     # stop()'s: a process that never served has nothing to finish.
     unready_grace_s: float | None = None
+    # Written above the command line in its log: each flag the harness changed from the render, and why.
+    notes: Sequence[str] = ()
 
 
 class ManagedProcess:
@@ -80,6 +82,7 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         argv = [str(a) for a in self.spec.argv]
         with open(self.log_path, "ab") as log:
+            log.write("".join(f"# {note}\n" for note in self.spec.notes).encode())
             log.write(f"$ {' '.join(argv)}\n".encode())
             log.flush()
             try:

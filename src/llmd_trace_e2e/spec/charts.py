@@ -218,14 +218,20 @@ CLUSTER_ARGS = ("--pool-name", "--pool-namespace", "--pool-group", "--config-fil
 
 
 # The local platform creates its own InferencePool (local/epp.py); the chart needs a selector to render.
-LOCAL_POOL_SELECTOR = {"inferencePool": {"modelServers": {"matchLabels": {"llm-d.ai/inference-serving": "true"}}}}
+POOL_LABELS = {"llm-d.ai/inference-serving": "true"}
+
+
+def pool_selector(chart: str, labels=POOL_LABELS) -> dict[str, Any]:
+    """The values key each EPP chart reads its model-server selector from."""
+    return {"router": {"modelServers": {"matchLabels": dict(labels)}}} if chart == chart_emulation.ROUTER \
+        else {"inferencePool": {"modelServers": {"matchLabels": dict(labels)}}}
 
 
 def epp_launch(values: Mapping[str, Any], profile: Profile) -> Launch:
     """The EPP container as the profile's EPP chart renders it (the real chart where it can be
     had), less the flags naming its pool and config, which the local platform sets itself."""
     if profile.platform == "local":
-        values = deep_merge(LOCAL_POOL_SELECTOR, values)
+        values = deep_merge(pool_selector(profile.charts["epp"].chart), values)
     prediction = predict_for(profile, "epp", values)
     [epp] = prediction.of("epp")
     args, skip = [], False
@@ -239,6 +245,21 @@ def epp_launch(values: Mapping[str, Any], profile: Profile) -> Launch:
     user_env = lookup(values, chart_emulation.epp_user_env_path(prediction.chart)) or []
     own = {e["name"] for e in user_env if isinstance(e, Mapping) and "name" in e}
     return Launch(tuple(args), _process_env(epp, own), "--tracing=true" in args,
+                  (f"rendered by {prediction.source} ({prediction.chart} {prediction.version})",))
+
+
+def proxy_launch(values: Mapping[str, Any], profile: Profile) -> Launch:
+    """The routing-proxy container as the profile's llm-d-modelservice renders it (after its
+    post-renders): all its args, and its OTEL_* env (tracing: that env is there)."""
+    if profile.platform == "local":
+        values = _with_process_image(values, "decode")
+    prediction = predict_for(profile, "modelservice", values)
+    found = prediction.of("routing-proxy")
+    if not found:
+        return Launch(notes=(f"{prediction.chart} {prediction.version} renders no routing proxy for these values",))
+    proxy = found[0]
+    env = _process_env(proxy, set())
+    return Launch(tuple(proxy.args), env, any(name == "OTEL_EXPORTER_OTLP_ENDPOINT" for name, _ in env),
                   (f"rendered by {prediction.source} ({prediction.chart} {prediction.version})",))
 
 

@@ -113,6 +113,7 @@ class Profile:
     post_render: tuple[str, ...] = ()  # POST_RENDERS applied to llm-d-modelservice's render
     image_flags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # role -> flags its binary takes
     absent: Mapping[str, str] = field(default_factory=dict)  # component -> why this platform lacks it
+    binaries: Mapping[str, str] = field(default_factory=dict)  # local: component -> versions.toml [go_tools] key
     # The gateway's span names in traced mode (gateway.tracing.enabled): "server" (one per request)
     # and "ext_proc" (its call to the EPP). Empty: not known for this profile's gateway.
     gateway_spans: Mapping[str, str] = field(default_factory=dict)
@@ -306,6 +307,7 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
     absent: dict[str, str] = {}
     post_render: tuple[str, ...] = ()
     image_flags: dict[str, tuple[str, ...]] = {}
+    binaries: dict[str, str] = {}
     section = (raw.get(platform) if platform in ("kind", "local") else None) or {}
     charts = {role: resolve_chart(versions, key) for role, key in (section.get("charts") or {}).items()}
     kustomize = {role: resolve_kustomize(versions, key) for role, key in (section.get("kustomize") or {}).items()}
@@ -318,17 +320,13 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
         image_flags = {role: tuple(versions["images"][key]["flags"]) for role, key in (kind.get("images") or {}).items()
                        if "flags" in versions["images"][key]}
         supports_pd = bool(kind.get("pd"))
-        post_render = tuple(kind.get("post_render") or ())
-        unknown = set(post_render) - set(POST_RENDERS)
-        if unknown:
-            raise ProfileError(f"{where}: unknown post_render {sorted(unknown)}; known: {', '.join(POST_RENDERS)}")
         shown = {f"chart {p.chart}": p.version for p in charts.values()}
         shown.update({f"kustomize {role}": src.shown() for role, src in kustomize.items()})
         shown.update({f"image {role}": ref for role, ref in images.items()})
-        shown.update({"post-render": ", ".join(post_render)} if post_render else {})
     elif platform == "local":
         local = section
-        for role, tool in (local.get("binaries") or {}).items():
+        binaries = dict(local.get("binaries") or {})
+        for role, tool in binaries.items():
             shown[role] = f"{tool} {_dotted(versions, f'go_tools.{tool}.version', where)}"
         requirements = root / local.get("python_requirements", "config/python/vllm-requirements.txt")
         for role, package in (local.get("python_packages") or {}).items():
@@ -336,6 +334,12 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
         absent = {c: " ".join(str(why).split()) for c, why in (local.get("absent") or {}).items()}
     else:
         raise ProfileError(f"{where}: platform must be kind or local, not {platform!r}")
+    post_render = tuple(section.get("post_render") or ())
+    unknown = set(post_render) - set(POST_RENDERS)
+    if unknown:
+        raise ProfileError(f"{where}: unknown post_render {sorted(unknown)}; known: {', '.join(POST_RENDERS)}")
+    if post_render:
+        shown["post-render"] = ", ".join(post_render)
     pd_spans = {c: [tuple(alts) for alts in lines] for c, lines in (raw.get("pd_spans") or {}).items()}
     return Profile(
         name=name,
@@ -351,6 +355,7 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
         supports_pd=supports_pd,
         versions=shown,
         absent=absent,
+        binaries=binaries,
         post_render=post_render,
         image_flags=image_flags,
         gateway_spans=dict((raw.get("gateway") or {}).get("spans") or {}),

@@ -12,7 +12,9 @@ versions.toml, or given by the user and then perhaps unknown.
   UNKNOWN        the run's version is unknown, or the facts do not say whether that release has
                  the gap: a plain check, and the run's summary says the version was not known
   NOT_CONCERNED  no part of the run comes from a project the gap lives in: a plain check
-A gap that names no releases applies wherever a profile lists it.
+A gap that names no releases applies wherever a profile lists it. Where a project's entry has no
+boundary (every release has it: no fixed_in, since or through, or `never`), the gap applies to
+that project's parts whatever their version, known or not: only a boundary makes a version matter.
 """
 from __future__ import annotations
 

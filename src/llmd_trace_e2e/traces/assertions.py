@@ -116,6 +116,38 @@ class JoinedInOneTrace:
 
 
 @dataclass(frozen=True)
+class ChildOfCaller:
+    """In trace `trace_id`, `child` (service, name) hangs directly under a span of `caller` (the
+    component whose outbound call it answers), and `caller_root` is that span or its ancestor."""
+
+    trace_id: str
+    child: tuple[str, str]
+    caller: str
+    caller_root: str
+
+    @property
+    def description(self) -> str:
+        return (f"in trace {self.trace_id}: {self.child[0]}:{self.child[1]}'s parent is a {self.caller} span "
+                f"under {self.caller}:{self.caller_root}")
+
+    def __call__(self, spans: Sequence[Span]) -> list[Failure]:
+        trace = next((t for t in group_traces(spans) if t.trace_id == self.trace_id), None)
+        child = trace and next((s for s in trace.spans if (s.service, s.name) == self.child), None)
+        if child is None:
+            return [Failure(self.description, f"{self.child[0]}:{self.child[1]} in the trace", "absent")]
+        parent = trace.by_id().get(child.parent_span_id or "")
+        if parent is None:
+            return [Failure(self.description, f"a {self.caller} span",
+                            f"parent {child.parent_span_id or '(none)'} is not in the trace")]
+        if parent.service != self.caller:
+            return [Failure(self.description, f"a {self.caller} span", f"{parent.service}:{parent.name}")]
+        if not any(s.name == self.caller_root and s.service == self.caller for s in (parent, *trace.ancestors(parent))):
+            return [Failure(self.description, f"{self.caller}:{self.caller_root} at or above {parent.name}",
+                            f"{parent.name}'s ancestors: {', '.join(f'{a.service}:{a.name}' for a in trace.ancestors(parent))}")]
+        return []
+
+
+@dataclass(frozen=True)
 class NoMetricsSpans:
     patterns: tuple[SpanPattern, ...] = GUIDE_PATTERNS
 

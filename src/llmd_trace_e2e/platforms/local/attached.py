@@ -5,6 +5,7 @@ restarts), and put back at the end of the session."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -67,7 +68,9 @@ class AttachedPlatform:
 
     def __init__(self, state: StackState, path: Path):
         self.state, self.state_file = state, path
-        self.profile = load_profile(state.profile)
+        self.profile = replace(load_profile(state.profile), absent=dict(state.absent), versions=dict(state.shown_versions))
+        for part, (project, version, source) in state.brought_parts.items():
+            self.profile = self.profile.with_part(part, project, version, source)
         self.baseline, self.values = dict(state.baseline), dict(state.values)
         self.artifacts = Path(state.run_dir)
         self.started_at = datetime.fromisoformat(state.started_at)

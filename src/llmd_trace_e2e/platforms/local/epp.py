@@ -79,11 +79,30 @@ def prepare_pool(control_plane: LocalControlPlane, labels: Mapping[str, str], mo
                                      namespace=NAMESPACE)
 
 
-def start_epp(supervisor: Supervisor, launch: Launch, ports: list[int], kubeconfig: Path) -> EppServer:
+def epp_argv(binary: Path, launch: Launch, ports: list[int]) -> tuple[list, list[str]]:
+    """(argv, notes): the flags the harness sets (each noted, with why) before the render's own."""
     grpc_port, health_port, metrics_port = ports
-    argv = [tool("epp"), f"--pool-name={POOL}", f"--pool-namespace={NAMESPACE}",
-            f"--grpc-port={grpc_port}", f"--grpc-health-port={health_port}", f"--metrics-port={metrics_port}",
-            "--secure-serving=false", "--metrics-endpoint-auth=false", f"--refresh-metrics-interval={REFRESH_METRICS}",
-            *launch.args]
+    harness = [
+        (f"--pool-name={POOL}", "the local control plane's InferencePool (the render names the release's)"),
+        (f"--pool-namespace={NAMESPACE}", "the local control plane's namespace"),
+        (f"--grpc-port={grpc_port}", "a free port on 127.0.0.1 (the chart's container port is 9002)"),
+        (f"--grpc-health-port={health_port}", "a free port on 127.0.0.1 (the chart's is 9003)"),
+        (f"--metrics-port={metrics_port}", "a free port on 127.0.0.1 (the chart's is 9090)"),
+        ("--secure-serving=false", "Envoy speaks plain HTTP/2 to it on 127.0.0.1"),
+        ("--metrics-endpoint-auth=false", "the harness scrapes /metrics without a token"),
+        (f"--refresh-metrics-interval={REFRESH_METRICS}", "the chart's 50 ms is 20 scrapes a second on 2 cores"),
+    ]
+    notes = [f"harness override: {flag}: {why}" for flag, why in harness]
+    notes.append("render flags left out: --pool-name, --pool-namespace, --pool-group, --config-file (the "
+                 "chart's plugins ConfigMap: the binary runs its built-in default plugins), --grpc-health-port")
+    return [binary, *(flag for flag, _ in harness), *launch.args], notes
+
+
+def start_epp(supervisor: Supervisor, launch: Launch, ports: list[int], kubeconfig: Path,
+              binary: Path | None = None) -> EppServer:
+    """`binary`: the EPP to run (a --component one); GAIE's from `make tools` by default."""
+    argv, notes = epp_argv(binary or tool("epp"), launch, ports)
     env = {"KUBECONFIG": str(kubeconfig), **launch.env}
-    return EppServer(supervisor.start(ProcessSpec("epp", argv, env)), launch, grpc_port, health_port, metrics_port)
+    grpc_port, health_port, metrics_port = ports
+    return EppServer(supervisor.start(ProcessSpec("epp", argv, env, notes=notes)), launch, grpc_port, health_port,
+                     metrics_port)

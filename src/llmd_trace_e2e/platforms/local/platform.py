@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from llmd_trace_e2e.spec.charts import Launch, epp_launch, localize, vllm_launch
+from llmd_trace_e2e.spec.charts import Launch, epp_launch, localize, proxy_launch, vllm_launch
 from llmd_trace_e2e.spec.collector_config import CollectorConfig, load_collector_config, repo_collector_config
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.runtime.errors import ConfigError, StartupError
@@ -31,6 +31,7 @@ from llmd_trace_e2e.platforms.base import SDK_BATCH_DELAY_S, SharedPlatformParts
 from llmd_trace_e2e.platforms.options import with_overrides
 from llmd_trace_e2e.runtime.ports import free_ports
 from llmd_trace_e2e.runtime.procs import Supervisor
+from llmd_trace_e2e.spec.components import parse_components
 from llmd_trace_e2e.spec.profiles import Profile, load_profile
 from llmd_trace_e2e.spec.traceability import check_traceable
 from llmd_trace_e2e.traces.jaeger import JaegerClient
@@ -41,48 +42,17 @@ from llmd_trace_e2e.platforms.local.diagnosis import pipeline_diagnosis
 from llmd_trace_e2e.platforms.local.epp import EppServer, prepare_pool, start_epp
 from llmd_trace_e2e.platforms.local.envoy import EnvoyGateway, GatewaySettings, start_envoy
 from llmd_trace_e2e.platforms.local.kube import LocalControlPlane
+from llmd_trace_e2e.platforms.local.launches import (  # noqa: F401 - callers import them from here too
+    EXPORT_BATCH_DELAY_MS, POD_LABELS, POD_NAME, baseline_values, batch_delay_s, decode_replicas, for_replica,
+    render_argv, replica_pod, with_batch_delay)
+from llmd_trace_e2e.platforms.local.components import (
+    LocalBinaries, RunBinary, choose_profile, local_profiles, probe_components, refuse_unfit, resolve_binaries)
+from llmd_trace_e2e.platforms.local.proxy import RoutingProxy, start_sidecar
 from llmd_trace_e2e.platforms.local.scraper import MetricsScraper
 from llmd_trace_e2e.platforms.local.vllm import SERVED_MODEL, VllmServer, start_vllm, vllm_scratch_dir
 
-TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "epp", "envoy")
+TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "envoy")  # the EPP's binary: components.py
 PORT_ATTEMPTS = 3  # a port picked free can be taken by another process before ours binds it
-
-# The harness's one addition to the exporters' env: vLLM and the EPP send their batches every
-# 0.5 s instead of the SDKs' 5 s (SDK_BATCH_DELAY_S), so a wait for spans, or the wait that proves
-# their absence, ends sooner. What they export and how does not change; values that set the
-# variable (a chart's extra env) still win.
-EXPORT_BATCH_DELAY_MS = 500
-POD_LABELS = {"app": "vllm-local", "llm-d.ai/inference-serving": "true"}
-POD_NAME = "vllm-local"  # the first model server's Pod; the charts' metadata.name fieldRef resolves to it locally
-
-
-def decode_replicas(values: Mapping[str, Any]) -> int:
-    """`decode.replicas` (the modelservice chart's key): each replica its own vLLM, port and Pod."""
-    return max(1, int(lookup(values, "decode.replicas") or 1))
-
-
-def replica_pod(index: int) -> str:
-    return POD_NAME if index == 0 else f"{POD_NAME}-{index}"
-
-
-def for_replica(launch: Launch, index: int) -> Launch:
-    """The launch as replica `index`'s own Pod would get it: its Downward API metadata.name."""
-    if index == 0:
-        return launch
-    pod = replica_pod(index)
-    env = tuple((k, re.sub(rf"\b{POD_NAME}\b(?!-)", pod, v)) for k, v in launch.env_list)
-    return Launch(launch.args, env, launch.tracing, launch.notes)
-
-
-def with_batch_delay(launch: Launch) -> Launch:
-    """EXPORT_BATCH_DELAY_MS as the first env entry (Kubernetes semantics: a later one wins)."""
-    return replace(launch, env_list=(("OTEL_BSP_SCHEDULE_DELAY", str(EXPORT_BATCH_DELAY_MS)), *launch.env_list))
-
-
-def batch_delay_s(*launches: Launch) -> float:
-    """The longest batch delay among these exporters' env (the SDKs' default where unset)."""
-    return max(float(launch.env.get("OTEL_BSP_SCHEDULE_DELAY", SDK_BATCH_DELAY_S * 1000)) / 1000 for launch in launches)
-
 
 @dataclass(frozen=True)
 class Timeouts:
@@ -92,6 +62,7 @@ class Timeouts:
     pipeline_ready_s: float = 60.0
     epp_ready_s: float = 60.0
     gateway_ready_s: float = 30.0
+    proxy_ready_s: float = 30.0
     vllm_ready_s: float = 300.0  # 50-90 s on 2 cores; a loaded CI machine needs headroom
     # Below traffic.send's 60 s: when a hop stalls, the gateway's 504 names it (EPP or model
     # server) before the client gives up knowing only that the gateway did not answer.
@@ -101,23 +72,14 @@ class Timeouts:
     epp_message_s: float = 30.0
 
 
-def baseline_values(profile: Profile) -> dict[str, Any]:
-    """What the guide asks for: tracing on in both charts, and a vLLM started by the chart's
-    own `vllmServe` command (the chart injects tracing only there)."""
-    values = deep_merge(tracing_values(profile, "modelservice"), tracing_values(profile, "epp"))
-    # The pool the local control plane holds selects the vLLM Pod object by these labels, as the
-    # EPP chart's InferencePool would.
-    values = deep_merge(values, {"inferencePool": {"modelServers": {"matchLabels": dict(POD_LABELS)}}})
-    return deep_merge(values, {"decode": {"containers": [{"name": "vllm", "modelCommand": "vllmServe"}]}})
-
-
 class LocalPlatform(SharedPlatformParts):
     name = "local"
     model = SERVED_MODEL
 
     def __init__(self, profile: Profile, values: Mapping[str, Any], run_dir: Path, supervisor: Supervisor,
-                 timeouts: Timeouts = Timeouts()):
+                 timeouts: Timeouts = Timeouts(), binaries: LocalBinaries | None = None):
         self.profile, self.baseline, self.values = profile, dict(values), dict(values)
+        self.binaries = binaries or LocalBinaries(RunBinary("epp", tool("epp"), None, "make tools"))
         self.timeouts = timeouts
         self.artifacts, self.supervisor = run_dir, supervisor
         self.started_at = datetime.now(timezone.utc)
@@ -133,6 +95,9 @@ class LocalPlatform(SharedPlatformParts):
         self.replicas = decode_replicas(values)
         self.extra_vllm_ports = free_ports(self.replicas - 1) if self.replicas > 1 else []
         self.extra_vllms: list[VllmServer] = []  # decode.replicas beyond the first
+        # One routing proxy in front of each vLLM, where the run has a pd-sidecar binary.
+        self.proxy_ports = free_ports(self.replicas) if self.binaries.proxy else []
+        self.proxies: list[RoutingProxy] = []
         self.epp: EppServer | None = None
         self.gateway: EnvoyGateway | None = None
         self.scraper: MetricsScraper | None = None
@@ -171,7 +136,7 @@ class LocalPlatform(SharedPlatformParts):
 
     @property
     def export_batch_delay_s(self) -> float:
-        return batch_delay_s(self.vllm.launch, self.epp.launch)
+        return batch_delay_s(self.vllm.launch, self.epp.launch, *(p.launch for p in self.proxies))
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -180,8 +145,18 @@ class LocalPlatform(SharedPlatformParts):
         return (with_batch_delay(localize(vllm_launch(values, self.profile), endpoint)),
                 with_batch_delay(localize(epp_launch(values, self.profile), endpoint)))
 
+    def proxy_launch(self, values: Mapping[str, Any]) -> Launch | None:
+        if self.binaries.proxy is None:
+            return None
+        return with_batch_delay(localize(proxy_launch(values, self.profile), self.collector.otlp_grpc_endpoint))
+
     def apply(self, values: Mapping[str, Any]) -> None:
         vllm, epp = self.launches(values)
+        proxy = self.proxy_launch(values)
+        if proxy is not None and proxy != self.proxies[0].launch:
+            for old in self.proxies:
+                self.supervisor.stop(old.proc)
+            self._start_proxies(proxy)
         vllm_changed = vllm != self.vllm.launch
         if vllm_changed:  # the slowest by far: started first, awaited last
             self.supervisor.stop(self.vllm.proc)
@@ -198,6 +173,8 @@ class LocalPlatform(SharedPlatformParts):
             self.supervisor.stop(self.gateway.proc)
             self.gateway = start_envoy(self.supervisor, gateway, self.artifacts)
             self.gateway.wait_ready(self.timeouts.gateway_ready_s)
+        for sidecar in self.proxies:
+            sidecar.wait_ready(self.timeouts.proxy_ready_s)
         if vllm_changed:
             for server in (self.vllm, *self.extra_vllms):
                 server.wait_ready(self.timeouts.vllm_ready_s)
@@ -214,7 +191,7 @@ class LocalPlatform(SharedPlatformParts):
         listeners meanwhile): then both start again on new ports."""
         for attempt in range(1, PORT_ATTEMPTS + 1):
             self.gateway_port, self.gateway_admin_port, *self.epp_ports = free_ports(5)
-            prepare_pool(self.control_plane, POD_LABELS, [self.vllm_port, *self.extra_vllm_ports], self.epp_ports[0])
+            prepare_pool(self.control_plane, POD_LABELS, self.endpoint_ports, self.epp_ports[0])
             self.epp = self._start_epp(epp_launch_)
             self.gateway = start_envoy(self.supervisor, self._gateway_settings(self.values), self.artifacts)
             try:
@@ -234,14 +211,25 @@ class LocalPlatform(SharedPlatformParts):
                                        name=f"vllm-decode-{i}")
                             for i, port in enumerate(self.extra_vllm_ports, start=1)]
 
+    def _start_proxies(self, launch: Launch) -> None:
+        """The charts' wiring: each decode Pod's routing proxy forwards to its own vLLM."""
+        vllm_ports = [self.vllm_port, *self.extra_vllm_ports]
+        self.proxies = [start_sidecar(self.supervisor, self.binaries.proxy.path, for_replica(launch, i), port,
+                                      vllm_ports[i], name="routing-proxy" if i == 0 else f"routing-proxy-{i}")
+                        for i, port in enumerate(self.proxy_ports)]
+
+    @property
+    def endpoint_ports(self) -> list[int]:
+        """The pool's endpoints: each routing proxy's port where they run (as the charts wire it), else vLLM's."""
+        return list(self.proxy_ports) or [self.vllm_port, *self.extra_vllm_ports]
+
     @property
     def model_servers(self) -> dict[str, str]:
-        """Pod name -> host:port of every model server in the pool."""
-        ports = [self.vllm_port, *self.extra_vllm_ports]
-        return {replica_pod(i): f"127.0.0.1:{port}" for i, port in enumerate(ports)}
+        """Pod name -> host:port of every endpoint in the pool (the routing proxy in front of each vLLM, if any)."""
+        return {replica_pod(i): f"127.0.0.1:{port}" for i, port in enumerate(self.endpoint_ports)}
 
     def _start_epp(self, launch: Launch) -> EppServer:
-        return start_epp(self.supervisor, launch, self.epp_ports, self.control_plane.kubeconfig)
+        return start_epp(self.supervisor, launch, self.epp_ports, self.control_plane.kubeconfig, self.binaries.epp.path)
 
     def _timed(self, name: str, start: float) -> None:
         self.timings[name] = round(time.monotonic() - start, 2)
@@ -273,6 +261,9 @@ class LocalPlatform(SharedPlatformParts):
         self.vllm_scratch = vllm_scratch_dir()
         self.vllm = start_vllm(self.supervisor, vllm_launch_, self.vllm_port, self.vllm_scratch)
         self._start_extra_vllms(vllm_launch_)
+        proxy_launch_ = self.proxy_launch(self.values)
+        if proxy_launch_ is not None:
+            self._start_proxies(proxy_launch_)
         # Assigned before start(): an interrupt during it must still find the private folder to remove.
         self.control_plane = LocalControlPlane(self.supervisor)
         self.control_plane.start()
@@ -284,6 +275,8 @@ class LocalPlatform(SharedPlatformParts):
             self.control_plane.put_endpoint_pod(pod, POD_LABELS, ports=[int(address.rpartition(":")[2])])
         self._timed("control plane ready", t0)
         self._start_routing(epp_launch_, t0)
+        for sidecar in self.proxies:
+            sidecar.wait_ready(self.timeouts.proxy_ready_s)
         self.vllm.wait_ready(self.timeouts.vllm_ready_s)
         for extra in self.extra_vllms:
             extra.wait_ready(self.timeouts.vllm_ready_s)
@@ -297,32 +290,44 @@ class LocalPlatform(SharedPlatformParts):
     @staticmethod
     def resolve(options) -> tuple[Profile, dict[str, Any], CollectorConfig]:
         """The run's profile, merged values and collector config; ConfigError names what to fix."""
-        profile = load_profile(options.profile or "local")
+        return LocalPlatform.resolve_run(options)[:3]
+
+    @staticmethod
+    def resolve_run(options) -> tuple[Profile, dict[str, Any], CollectorConfig, LocalBinaries]:
+        """resolve(), and which binary runs each component (the profile says which run and which are absent)."""
+        probed = probe_components(parse_components(options.components))
+        profile = load_profile(choose_profile(options.profile, probed))
         if profile.platform != "local":
             raise ConfigError(f"profile {profile.name} is for the {profile.platform} platform; "
-                              "the local platform runs --profile local")
+                              f"the local platform runs --profile {' or '.join(local_profiles())}")
+        binaries = resolve_binaries(profile, probed)
         values = merge_values_files(list(options.values_files), profile, base=baseline_values(profile))
+        refuse_unfit(profile, binaries, lambda prof, role, own: render_argv(
+            prof, role, values if own else baseline_values(prof)))
         GatewayTracing.from_values(values)  # bad gateway.tracing keys fail here, in one line
         config = load_collector_config(options.collector_config) if options.collector_config \
             else repo_collector_config()
         with_overrides(Timeouts(), options.timeouts)  # a bad --wait-timeout fails here, in one line
-        return profile, values, config
+        return binaries.applied_to(profile), values, config, binaries
 
     @classmethod
     def check_options(cls, options) -> None:
         """Everything that can be wrong with the run's input, checked in a second, before any
-        process starts: profile, values, collector config, tools and assets, artifacts folder."""
-        cls.resolve(options)
+        process starts: profile, values, binaries, collector config, tools and assets, artifacts folder."""
+        binaries = cls.resolve_run(options)[3]
         check_writable(Path(options.artifacts))
         cls.preflight()
+        binaries.require()
 
     @classmethod
     @contextmanager
     def running(cls, options) -> Iterator["LocalPlatform"]:
-        profile, values, config = cls.resolve(options)
+        profile, values, config, binaries = cls.resolve_run(options)
+        binaries.require()
         run_dir = writable_run_dir(Path(options.artifacts))
         with Supervisor(run_dir) as supervisor:
-            platform = cls(profile, values, run_dir, supervisor, with_overrides(Timeouts(), options.timeouts))
+            platform = cls(profile, values, run_dir, supervisor, with_overrides(Timeouts(), options.timeouts),
+                           binaries)
             try:
                 platform.start(config)
                 yield platform

@@ -29,13 +29,15 @@ from typing import Any, Callable
 import psutil
 
 from llmd_trace_e2e.runtime.diagnose import consult
+from llmd_trace_e2e.spec.components import parse_component
 from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError, StartupError
-from llmd_trace_e2e.platforms.options import ARTIFACTS, RUN, RunOptions, add_options
+from llmd_trace_e2e.platforms.options import ARTIFACTS, LOCAL, RUN, RunOptions, add_options
 from llmd_trace_e2e.runtime.ports import is_listening
 from llmd_trace_e2e.runtime.procs import log_tail, terminate_on_sigterm
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 from llmd_trace_e2e.platforms.local.state import (
-    ProcessRef, StackState, process_started, read_state, running_state, stale_error, state_path)
+    ProcessRef, StackState, component_ports, process_started, read_state, read_stop_list, running_state, stale_error,
+    state_path)
 
 UP_TIMEOUT_S = 600.0  # the platform's own waits (vLLM's 300 s the longest) fail first
 DOWN_TIMEOUT_S = 90.0  # vLLM's 10 s grace, the rest, and a margin
@@ -124,16 +126,6 @@ def run_job(platform, job: Job) -> None:
         job.status, job.answer = 500, {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def component_ports(platform) -> dict[str, int]:
-    """The port that answers when each component is up (status checks it)."""
-    ports = {"jaeger": platform.jaeger_process.query_port, "collector": platform.collector.addresses.otlp_grpc_port,
-             "epp": platform.epp.grpc_port, "gateway": platform.gateway.settings.port, "vllm-decode": platform.vllm.port}
-    ports.update({v.proc.name: v.port for v in getattr(platform, "extra_vllms", None) or []})
-    if platform.control_plane:
-        ports.update({"etcd": platform.control_plane.etcd_port, "kube-apiserver": platform.control_plane.apiserver_port})
-    return ports
-
-
 def describe(platform, control: Control, options: RunOptions, ready_after_s: float) -> StackState:
     ports = component_ports(platform)
     components = [ProcessRef(p.name, p.pid, process_started(p.pid) or 0.0, ports.get(p.name), str(p.log_path))
@@ -150,7 +142,10 @@ def describe(platform, control: Control, options: RunOptions, ready_after_s: flo
         collector_otlp_http=platform.collector.otlp_http_endpoint,
         collector_telemetry_url=platform.collector.telemetry_url, tap_file=str(platform.collector.tap_file),
         control_url=control.url,
-        baseline=dict(platform.baseline), values=dict(platform.values), private_dirs=private, components=components)
+        baseline=dict(platform.baseline), values=dict(platform.values), private_dirs=private, components=components,
+        absent=dict(platform.profile.absent), shown_versions=dict(platform.profile.versions),
+        brought_parts={part: [run.project, run.version, run.source] for part, run in platform.profile.run.items()
+                       if part in platform.binaries.brought()})
 
 
 def serve(options: RunOptions, path: Path) -> int:
@@ -204,6 +199,8 @@ def server_argv(options: RunOptions, path: Path) -> list[str]:
         argv += ["--collector-config", str(Path(options.collector_config).resolve())]
     for timeout in options.timeouts:
         argv += ["--wait-timeout", timeout]
+    for component in options.components:  # checked by `up` before: PATH made absolute for the server
+        argv += ["--component", parse_component(component).absolute().spec()]
     return argv
 
 
@@ -287,8 +284,9 @@ def leftovers(components: list[ProcessRef], grace_s: float = LEFTOVER_GRACE_S) -
 
 def down(path: Path) -> list[str]:
     """Stop the stack of this state file; returns what was left behind and removed."""
-    state = read_state(path)
+    state = read_stop_list(path)
     if state is None:
+        path.unlink(missing_ok=True)
         return []
     stop_server(state.server.pid, state.server.started if state.server.alive() else None)
     cleaned = []
@@ -359,7 +357,7 @@ def _status(args) -> int:
 
 def _down(args) -> int:
     path = state_path(args.artifacts)
-    if read_state(path) is None:
+    if not path.exists():
         print(f"no local stack to stop ({path} does not exist)")
         return 0
     for line in down(path):
@@ -384,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for name, (text, func) in commands.items():
         cmd = sub.add_parser(name, help=text)
-        add_options(cmd.add_argument, RUN if name in ("up", "serve") else (ARTIFACTS,))
+        add_options(cmd.add_argument, (*RUN, *LOCAL) if name in ("up", "serve") else (ARTIFACTS,))
         if name == "serve":
             cmd.add_argument("--state", type=Path, required=True)
         cmd.set_defaults(func=func)

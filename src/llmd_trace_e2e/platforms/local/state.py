@@ -13,7 +13,7 @@ import psutil
 
 from llmd_trace_e2e.runtime.errors import ConfigError
 
-STATE_VERSION = 1
+STATE_VERSION = 3
 
 
 def state_path(artifacts: Path) -> Path:
@@ -60,6 +60,10 @@ class StackState:
     values: dict[str, Any]  # in effect now
     private_dirs: list[str] = field(default_factory=list)  # removed by `local down` (credentials, vLLM scratch)
     components: list[ProcessRef] = field(default_factory=list)
+    absent: dict[str, str] = field(default_factory=dict)  # component -> why it does not run (the profile's, as run)
+    shown_versions: dict[str, str] = field(default_factory=dict)  # what runs as each component
+    # part -> [project, version or None, source]: the releases brought binaries decide gaps by (--component)
+    brought_parts: dict[str, list] = field(default_factory=dict)
     version: int = STATE_VERSION
 
     def to_json(self) -> str:
@@ -88,7 +92,20 @@ class StackState:
     def summary(self) -> list[tuple[str, str]]:
         return [("gateway", self.gateway_url), ("jaeger query", self.jaeger_query_url),
                 ("collector OTLP gRPC", self.collector_otlp_grpc), ("collector OTLP HTTP", self.collector_otlp_http),
-                ("logs", self.run_dir), ("profile", self.profile)]
+                ("logs", self.run_dir), ("profile", self.profile),
+                *((f"runs as {role}", what) for role, what in self.shown_versions.items() if role in ("epp", "routing-proxy")),
+                *((f"no {role}", why) for role, why in self.absent.items())]
+
+
+def component_ports(platform) -> dict[str, int]:
+    """The port that answers when each component is up (status checks it)."""
+    ports = {"jaeger": platform.jaeger_process.query_port, "collector": platform.collector.addresses.otlp_grpc_port,
+             "epp": platform.epp.grpc_port, "gateway": platform.gateway.settings.port, "vllm-decode": platform.vllm.port}
+    ports.update({v.proc.name: v.port for v in getattr(platform, "extra_vllms", None) or []})
+    ports.update({p.proc.name: p.port for p in getattr(platform, "proxies", None) or []})
+    if platform.control_plane:
+        ports.update({"etcd": platform.control_plane.etcd_port, "kube-apiserver": platform.control_plane.apiserver_port})
+    return ports
 
 
 def read_state(path: Path) -> StackState | None:
@@ -97,6 +114,32 @@ def read_state(path: Path) -> StackState | None:
     except FileNotFoundError:
         return None
     return StackState.from_json(text, path)
+
+
+@dataclass(frozen=True)
+class StopList:
+    """What `local down` needs from a state file it cannot read whole (an older harness wrote it)."""
+
+    server: ProcessRef
+    components: list[ProcessRef]
+    private_dirs: list[str]
+
+
+def read_stop_list(path: Path) -> StopList | None:
+    """The processes and folders of a state file, even one of another version; None if there is none."""
+    try:
+        state = read_state(path)
+    except ConfigError:
+        state = None
+        try:
+            doc = json.loads(path.read_text())
+            keys = ("name", "pid", "started", "port", "log")
+            ref = lambda d: ProcessRef(**{k: d[k] for k in keys if k in d})  # noqa: E731
+            return StopList(ref(doc["server"]), [ref(c) for c in doc.get("components", [])],
+                            list(doc.get("private_dirs", [])))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+    return state and StopList(state.server, state.components, state.private_dirs)
 
 
 def stale_error(state: StackState, path: Path) -> ConfigError:
