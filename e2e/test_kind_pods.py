@@ -53,7 +53,14 @@ def test_tracing_disabled_injects_nothing(platform):
         assert_kept(vllm_promise(platform.values, platform.profile), the_vllm(platform))
 
 
+def chart_only(platform):
+    if platform.profile.kustomize_modelserver:
+        pytest.skip(f"profile {platform.profile.name}: modelCommand and per-container env overlays are "
+                    "llm-d-modelservice chart values; a kustomize model server takes only tracing.* (as patches)")
+
+
 def custom_command(platform):
+    chart_only(platform)
     # the whole container: Helm replaces lists, so a partial one would lose the image
     return container_overlay(platform.values, modelCommand="custom",
                              command=["vllm", "serve", platform.model], args=[])
@@ -79,6 +86,7 @@ def test_custom_command_gets_no_tracing_env(request, platform):
 @pytest.mark.guide("Overriding Per-Component")
 @pytest.mark.variant
 def test_per_container_service_name_override_wins(request, platform):
+    chart_only(platform)
     expect_gap(request, platform, "otel-service-name-override-loses")
     override = container_overlay(platform.values, env=[
         *platform.values["decode"]["containers"][0].get("env", []),

@@ -97,6 +97,12 @@ def test_unknown_profile(probe, tmp_path):
     assert_one_clear_line(result, "ERROR: llmd-trace-e2e:", "unknown profile 'nope': choose one of", "local")
 
 
+@pytest.mark.parametrize("old,new", [("guide", "helmfile-guide"), ("latest", "kustomize-guide")])
+def test_a_retired_profile_name_names_the_new_one(probe, tmp_path, old, new):
+    result = pytest_run(probe, tmp_path, "--platform", "kind", "--profile", old)
+    assert_one_clear_line(result, "ERROR: llmd-trace-e2e:", f"profile '{old}' was", f"use --profile {new}")
+
+
 def test_values_file_that_is_not_yaml(probe, tmp_path):
     bad = write(tmp_path, "values.yaml", "global:\n  tracing: [enabled\n")
     result = pytest_run(probe, tmp_path, "--values", str(bad))

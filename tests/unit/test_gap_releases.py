@@ -56,14 +56,14 @@ def test_gateway_context_in_llm_d_router_is_known_only_to_v0_10_0(version, expec
     ("llm-d-router", "v0.9.0", FIXED),
 ])
 def test_no_request_spans_ends_with_gaie_v1_4_0_and_llm_d_router_v0_6_0(project, version, expected):
-    assert status(gap("guide", "epp-no-request-spans"), "epp", project, version) is expected
+    assert status(gap("helmfile-guide", "epp-no-request-spans"), "epp", project, version) is expected
 
 
 @pytest.mark.parametrize("version, expected", [("v0.4.5", APPLIES), ("v0.4.6", APPLIES), ("v0.4.7", FIXED),
                                                ("v0.4.12", FIXED)])
 def test_proxy_otel_env_comes_with_modelservice_v0_4_7(version, expected):
     """A chart gap is decided by the chart's release, not by the component's."""
-    the_gap = gap("guide", "modelservice-proxy-no-otel-env")
+    the_gap = gap("helmfile-guide", "modelservice-proxy-no-otel-env")
     assert status(the_gap, "modelservice-chart", "llm-d-modelservice", version) is expected
     assert status(the_gap, "routing-proxy", "llm-d-modelservice", "v0.4.5") is NOT_CONCERNED
 
@@ -71,15 +71,15 @@ def test_proxy_otel_env_comes_with_modelservice_v0_4_7(version, expected):
 @pytest.mark.parametrize("version, expected", [("v0.6.0", FIXED), ("v0.8.0", FIXED), ("v0.9.0", APPLIES),
                                                ("v0.10.0", APPLIES), (None, UNKNOWN)])
 def test_no_proxy_tracing_flag_matters_from_pd_sidecar_v0_9_0(version, expected):
-    """The chart never renders --tracing; pd-sidecar needs it from v0.9.0 (before, it always traced)."""
-    the_gap = gap("latest", "modelservice-no-proxy-tracing-flag")
+    """No recipe renders --tracing; pd-sidecar needs it from v0.9.0 (before, it always traced)."""
+    the_gap = gap("kustomize-guide", "pd-recipe-proxy-no-tracing-flag")  # neither llm-d's recipe nor its guide sets it
     assert status(the_gap, "routing-proxy", "llm-d-router", version) is expected
-    assert load_profile("latest").judge(the_gap.id).status is APPLIES  # pd-sidecar v0.10.0
+    assert load_profile("kustomize-guide").judge(the_gap.id).status is APPLIES  # pd-sidecar v0.10.0
 
 
 def test_a_gap_in_another_projects_releases_does_not_concern_the_run():
     """The old routing sidecar's gap says nothing of llm-d-router's pd-sidecar."""
-    judgement = gap("guide", "routing-sidecar-untraced").judge(
+    judgement = gap("helmfile-guide", "routing-sidecar-untraced").judge(
         {"routing-proxy": RunVersion("llm-d-router", "v0.10.0", "test")})
     assert judgement.status is NOT_CONCERNED
     assert "llm-d-routing-sidecar" in judgement.why and "llm-d-router v0.10.0" in judgement.why
@@ -137,8 +137,8 @@ def test_the_summary_says_which_version_was_unknown():
     assert "epp-new-root-trace" in facts["known gaps"].split("not known whether")[1]
 
 
-def test_the_latest_profile_checks_the_fixed_gap_plainly():
-    latest = load_profile("latest")
+def test_the_kustomize_guide_profile_checks_the_fixed_gap_plainly():
+    latest = load_profile("kustomize-guide")
     assert latest.judge("epp-new-root-trace").status is FIXED
     facts = dict(release_facts(latest.run, {g.id: g.judge(latest.run) for g in latest.gaps}))
     assert "has the fix" in latest.judge("epp-new-root-trace").why
@@ -158,7 +158,7 @@ def test_a_gap_without_release_facts_is_refused_in_one_line(tmp_path, entry, mes
     end = text.index("\n", text.index("fix: PR 1514}", start))
     (tmp_path / "profiles.yaml").write_text(text[:start] + "        " + entry + text[end:])
     with pytest.raises(ProfileError) as refused:
-        load_profile("guide", path=tmp_path / "profiles.yaml")
+        load_profile("helmfile-guide", path=tmp_path / "profiles.yaml")
     assert message in str(refused.value) and "epp-new-root-trace" in str(refused.value)
     assert "\n" not in str(refused.value)
 

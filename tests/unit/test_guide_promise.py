@@ -6,7 +6,7 @@ from llmd_trace_e2e.platforms.kind.pods import ContainerView
 from llmd_trace_e2e.spec.profiles import load_profile
 from llmd_trace_e2e.spec.values import COLLECTOR_ENDPOINT
 
-GUIDE = load_profile("guide")
+GUIDE = load_profile("helmfile-guide")
 ON = {"global": {"tracing": {"enabled": True, "serviceNames": {"vllmDecode": "vllm-decode"}}},
       "decode": {"containers": [{"name": "vllm", "modelCommand": "vllmServe"}]},
       "inferenceExtension": {"tracing": {"enabled": True, "sampling": {"samplerArg": "1.0"}}}}

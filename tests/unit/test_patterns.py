@@ -105,7 +105,7 @@ def test_the_guides_conditions_leave_noise_through_and_recommended_drops_it(grou
 
 
 def test_the_children_gap_follows_the_conditions_not_the_guides_exact_list():
-    profile = load_profile("latest")
+    profile = load_profile("kustomize-guide")
     reason = noise_gap_reason(profile, GUIDES.path_patterns(), SCRAPE_CHILDREN)
     assert "guide-filter-leaks-scrape-children" in reason and 'name == "GET /metrics http send"' in reason
     reordered = parse_all(reversed(GUIDE_CONDITIONS))  # not the guide's list, the same gap
@@ -118,7 +118,7 @@ def test_the_children_gap_follows_the_conditions_not_the_guides_exact_list():
 
 
 def test_the_health_gap_names_the_conditions_that_would_drop_it():
-    reason = noise_gap_reason(load_profile("latest"), GUIDES.path_patterns(), HEALTH)
+    reason = noise_gap_reason(load_profile("kustomize-guide"), GUIDES.path_patterns(), HEALTH)
     assert reason.startswith("known gap guide-filter-keeps-health-checks")
     for condition in HEALTH_CONDITIONS:
         assert condition in reason

@@ -49,7 +49,8 @@ def test_every_pin_of_versions_toml_is_listed_once():
     assert len(keys) == len(set(keys))
     expected = ({f"go_tools.{k}" for k in versions["go_tools"]} | {f"binaries.{k}" for k in versions["binaries"]}
                 | {f"charts.{k}" for k in versions["charts"]} | {f"images.{k}" for k in versions["images"]}
-                | {f"crds.modules.{k}" for k in versions["crds"]["modules"]} | {"kind.node_image"})
+                | {f"crds.modules.{k}" for k in versions["crds"]["modules"]} | {"kind.node_image"}
+                | {f"kustomize.{k}" for k in versions["kustomize"]})
     assert expected <= set(keys), f"not listed: {sorted(expected - set(keys))}"
 
 
@@ -65,7 +66,11 @@ def test_each_pin_says_how_it_is_looked_up_or_why_not():
     assert "v1.5.0 is the last" in pins["charts.inferencepool"].note
     assert pins["kind.node_image"].version.startswith("v1.") and pins["kind.node_image"].lookup == NONE
     assert pins["images.collector"].version == load_versions()["go_tools"]["otelcol"]["version"].removeprefix("v")
-    for key in ("charts.llm-d-modelservice-latest", "charts.istiod", "images.routing-sidecar", "images.jaeger"):
+    assert pins["kustomize.tracing-component"].version == "999665eb332e"
+    assert pins["kustomize.tracing-recipe"].version == "a496836f738b, 6dbc86321a10"
+    assert (pins["go_tools.kustomize"].lookup, pins["go_tools.kustomize"].name) == (GO, "sigs.k8s.io/kustomize/kustomize/v5")
+    for key in ("charts.llm-d-modelservice-latest", "charts.istiod", "images.routing-sidecar", "images.jaeger",
+                "kustomize.tracing-component"):
         assert pins[key].lookup == NONE and "no client here" in pins[key].why_not, key
 
 

@@ -35,7 +35,7 @@ def test_the_kind_cli_and_pytest_read_the_same_typed_options():
     assert options.kind == KindArgs(gpu=True, cluster_name="c1", load_image=("a:1", "b:2"))
     assert options.values_files == (Path("v.yaml"),)
     kind = kind_options(options)
-    assert (kind.profile, kind.load_images, kind.timeouts.epp_ready) == ("latest", ("a:1", "b:2"), 5.0)
+    assert (kind.profile, kind.load_images, kind.timeouts.epp_ready) == ("kustomize-guide", ("a:1", "b:2"), 5.0)
 
     from_pytest = RunOptions.from_getoption({"gpu": True, "cluster_name": "c1", "load_image": ["a:1", "b:2"],
                                              "values": [Path("v.yaml")], "wait_timeout": ["epp_ready=5"]}.get)

@@ -23,7 +23,7 @@ class Option:
 
 PLATFORM = Option("--platform", "where the e2e suite runs: local processes (default) or a kind cluster",
                   {"choices": ("local", "kind"), "default": "local"})
-PROFILE = Option("--profile", "version profile from config/profiles.yaml (default: local, or latest on kind)",
+PROFILE = Option("--profile", "version profile from config/profiles.yaml (default: local, or kustomize-guide on kind)",
                  {"default": None})
 VALUES = Option("--values", "Helm values file, repeatable, merged like `helm -f` (both platforms; the harness's "
                             "own gateway.tracing too)", {"action": "append", "default": [], "metavar": "FILE", "type": Path})

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
-from llmd_trace_e2e.spec import chart_emulation
+from llmd_trace_e2e.spec import chart_emulation, kustomize_modelserver
 from llmd_trace_e2e.spec.chart_render import (
     NAMESPACE, ChartUnavailable, RenderedContainer, containers_of, render_chart)
 from llmd_trace_e2e.spec.profiles import Profile
@@ -169,8 +169,30 @@ def _with_process_image(values: Mapping[str, Any], role: str) -> dict[str, Any]:
 TRACING_ARGS = ("--otlp-traces-endpoint", "--collect-detailed-traces")
 
 
+def kustomize_vllm_launch(values: Mapping[str, Any], profile: Profile, role: str = "decode") -> Launch:
+    """vLLM on a kustomize profile: decode as llm-d's tracing component and the values patch leave
+    it; prefill (P/D only) with the guide's Step 2 as a user adds it (the component skips it)."""
+    block = lookup(values, profile.values_schema["modelservice"].path) or {}
+    if role == "decode":
+        args, env = kustomize_modelserver.vllm_tracing(block)
+        notes = ("llm-d's kustomize tracing component, then the values as a patch",)
+    else:
+        env = kustomize_modelserver.guide_step2(block, f"vllm-{role}", with_exporter=True)
+        args = kustomize_modelserver.guide_step2_args(block) if block.get("enabled", True) is not False else ()
+        env = env if args else ()
+        notes = ("the guide's Step 2 as the user's step (the component patches decode only)",)
+    flags = []
+    for arg in kustomize_modelserver.expand_args(args, env):
+        flags += arg.split("=", 1) if arg.startswith("--") and "=" in arg else [arg]
+    tracing = "--otlp-traces-endpoint" in flags
+    return Launch(tuple(flags), tuple(env), tracing, notes if tracing else ("tracing is off in these values",))
+
+
 def vllm_launch(values: Mapping[str, Any], profile: Profile, role: str = "decode") -> Launch:
-    """The vLLM container of `role` (decode/prefill), as the profile's llm-d-modelservice renders it."""
+    """The vLLM container of `role` (decode/prefill), as the profile's llm-d-modelservice renders it
+    (or, on a kustomize profile, as llm-d's kustomize tracing component leaves it)."""
+    if profile.kustomize_modelserver:
+        return kustomize_vllm_launch(values, profile, role)
     if profile.platform == "local":  # both roles: the chart renders each, whichever is asked for
         values = _with_process_image(_with_process_image(values, "decode"), "prefill")
     prediction = predict_for(profile, "modelservice", values)
@@ -242,8 +264,11 @@ def proxy_launch(values: Mapping[str, Any], profile: Profile) -> Launch:
 
 
 def is_in_cluster(endpoint: str) -> bool:
+    """A Service address: `name.ns.svc[.cluster.local]`, or a bare Service name in the pod's own
+    namespace (`otel-collector`, as llm-d's current recipe has it)."""
     host = urlparse(endpoint).hostname or ""
-    return host.endswith(".svc.cluster.local") or host.endswith(".svc")
+    bare = bool(host) and "." not in host and host != "localhost"
+    return host.endswith(".svc.cluster.local") or host.endswith(".svc") or bare
 
 
 def localize(launch: Launch, collector_endpoint: str) -> Launch:

@@ -66,6 +66,10 @@ def vllm_promise(values: Mapping[str, Any], profile: Profile, role: str = "decod
            "OTEL_TRACES_SAMPLER": str(lookup(block, "sampling.sampler", "parentbased_traceidratio")),
            "OTEL_TRACES_SAMPLER_ARG": str(lookup(block, "sampling.samplerArg", "1.0"))}
     detail = str(lookup(block, "vllm.collectDetailedTraces", "all"))
+    if profile.values_schema["modelservice"].kind == "kustomize":  # llm-d's component: one arg each, $(VAR)
+        return Promise(f"{what} (llm-d's kustomize tracing component)", env,
+                       (("--otlp-traces-endpoint=$(OTEL_EXPORTER_OTLP_ENDPOINT)",),
+                        (f"--collect-detailed-traces={detail}",)))
     return Promise(what, env, (("--otlp-traces-endpoint", endpoint), ("--collect-detailed-traces", detail)))
 
 

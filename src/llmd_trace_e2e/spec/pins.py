@@ -89,6 +89,11 @@ def list_pins(versions: Mapping[str, Any], python_pins: Mapping[str, str] = {}) 
         pins.append(Pin(f"images.{name}", tag, lookup, what,
                         why_not="" if lookup != NONE else "an image: no client here for container registries",
                         note="; ".join(n for n in (derived, note) if n)))
+    for name, spec in (versions.get("kustomize") or {}).items():
+        commits = [spec["ref"]] if spec.get("ref") else [u.split("/")[5] for u in spec.get("files") or []]
+        pins.append(Pin(f"kustomize.{name}", ", ".join(c[:12] for c in commits), NONE,
+                        why_not="a commit of llm-d's repository: no client here for git repositories "
+                                "(the Go module proxy refuses github.com/llm-d/*)"))
     for key, version in python_pins.items():
         pins.append(Pin(key, version, PYPI, key.rpartition(" ")[2]))
     return pins

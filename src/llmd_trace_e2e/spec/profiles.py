@@ -72,9 +72,28 @@ class TracingSchema:
     chart: str  # "modelservice" or "epp"
     path: str
     keys: tuple[str, ...]
+    kind: str = "chart"  # "chart", or "kustomize": the harness's block for a kustomize model server
 
     def key_paths(self) -> tuple[str, ...]:
         return tuple(f"{self.path}.{k}" for k in self.keys)
+
+
+@dataclass(frozen=True)
+class KustomizeSource:
+    """Recipe files kustomize fetches at run time from their repository (versions.toml [kustomize.*])."""
+
+    key: str
+    repo: str = ""
+    path: str = ""
+    ref: str = ""  # a commit
+    files: tuple[str, ...] = ()  # raw file URLs, each at its commit
+
+    def remote(self) -> str:
+        """kustomize's remote reference to the folder at the pinned commit."""
+        return f"{self.repo.rstrip('/')}//{self.path}?ref={self.ref}"
+
+    def shown(self) -> str:
+        return f"{self.path} @ {self.ref[:8]}" if self.path else ", ".join(f.split("/")[-1] for f in self.files)
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,13 @@ class Profile:
     # The gateway's span names in traced mode (gateway.tracing.enabled): "server" (one per request)
     # and "ext_proc" (its call to the EPP). Empty: not known for this profile's gateway.
     gateway_spans: Mapping[str, str] = field(default_factory=dict)
+    kustomize: Mapping[str, KustomizeSource] = field(default_factory=dict)  # modelserver, observability
+    collector_endpoint: str = ""  # where the run's collector answers in the cluster ("": the guide's default)
+
+    @property
+    def kustomize_modelserver(self) -> bool:
+        """The model server is the harness's Deployment patched by llm-d's kustomize component."""
+        return "modelserver" in self.kustomize
     # part (a component, a chart, the collector config) -> the project and release that runs there;
     # from the pins by default, a user's own binary may replace one (with_part)
     run: Mapping[str, RunVersion] = field(default_factory=dict)
@@ -174,6 +200,17 @@ def resolve_chart(versions: Mapping[str, Any], key: str) -> ChartPin:
     return ChartPin(key, entry["chart"], entry["repo"], str(entry["version"]))
 
 
+def resolve_kustomize(versions: Mapping[str, Any], key: str) -> KustomizeSource:
+    entry = (versions.get("kustomize") or {}).get(key)
+    if not isinstance(entry, Mapping) or not (entry.get("files") or {"repo", "path", "ref"} <= set(entry)):
+        raise ConfigError(f"kustomize source {key!r} needs repo, path and ref (or files) in versions.toml [kustomize.{key}]")
+    ref = str(entry.get("ref", ""))
+    if ref and not re.fullmatch(r"[0-9a-f]{40}", ref):
+        raise ConfigError(f"versions.toml [kustomize.{key}].ref must be a full commit (40 hex digits), not {ref!r}")
+    return KustomizeSource(key, str(entry.get("repo", "")), str(entry.get("path", "")), ref,
+                           tuple(entry.get("files") or ()))
+
+
 def _pinned_requirement(requirements: Path, package: str) -> str:
     try:
         text = requirements.read_text()
@@ -191,7 +228,7 @@ def _schemas(raw: Mapping[str, Any], where: str) -> dict[str, TracingSchema]:
         entry = raw.get(chart)
         if not isinstance(entry, Mapping) or "path" not in entry or not entry.get("keys"):
             raise ProfileError(f"{where}: values_schema.{chart} needs `path` and `keys`")
-        schemas[chart] = TracingSchema(chart, entry["path"], tuple(entry["keys"]))
+        schemas[chart] = TracingSchema(chart, entry["path"], tuple(entry["keys"]), entry.get("kind", "chart"))
     return schemas
 
 
@@ -273,7 +310,8 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
     binaries: dict[str, str] = {}
     section = (raw.get(platform) if platform in ("kind", "local") else None) or {}
     charts = {role: resolve_chart(versions, key) for role, key in (section.get("charts") or {}).items()}
-    missing = {"epp", "modelservice"} - set(charts)
+    kustomize = {role: resolve_kustomize(versions, key) for role, key in (section.get("kustomize") or {}).items()}
+    missing = {"epp", "modelservice"} - set(charts) - ({"modelservice"} if "modelserver" in kustomize else set())
     if platform in ("kind", "local") and missing:
         raise ProfileError(f"{where}: {platform}.charts lacks {', '.join(sorted(missing))} (keys into versions.toml [charts.*])")
     if platform == "kind":
@@ -283,6 +321,7 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
                        if "flags" in versions["images"][key]}
         supports_pd = bool(kind.get("pd"))
         shown = {f"chart {p.chart}": p.version for p in charts.values()}
+        shown.update({f"kustomize {role}": src.shown() for role, src in kustomize.items()})
         shown.update({f"image {role}": ref for role, ref in images.items()})
     elif platform == "local":
         local = section
@@ -320,6 +359,8 @@ def _build(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any], root:
         post_render=post_render,
         image_flags=image_flags,
         gateway_spans=dict((raw.get("gateway") or {}).get("spans") or {}),
+        kustomize=kustomize,
+        collector_endpoint=str(raw.get("collector_endpoint") or ""),
         run=_pinned_run(platform, section, versions, root, where),
     )
 
@@ -341,11 +382,24 @@ def profile_names(path: Path | None = None) -> list[str]:
     return list(_raw_profiles(path or _repo_root() / "config" / "profiles.yaml"))
 
 
+def retired_names(path: Path) -> dict[str, Mapping[str, str]]:
+    """Old profile names (config/profiles.yaml `retired:`): name -> {use, why}."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return dict(doc.get("retired") or {})
+
+
 def load_profile(name: str, *, path: Path | None = None, versions_path: Path | None = None) -> Profile:
     """The named profile, resolved against versions.toml; an unknown name lists the known ones."""
     root = _repo_root()
     path = path or root / "config" / "profiles.yaml"
     profiles = _raw_profiles(path)
+    retired = retired_names(path)
+    if name not in profiles and name in retired:
+        raise ProfileError(f"profile {name!r} was {retired[name].get('why', 'retired')}: "
+                           f"use --profile {retired[name]['use']}")
     if name not in profiles:
         raise ProfileError(f"unknown profile {name!r}: choose one of {', '.join(profiles)} (defined in {path})")
     return _build(name, profiles[name], load_versions(versions_path), root)

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.spec.kustomize_modelserver import KustomizeValuesError, check_block
 from llmd_trace_e2e.spec.profiles import Profile, TracingSchema
 
 # The tracing guide's default endpoint: the collector Service the run deploys answers there.
@@ -64,10 +65,11 @@ def tracing_values(profile: Profile, chart: str) -> dict[str, Any]:
     less the keys the profile's chart version does not have (llm-d-modelservice v0.4.5-v0.4.6
     refuse serviceNames.routingProxy, so the guide's own block fails there)."""
     schema = profile.values_schema[chart]
+    endpoint = profile.collector_endpoint or COLLECTOR_ENDPOINT
     if chart == "modelservice":
         block = {
             "enabled": True,
-            "otlpEndpoint": COLLECTOR_ENDPOINT,
+            "otlpEndpoint": endpoint,
             "sampling": {"sampler": SAMPLER, "samplerArg": SAMPLER_ARG},
             "serviceNames": {
                 "vllmDecode": profile.services["vllm-decode"],
@@ -77,7 +79,7 @@ def tracing_values(profile: Profile, chart: str) -> dict[str, Any]:
             "vllm": {"collectDetailedTraces": "all"},
         }
     else:
-        block = {"enabled": True, "otelExporterEndpoint": COLLECTOR_ENDPOINT,
+        block = {"enabled": True, "otelExporterEndpoint": endpoint,
                  "sampling": {"sampler": SAMPLER, "samplerArg": SAMPLER_ARG}}
     return nest(schema.path, _only(block, set(schema.keys)))
 
@@ -125,15 +127,52 @@ def merge_values_files(paths: list[Path], profile: Profile, base: Mapping[str, A
     return merged
 
 
+# Top-level keys of the EPP charts and the harness (charts.py's split), which a kustomize model
+# server leaves alone; any other top-level key would be llm-d-modelservice's.
+_NOT_MODELSERVER = frozenset({"inferenceExtension", "inferencePool", "provider", "router", "experimentalHttpRoute",
+                              "httpRoute", "inferenceObjectives", "gateway"})
+
+
 def check_tracing_keys(values: Mapping[str, Any], profile: Profile, source: str) -> None:
     """Refuse misspelled keys under the tracing path, and another chart version's tracing path."""
+    if profile.values_schema["epp"].path == "router.tracing" and "inferenceExtension" in values:
+        raise ValuesError(f"{source} sets a top-level inferenceExtension: key, which the llm-d Router chart refuses "
+                          f"(llm-d-router PRs 1262, 1302): put the EPP's tracing under router.tracing "
+                          f"(and its other settings under router.epp)")
+    ms = profile.values_schema["modelservice"]
+    if ms.kind == "kustomize":
+        _check_kustomize(values, ms, profile, source)
     for chart, schema in profile.values_schema.items():
+        if schema.kind == "kustomize":
+            continue
         _check_schema(values, schema, profile, source)
         for other in KNOWN_TRACING_PATHS[chart]:
             if other != schema.path and isinstance(lookup(values, other), Mapping):
                 raise ValuesError(
                     f"{source} sets {other}.* but profile {profile.name}'s {chart} chart reads "
                     f"{schema.path}.*: move the block to {schema.path} or pick the profile that matches")
+
+
+def _check_kustomize(values: Mapping[str, Any], schema: TracingSchema, profile: Profile, source: str) -> None:
+    """A kustomize model server takes only the harness's tracing block (as patches after llm-d's
+    component): any other model-server key has no meaning there."""
+    top = schema.path.split(".")[0]
+    for key, value in values.items():
+        if key in _NOT_MODELSERVER or key == top:
+            continue
+        first = leaves(value, f"{key}.")[0] if isinstance(value, Mapping) and value else key
+        raise ValuesError(f"{source}: {first} has no meaning for a kustomize model server (profile {profile.name}: "
+                          f"the harness's vLLM Deployment with llm-d's tracing component); only "
+                          f"{schema.path}.* reaches it ({', '.join(schema.key_paths())})")
+    node = lookup(values, schema.path)
+    if node is None:
+        return
+    if not isinstance(node, Mapping):
+        raise ValuesError(f"{source}: {schema.path} must be a mapping, not {type(node).__name__}")
+    try:
+        check_block(node, source, schema.path)
+    except KustomizeValuesError as exc:
+        raise ValuesError(str(exc)) from None
 
 
 def _check_schema(values: Mapping[str, Any], schema: TracingSchema, profile: Profile, source: str) -> None:

@@ -14,7 +14,7 @@ from llmd_trace_e2e.platforms.kind.plan import Plan, build_plan
 
 @pytest.fixture
 def make_plan(tmp_path):
-    def make(profile: str = "latest", **options) -> Plan:
+    def make(profile: str = "kustomize-guide", **options) -> Plan:
         return build_plan(KindOptions(profile=profile, artifacts_dir=tmp_path / "artifacts", **options))
     return make
 

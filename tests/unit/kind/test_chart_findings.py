@@ -88,7 +88,7 @@ def test_1_several_schema_errors_are_grouped_as_helm_words_them():
 def test_1_the_plan_refuses_it_in_one_line_naming_key_and_version(make_plan, tmp_path):
     path = write_values(tmp_path, {"global": {"tracing": {"serviceNames": {"routingProxy": "llm-d-pd-proxy"}}}})
     with pytest.raises(ValuesError) as refused:
-        make_plan("guide", values_files=(path,))
+        make_plan("helmfile-guide", values_files=(path,))
     message = str(refused.value)
     assert "\n" not in message
     assert "global.tracing.serviceNames.routingProxy" in message and "llm-d-modelservice v0.4.5" in message
@@ -97,36 +97,12 @@ def test_1_the_plan_refuses_it_in_one_line_naming_key_and_version(make_plan, tmp
 
 
 def test_1_the_guide_profile_sends_the_block_its_chart_accepts(make_plan):
-    _, values = split_values(make_plan("guide").values)
+    _, values = split_values(make_plan("helmfile-guide").values)
     assert "routingProxy" not in values["global"]["tracing"]["serviceNames"]
     assert vllm("v0.4.5", values).env_dict["OTEL_SERVICE_NAME"] == "vllm-decode"
 
 
 # 2. pd-sidecar v0.10.0 takes --kv-connector, llm-d-modelservice renders --connector ------------
-
-def test_2_latest_routing_proxy_gets_the_flag_its_sidecar_takes(make_plan):
-    plan = make_plan("latest")
-    profile = plan.profile
-    [proxy] = predict("llm-d-modelservice", profile.charts["modelservice"].version, split_values(plan.values)[1],
-                      post_render=profile.post_render).of("routing-proxy")
-    assert "--kv-connector=nixlv2" in proxy.args and not any(a.startswith("--connector") for a in proxy.args)
-    flags = {a[2:].split("=")[0] for a in proxy.args}
-    assert flags <= set(profile.image_flags["routing-proxy"]), flags - set(profile.image_flags["routing-proxy"])
-    install = next(s for s in plan.steps if getattr(s, "argv", ())[:4] == ("helm", "upgrade", "--install", "trace-e2e-ms"))
-    assert "--post-renderer" in install.argv and "kv-connector" in install.argv
-
-
-def test_2_without_the_post_render_the_plan_refuses_the_sidecars_flag(make_plan, monkeypatch):
-    import dataclasses
-
-    from llmd_trace_e2e.platforms.kind import plan as plan_module
-
-    bare = dataclasses.replace(load_profile("latest"), post_render=())
-    monkeypatch.setattr(plan_module, "load_profile", lambda name: bare)
-    with pytest.raises(ConfigError, match=r"llm-d-modelservice v0\.4\.12 renders --connector for the routing-proxy, "
-                                          r"which ghcr\.io/llm-d/llm-d-router-disagg-sidecar:v0\.10\.0 does not take"):
-        make_plan("latest")
-
 
 def test_2_the_chart_itself_renders_connector():
     proxied = deep_merge(BASE, {"routing": {"proxy": {"enabled": True, "image": "x:1"}}, "tracing": {"enabled": True}})
@@ -141,11 +117,12 @@ def test_2_the_chart_itself_renders_connector():
 
 # 3. on kind the baseline carries the harness's vLLM container -----------------------------------
 
-@pytest.mark.parametrize("profile", ["guide", "latest"])
+@pytest.mark.parametrize("profile", ["helmfile-guide", "kustomize-guide"])
 @pytest.mark.parametrize("gpu", [False, True], ids=["cpu", "gpu"])
 def test_3_kind_baseline_predicts_vllm_tracing(make_plan, profile, gpu):
     plan = make_plan(profile, gpu=gpu)
-    assert plan.values["decode"]["containers"][0]["modelCommand"] == "vllmServe"
+    if not plan.profile.kustomize_modelserver:
+        assert plan.values["decode"]["containers"][0]["modelCommand"] == "vllmServe"
     assert expected_service(plan.values, plan.profile, "vllm-decode") == "vllm-decode"
     assert expected_service(plan.values, plan.profile, "epp") == plan.profile.services["epp"]
 
@@ -167,13 +144,13 @@ def test_4_custom_command_gets_the_env_not_the_args(version):
 def test_5_a_partial_container_overlay_is_refused_as_helm_would(make_plan, tmp_path):
     path = write_values(tmp_path, {"decode": {"containers": [{"name": "vllm", "modelCommand": "custom",
                                                                "command": ["vllm", "serve", "m"]}]}})
-    with pytest.raises(ChartRefused, match=r"llm-d-modelservice v0\.4\.12 refuses these values: .*image of container "
+    with pytest.raises(ChartRefused, match=r"llm-d-modelservice v0\.4\.5 refuses these values: .*image of container "
                                            r"is required"):
-        make_plan("latest", values_files=(path,))
+        make_plan("helmfile-guide", values_files=(path,))
 
 
 def test_5_a_whole_container_overlay_keeps_the_image(make_plan):
-    plan = make_plan("latest")
+    plan = make_plan("helmfile-guide")
     overlay = container_overlay(plan.values, modelCommand="custom", command=["vllm", "serve", "m"])
     assert overlay["decode"]["containers"][0]["image"] == plan.profile.images["vllm-cpu"]
     c = vllm("v0.4.12", deep_merge(split_values(plan.values)[1], overlay))
@@ -183,7 +160,7 @@ def test_5_a_whole_container_overlay_keeps_the_image(make_plan):
 # 6. inferencepool v1.2.0's Role vs an EPP that watches inferencemodelrewrites -------------------
 
 def test_6_the_guide_profiles_epp_chart_grants_what_its_epp_watches():
-    pin = load_profile("guide").charts["epp"]
+    pin = load_profile("helmfile-guide").charts["epp"]
     assert (pin.chart, pin.version) == ("inferencepool", "v1.3.0"), "chart v1.2.0's Role lacks inferencemodelrewrites"
     real_chart_or_skip(pin.chart, pin.version, "its Role", loud_if_unavailable=True)
     docs = render_chart(pin.chart, pin.version, {"inferencePool": {"modelServers": {"matchLabels": {"a": "b"}}}})
@@ -254,10 +231,10 @@ def test_8_latest_modelservice_is_a_release_that_exists():
     versions = tomllib.loads((repo_root() / "versions.toml").read_text())
     pinned = versions["charts"]["llm-d-modelservice-latest"]["version"]
     assert em.version_tuple(pinned) <= (0, 4, 15), f"{pinned}: no release after v0.4.15 was ever seen"
-    assert load_profile("latest").charts["modelservice"].version == pinned
+    assert load_profile("local").charts["modelservice"].version == pinned
 
 
-@pytest.mark.parametrize("profile", ["guide", "latest", "local"])
+@pytest.mark.parametrize("profile", ["helmfile-guide", "kustomize-guide", "local"])
 def test_8_every_pin_a_profile_runs_says_where_it_was_verified(profile):
     comments = _pin_comments()
     raw = yaml.safe_load((repo_root() / "config" / "profiles.yaml").read_text())["profiles"][profile]
@@ -269,7 +246,7 @@ def test_8_every_pin_a_profile_runs_says_where_it_was_verified(profile):
 
 
 def test_8_guide_profile_runs_what_the_guides_helmfile_pins():
-    guide = load_profile("guide")
+    guide = load_profile("helmfile-guide")
     assert guide.charts["epp"].version == "v1.3.0"
     assert guide.charts["modelservice"].version == "v0.4.5"
     assert guide.images["epp"] == "ghcr.io/llm-d/llm-d-inference-scheduler:v0.5.0"

@@ -40,6 +40,18 @@ def test_pending_names_the_deployment_and_its_pods_state():
     assert "trace-e2e-ms-decode 0/1 available" in state.state and "ContainerCreating" in state.state
 
 
+def test_a_deployment_still_rolling_out_is_not_ready():
+    """A variant changes the model server's Deployment: its old pod stays available until the new
+    one is, so availability alone would end the wait before the variant runs."""
+    rolling = deployment("trace-e2e-decode", 1, 1, release=None)
+    rolling.metadata.generation, rolling.status.observed_generation = 2, 2
+    rolling.status.updated_replicas, rolling.status.replicas = 1, 2  # the old pod is still there
+    state = kube_with([rolling], []).deployments_ready("llm-d", name="trace-e2e-decode")()
+    assert isinstance(state, Pending) and "rolling out" in state.state, state
+    rolling.status.replicas = 1
+    assert kube_with([rolling], []).deployments_ready("llm-d", name="trace-e2e-decode")() is True
+
+
 def test_ready_when_every_deployment_of_the_release_is_available():
     kube = kube_with([deployment("a", 1, 1), deployment("other", 1, 0, release="someone-else")], [])
     assert kube.deployments_ready("llm-d", release="trace-e2e-ms")() is True

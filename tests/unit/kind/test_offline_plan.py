@@ -19,7 +19,7 @@ def _chart(tmp_path, name):
 
 def test_a_chart_dir_replaces_the_repository_and_crds_stay_urls_online(make_plan, tmp_path):
     folder = _chart(tmp_path, "llm-d-modelservice")
-    plan = make_plan("latest", chart_dirs=(("llm-d-modelservice", folder),))
+    plan = make_plan("helmfile-guide", chart_dirs=(("llm-d-modelservice", folder),))
     [ms] = [s for s in plan.steps if isinstance(s, Command) and s.argv[3:4] == ("trace-e2e-ms",)]
     assert ms.argv[4] == str(folder), f"expected the chart folder as helm's chart argument: {ms.argv}"
     crds = [s for s in plan.steps if isinstance(s, Apply) and "CRDs" in s.title]
@@ -28,13 +28,13 @@ def test_a_chart_dir_replaces_the_repository_and_crds_stay_urls_online(make_plan
 
 def test_offline_refuses_a_chart_it_cannot_have_naming_the_chart_dir(make_plan):
     with pytest.raises(ConfigError, match=r"^--offline: chart base \S+ cannot be had here .*: pass --chart-dir base=DIR$"):
-        make_plan("latest", offline=True)
+        make_plan("helmfile-guide", offline=True)
 
 
 def test_offline_crds_come_from_their_go_modules(make_plan, tmp_path):
     dirs = tuple((name, _chart(tmp_path, name)) for name in
-                 ("base", "istiod", "llm-d-router-gateway", "llm-d-modelservice"))
-    plan = make_plan("latest", offline=True, chart_dirs=dirs)
+                 ("base", "istiod", "inferencepool", "llm-d-modelservice"))
+    plan = make_plan("helmfile-guide", offline=True, chart_dirs=dirs)
     crds = [s for s in plan.steps if isinstance(s, Apply) and "CRDs" in s.title]
     assert [s.module for s in crds] == ["gateway_api", "inference_extension"] and not any(s.url for s in crds)
     assert "Go module of versions.toml [crds.modules].gateway_api (--offline)" in plan.render()

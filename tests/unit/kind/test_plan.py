@@ -1,5 +1,5 @@
 """The kind plan for both profiles and both node types: what `make e2e` would do, checked here
-where no container engine runs."""
+where no container engine runs. The kustomize-guide profile's own steps: tests/unit/kind/test_kustomize_plan.py."""
 from __future__ import annotations
 
 import re
@@ -21,7 +21,8 @@ from llmd_trace_e2e.spec.profiles import load_profile, load_versions
 from .conftest import rendered
 
 NODE_TYPES = [pytest.param({}, id="cpu"), pytest.param({"gpu": True}, id="gpu")]
-PROFILES = ["guide", "latest"]
+PROFILES = ["helmfile-guide", "kustomize-guide"]
+KUSTOMIZE = "kustomize-guide"
 
 
 def titles(plan) -> list[str]:
@@ -39,16 +40,30 @@ def helm_step(plan, release: str) -> Command:
                                                                                           "--install", release))]
 
 
+def kustomize_step(plan, folder: str) -> Apply:
+    return plan.steps[index_of(plan, lambda s: isinstance(s, Apply) and s.kustomize and s.path.name == folder)]
+
+
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("node", NODE_TYPES)
 def test_steps_run_in_dependency_order(make_plan, profile, node):
     plan = make_plan(profile, **node)
+    if profile == KUSTOMIZE:
+        backend = [plan.steps.index(kustomize_step(plan, "recipe")),
+                   index_of(plan, lambda s: isinstance(s, Wait) and s.name == "jaeger"),
+                   index_of(plan, lambda s: isinstance(s, Wait) and s.name == "otel-collector")]
+        model_server = [plan.steps.index(kustomize_step(plan, "modelserver")),
+                        index_of(plan, lambda s: isinstance(s, Wait) and s.name == "trace-e2e-decode")]
+    else:
+        backend = [index_of(plan, lambda s: isinstance(s, Apply) and s.path.name == "10-jaeger.yaml"),
+                   index_of(plan, lambda s: isinstance(s, Wait) and s.name == "jaeger"),
+                   index_of(plan, lambda s: isinstance(s, Apply) and s.path.name == "11-collector.yaml"),
+                   index_of(plan, lambda s: isinstance(s, Wait) and s.name == manifests.COLLECTOR_NAME)]
+        model_server = [plan.steps.index(helm_step(plan, valuesfiles.MODELSERVICE_RELEASE)),
+                        index_of(plan, lambda s: isinstance(s, Wait) and s.release == valuesfiles.MODELSERVICE_RELEASE)]
     order = [
         index_of(plan, lambda s: isinstance(s, Command) and s.argv[:3] == ("kind", "create", "cluster")),
-        index_of(plan, lambda s: isinstance(s, Apply) and s.path.name == "10-jaeger.yaml"),
-        index_of(plan, lambda s: isinstance(s, Wait) and s.name == "jaeger"),
-        index_of(plan, lambda s: isinstance(s, Apply) and s.path.name == "11-collector.yaml"),
-        index_of(plan, lambda s: isinstance(s, Wait) and s.name == manifests.COLLECTOR_NAME),
+        *backend,
         index_of(plan, lambda s: isinstance(s, Apply) and s.url is not None),
         index_of(plan, lambda s: isinstance(s, Wait) and s.check == "crds"),
         index_of(plan, lambda s: isinstance(s, Command) and "istiod" in s.argv),
@@ -56,8 +71,7 @@ def test_steps_run_in_dependency_order(make_plan, profile, node):
         plan.steps.index(helm_step(plan, valuesfiles.EPP_RELEASE)),
         index_of(plan, lambda s: isinstance(s, Wait) and s.release == valuesfiles.EPP_RELEASE),
         index_of(plan, lambda s: isinstance(s, Apply) and s.path.name == "40-httproute.yaml"),
-        plan.steps.index(helm_step(plan, valuesfiles.MODELSERVICE_RELEASE)),
-        index_of(plan, lambda s: isinstance(s, Wait) and s.release == valuesfiles.MODELSERVICE_RELEASE),
+        *model_server,
         index_of(plan, lambda s: isinstance(s, Wait) and s.check == "http"),
     ]
     assert order == sorted(order), titles(plan)
@@ -67,9 +81,8 @@ def test_steps_run_in_dependency_order(make_plan, profile, node):
         assert order[0] < gpu_ready < order[-1]
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-def test_collector_configmap_carries_the_repos_config_verbatim(make_plan, profile):
-    plan = make_plan(profile)
+def test_collector_configmap_carries_the_repos_config_verbatim(make_plan):
+    plan = make_plan("helmfile-guide")
     configmap, deployment, service, host_service = rendered(plan, "11-collector.yaml")
     repo_config = (repo_root() / "config" / "collector" / "collector.yaml").read_text()
     assert configmap["data"][manifests.COLLECTOR_CONFIG_KEY] == repo_config
@@ -89,10 +102,11 @@ def test_collector_config_option_is_deployed_verbatim(make_plan, tmp_path):
     text = (repo_root() / "config" / "collector" / "collector.yaml").read_text() + "# a user's variant\n"
     path = tmp_path / "mine.yaml"
     path.write_text(text)
-    configmap = rendered(make_plan("latest", collector_config=path), "11-collector.yaml")[0]
+    configmap = rendered(make_plan("helmfile-guide", collector_config=path), "11-collector.yaml")[0]
     assert configmap["data"][manifests.COLLECTOR_CONFIG_KEY] == text
-    with pytest.raises(ConfigError, match="cannot read collector config"):
-        make_plan("latest", collector_config=tmp_path / "absent.yaml")
+    for profile in PROFILES:
+        with pytest.raises(ConfigError, match="cannot read collector config"):
+            make_plan(profile, collector_config=tmp_path / "absent.yaml")
 
 
 def test_collector_config_pointing_elsewhere_goes_to_the_runs_jaeger_as_written_otherwise():
@@ -112,9 +126,9 @@ def test_collector_config_pointing_elsewhere_goes_to_the_runs_jaeger_as_written_
     assert "# run as written, except: exporter otlp/backend: tls, headers set aside" in deployed
 
 
-@pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("node", NODE_TYPES)
-def test_tracing_values_use_the_profiles_schema(make_plan, profile, node):
+def test_tracing_values_use_the_profiles_schema(make_plan, node):
+    profile = "helmfile-guide"
     plan = make_plan(profile, **node)
     prof = load_profile(profile)
     ms = rendered(plan, "values-modelservice.yaml")
@@ -122,12 +136,9 @@ def test_tracing_values_use_the_profiles_schema(make_plan, profile, node):
     assert tracing["enabled"] is True
     assert tracing["otlpEndpoint"] == helm_values.COLLECTOR_ENDPOINT
     assert tracing["sampling"] == {"sampler": "parentbased_traceidratio", "samplerArg": "1.0"}
-    names = {"vllmDecode": prof.services["vllm-decode"], "vllmPrefill": prof.services["vllm-prefill"]}
-    if profile == "latest":  # llm-d-modelservice v0.4.5's schema refuses routingProxy (the guide's own key)
-        names["routingProxy"] = prof.services["routing-proxy"]
-    assert tracing["serviceNames"] == names
-    other = {"guide": "tracing", "latest": "global.tracing"}[profile]
-    assert helm_values.lookup(ms, other) is None, "only the chart version's own tracing path is set"
+    # llm-d-modelservice v0.4.5's schema refuses routingProxy (the guide's own key)
+    assert tracing["serviceNames"] == {"vllmDecode": prof.services["vllm-decode"], "vllmPrefill": prof.services["vllm-prefill"]}
+    assert helm_values.lookup(ms, "tracing") is None, "only the chart version's own tracing path is set"
     epp = rendered(plan, "values-epp.yaml")
     epp_tracing = helm_values.lookup(epp, prof.values_schema["epp"].path)
     assert epp_tracing == {"enabled": True, "otelExporterEndpoint": helm_values.COLLECTOR_ENDPOINT,
@@ -137,14 +148,15 @@ def test_tracing_values_use_the_profiles_schema(make_plan, profile, node):
 
 
 def test_profiles_pick_their_charts(make_plan):
-    guide, latest = make_plan("guide"), make_plan("latest")
+    guide, current = make_plan("helmfile-guide"), make_plan(KUSTOMIZE)
     assert "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool" in \
         helm_step(guide, valuesfiles.EPP_RELEASE).argv
-    assert "oci://ghcr.io/llm-d/charts/llm-d-router-gateway" in helm_step(latest, valuesfiles.EPP_RELEASE).argv
+    assert "oci://ghcr.io/llm-d/charts/llm-d-router-gateway" in helm_step(current, valuesfiles.EPP_RELEASE).argv
     versions = load_versions()
-    for plan, key in ((guide, "llm-d-modelservice-guide"), (latest, "llm-d-modelservice-latest")):
-        argv = helm_step(plan, valuesfiles.MODELSERVICE_RELEASE).argv
-        assert argv[argv.index("--version") + 1] == versions["charts"][key]["version"]
+    argv = helm_step(guide, valuesfiles.MODELSERVICE_RELEASE).argv
+    assert argv[argv.index("--version") + 1] == versions["charts"]["llm-d-modelservice-guide"]["version"]
+    assert not any(isinstance(s, Command) and valuesfiles.MODELSERVICE_RELEASE in s.argv for s in current.steps), \
+        "the current guide deploys no llm-d-modelservice (deprecated from llm-d v0.7)"
 
 
 def _images_in(node) -> list[str]:
@@ -190,8 +202,9 @@ def test_cluster_files_use_the_versions_toml_node_image():
 
 
 @pytest.mark.parametrize("node", NODE_TYPES)
-def test_ports_reach_the_host_on_loopback_only(make_plan, node):
-    plan = make_plan("latest", **node)
+@pytest.mark.parametrize("profile", PROFILES)
+def test_ports_reach_the_host_on_loopback_only(make_plan, node, profile):
+    plan = make_plan(profile, **node)
     mappings = [m for n in rendered(plan, "cluster.yaml")["nodes"] for m in n.get("extraPortMappings", [])]
     assert mappings
     assert {m["listenAddress"] for m in mappings} == {"127.0.0.1"}
@@ -207,13 +220,13 @@ def test_ports_reach_the_host_on_loopback_only(make_plan, node):
 
 
 def test_cpu_plan_generates_the_tiny_model_in_an_init_container(make_plan):
-    plan = make_plan("latest")
+    plan = make_plan("helmfile-guide")
     script = (repo_root() / "scripts" / "make_tiny_model.py").read_text()
     assert rendered(plan, "30-tiny-model-script.yaml")["data"]["make_tiny_model.py"] == script
     ms = rendered(plan, "values-modelservice.yaml")
     init = {c["name"]: c for c in ms["decode"]["initContainers"]}
     assert init["tiny-model"]["command"] == ["python3", "/scripts/make_tiny_model.py", "/model-cache/tiny-llama"]
-    assert init["tiny-model"]["image"] == load_profile("latest").images["vllm-cpu"]
+    assert init["tiny-model"]["image"] == load_profile("helmfile-guide").images["vllm-cpu"]
     assert ms["modelArtifacts"]["uri"] == "hf:///model-cache/tiny-llama"
     env = {e["name"]: e["value"] for e in ms["decode"]["containers"][0]["env"]}
     assert env["HF_HUB_OFFLINE"] == "1"
@@ -221,8 +234,8 @@ def test_cpu_plan_generates_the_tiny_model_in_an_init_container(make_plan):
     assert not any(isinstance(s, Wait) and s.check == "gpus" for s in plan.steps)
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-def test_gpu_plan_has_device_plugin_and_gpu_requests(make_plan, profile):
+def test_gpu_plan_has_device_plugin_and_gpu_requests(make_plan):
+    profile = "helmfile-guide"
     plan = make_plan(profile, gpu=True)
     worker = next(n for n in rendered(plan, "cluster.yaml")["nodes"] if n["role"] == "worker")
     assert {"hostPath": "/dev/null", "containerPath": "/var/run/nvidia-container-devices/all"} in worker["extraMounts"]
@@ -242,29 +255,16 @@ def test_gpu_plan_has_device_plugin_and_gpu_requests(make_plan, profile):
     assert ms["prefill"]["create"] is False
 
 
-def test_pd_plan_runs_prefill_and_decode_on_two_gpus(make_plan):
-    plan = make_plan("latest", gpu=True, pd=True)
-    assert next(s for s in plan.steps if isinstance(s, Wait) and s.check == "gpus").count == 2
-    ms = rendered(plan, "values-modelservice.yaml")
-    assert ms["prefill"]["create"] is True and ms["prefill"]["replicas"] == 1
-    for role in ("prefill", "decode"):
-        vllm = ms[role]["containers"][0]
-        assert vllm["resources"]["requests"]["nvidia.com/gpu"] == "1"
-        assert "--kv-transfer-config" in vllm["args"]
-    epp = rendered(plan, "values-epp.yaml")["router"]["epp"]
-    assert epp["pluginsConfigFile"] == "pd-config.yaml"
-    assert "disagg-profile-handler" in epp["pluginsCustomConfig"]["pd-config.yaml"]
-
-
 def test_pd_is_refused_where_it_cannot_run(make_plan):
     with pytest.raises(ConfigError, match="--pd needs --gpu"):
-        make_plan("latest", pd=True)
+        make_plan(KUSTOMIZE, pd=True)
     with pytest.raises(ConfigError, match="cannot run P/D"):
-        make_plan("guide", gpu=True, pd=True)
+        make_plan("helmfile-guide", gpu=True, pd=True)
 
 
-def test_render_shows_every_command_and_every_file(make_plan):
-    plan = make_plan("guide", gpu=True, load_images=("localhost/epp:pr-123",))
+@pytest.mark.parametrize("profile", PROFILES)
+def test_render_shows_every_command_and_every_file(make_plan, profile):
+    plan = make_plan(profile, gpu=True, load_images=("localhost/epp:pr-123",))
     text = plan.render()
     for step in plan.steps:
         assert step.title in text
@@ -278,7 +278,7 @@ def test_render_shows_every_command_and_every_file(make_plan):
 
 
 def test_kind_create_uses_the_runs_own_kubeconfig(make_plan, tmp_path):
-    plan = make_plan("latest")
+    plan = make_plan(KUSTOMIZE)
     create = plan.steps[0]
     assert create.only_if == "cluster-absent"
     kubeconfig = str(plan.options.run_dir / "kubeconfig")
@@ -291,7 +291,7 @@ def test_kind_create_uses_the_runs_own_kubeconfig(make_plan, tmp_path):
 
 def test_existing_cluster_plan_creates_no_cluster(make_plan, tmp_path):
     kubeconfig = tmp_path / "shared.kubeconfig"
-    plan = make_plan("latest", gpu=True, use_existing_cluster=True, kubeconfig=kubeconfig, context="gpu-lab")
+    plan = make_plan(KUSTOMIZE, gpu=True, use_existing_cluster=True, kubeconfig=kubeconfig, context="gpu-lab")
     assert not any(isinstance(s, Command) and s.argv[0] in ("kind", "docker") for s in plan.steps)
     assert "cluster.yaml" not in {p.name for p in plan.files}
     helm = helm_step(plan, valuesfiles.EPP_RELEASE).argv
@@ -305,54 +305,58 @@ def test_existing_cluster_plan_creates_no_cluster(make_plan, tmp_path):
 
 def test_existing_cluster_needs_an_explicit_kubeconfig_or_context(make_plan):
     with pytest.raises(ConfigError, match="never falls back to your current context"):
-        make_plan("latest", use_existing_cluster=True)
+        make_plan(KUSTOMIZE, use_existing_cluster=True)
 
 
 def test_user_values_are_checked_split_and_layered_last(make_plan, tmp_path):
     values = tmp_path / "override.yaml"
     values.write_text(yaml.safe_dump({
-        "tracing": {"otlpEndpoint": "http://my-collector.observability.svc.cluster.local:4317"},
-        "router": {"epp": {"flags": {"v": 4}}},
+        "global": {"tracing": {"otlpEndpoint": "http://my-collector.observability.svc.cluster.local:4317"}},
+        "inferenceExtension": {"flags": {"v": 4}},
     }))
-    plan = make_plan("latest", values_files=(values,))
+    plan = make_plan("helmfile-guide", values_files=(values,))
     ms_argv = helm_step(plan, valuesfiles.MODELSERVICE_RELEASE).argv
     epp_argv = helm_step(plan, valuesfiles.EPP_RELEASE).argv
     ms_files = [Path(ms_argv[i + 1]).name for i, a in enumerate(ms_argv) if a == "-f"]
     epp_files = [Path(epp_argv[i + 1]).name for i, a in enumerate(epp_argv) if a == "-f"]
     assert ms_files == ["values-modelservice.yaml", "user-01-modelservice.yaml"]
     assert epp_files == ["values-epp.yaml", "user-01-epp.yaml"]
-    assert rendered(plan, "user-01-modelservice.yaml") == {"tracing": {
-        "otlpEndpoint": "http://my-collector.observability.svc.cluster.local:4317"}}
-    assert rendered(plan, "user-01-epp.yaml") == {"router": {"epp": {"flags": {"v": 4}}}}
+    assert rendered(plan, "user-01-modelservice.yaml") == {"global": {"tracing": {
+        "otlpEndpoint": "http://my-collector.observability.svc.cluster.local:4317"}}}
+    assert rendered(plan, "user-01-epp.yaml") == {"inferenceExtension": {"flags": {"v": 4}}}
 
 
 def test_misspelled_tracing_key_names_the_fix(make_plan, tmp_path):
     values = tmp_path / "typo.yaml"
     values.write_text("tracing:\n  enable: true\n")
-    with pytest.raises(helm_values.ValuesError, match=r"unknown tracing key tracing\.enable .*did you mean tracing\.enabled\?"):
-        make_plan("latest", values_files=(values,))
+    with pytest.raises(helm_values.ValuesError, match=r"tracing\.enable has no meaning for a kustomize model server .*"
+                                                       r"did you mean tracing\.enabled\?"):
+        make_plan(KUSTOMIZE, values_files=(values,))
+    values.write_text("router:\n  tracing:\n    sampling:\n      samplerArgs: '0.5'\n")
+    with pytest.raises(helm_values.ValuesError, match=r"did you mean router\.tracing\.sampling\.samplerArg\?"):
+        make_plan(KUSTOMIZE, values_files=(values,))
     values.write_text("global:\n  tracing:\n    sampling:\n      samplerArgs: '0.5'\n")
     with pytest.raises(helm_values.ValuesError, match=r"did you mean global\.tracing\.sampling\.samplerArg\?"):
-        make_plan("guide", values_files=(values,))
+        make_plan("helmfile-guide", values_files=(values,))
 
 
 def test_tracing_block_of_another_chart_version_is_refused(make_plan, tmp_path):
     values = tmp_path / "old-schema.yaml"
-    values.write_text("global:\n  tracing:\n    enabled: true\n")
-    with pytest.raises(helm_values.ValuesError, match=r"sets global\.tracing\.\* but profile latest's modelservice "
-                                                       r"chart reads tracing\.\*"):
-        make_plan("latest", values_files=(values,))
-    values.write_text("inferenceExtension:\n  tracing:\n    enabled: true\n")
-    with pytest.raises(helm_values.ValuesError, match=r"reads router\.tracing"):
-        make_plan("latest", values_files=(values,))
+    values.write_text("tracing:\n  enabled: true\n")
+    with pytest.raises(helm_values.ValuesError, match=r"sets tracing\.\* but profile helmfile-guide's modelservice "
+                                                       r"chart reads global\.tracing\.\*"):
+        make_plan("helmfile-guide", values_files=(values,))
+    values.write_text("router:\n  tracing:\n    enabled: true\n")
+    with pytest.raises(helm_values.ValuesError, match=r"reads inferenceExtension\.tracing"):
+        make_plan("helmfile-guide", values_files=(values,))
 
 
 def test_helmfile_layers_tracing_values_on_the_guides_releases(make_plan, tmp_path):
     helmfile = tmp_path / "helmfile.yaml.gotmpl"
     helmfile.write_text("releases: []\n")
     with pytest.raises(ConfigError, match="--helmfile needs --pool"):
-        make_plan("guide", helmfile=helmfile)
-    plan = make_plan("guide", helmfile=helmfile, pool="gaie-inference-scheduling")
+        make_plan("helmfile-guide", helmfile=helmfile)
+    plan = make_plan("helmfile-guide", helmfile=helmfile, pool="gaie-inference-scheduling")
     sync = next(s for s in plan.steps if isinstance(s, Command) and s.argv[0] == "helmfile")
     assert sync.argv[sync.argv.index("--file") + 1] == str(helmfile)
     assert "sync" in sync.argv
@@ -372,9 +376,9 @@ def test_timeouts_are_named_and_overridable():
 
 
 def test_cli_plan_prints_the_plan(capsys, tmp_path):
-    assert kind_main(["--plan", "--profile", "guide", "--artifacts", str(tmp_path)]) == 0
+    assert kind_main(["--plan", "--profile", "helmfile-guide", "--artifacts", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("# kind plan: profile guide (CPU)")
+    assert out.startswith("# kind plan: profile helmfile-guide (CPU)")
     assert "helm upgrade --install trace-e2e-ms llm-d-modelservice" in out
     assert not (tmp_path / "kind").exists(), "--plan writes nothing"
 
@@ -382,7 +386,16 @@ def test_cli_plan_prints_the_plan(capsys, tmp_path):
 def test_cli_unknown_profile_lists_the_known_ones(capsys, tmp_path):
     assert kind_main(["--plan", "--profile", "gide", "--artifacts", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "unknown profile 'gide': choose one of guide, latest, local" in err
+    assert "unknown profile 'gide': choose one of helmfile-guide, kustomize-guide, local" in err
+
+
+@pytest.mark.parametrize("old,new", [("guide", "helmfile-guide"), ("latest", "kustomize-guide")])
+def test_cli_refuses_a_retired_profile_name_naming_the_new_one(capsys, tmp_path, old, new):
+    assert kind_main(["--plan", "--profile", old, "--artifacts", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.strip().splitlines()
+    assert f"use --profile {new}" in line and "Traceback" not in captured.err, captured.err
+    assert captured.out == ""
 
 
 def test_cli_refuses_the_local_profile(capsys, tmp_path):
@@ -404,7 +417,8 @@ def test_each_chart_install_shows_what_it_will_run(make_plan, profile, node):
 
     plan = make_plan(profile, **node)
     text = plan.render()
-    for release, role in ((valuesfiles.EPP_RELEASE, "epp"), (valuesfiles.MODELSERVICE_RELEASE, "modelservice")):
+    releases = [(valuesfiles.EPP_RELEASE, "epp"), (valuesfiles.MODELSERVICE_RELEASE, "modelservice")]
+    for release, role in [(r, role) for r, role in releases if role in plan.profile.charts]:
         [shown] = helm_step(plan, release).shows
         assert f"--- {shown} ---" in text
         pin = plan.profile.charts[role]
@@ -449,8 +463,8 @@ def test_the_emulation_agrees_with_the_real_chart_on_the_plans_values(make_plan,
     from llmd_trace_e2e.platforms.kind.options import NAMESPACE
 
     plan = make_plan(profile, **node)
-    roles = [(role, part) for role, part in (("epp", 0), ("modelservice", 1))
-             if chart_source(plan.profile.charts[role].chart, plan.profile.charts[role].version)]
+    roles = [(role, part) for role, part in (("epp", 0), ("modelservice", 1)) if role in plan.profile.charts
+             and chart_source(plan.profile.charts[role].chart, plan.profile.charts[role].version)]
     if not roles:
         pytest.skip(f"no chart of profile {profile} can be had here: only the golden renders check its emulation")
     for role, part in roles:

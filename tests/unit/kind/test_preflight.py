@@ -106,7 +106,7 @@ def test_busy_host_port_is_reported():
 
 def test_up_without_a_container_engine_creates_nothing(fake_bin, tmp_path):
     fake_bin("docker", DAEMON_DOWN)
-    opts = KindOptions(profile="latest", artifacts_dir=tmp_path / "artifacts")
+    opts = KindOptions(profile="helmfile-guide", artifacts_dir=tmp_path / "artifacts")
     with pytest.raises(PreflightError, match="^no container engine"):
         runner.up(opts, log=lambda line: None, host=host(fake_bin))
     assert not opts.run_dir.exists(), "nothing is written or created before preflight passes"
@@ -115,7 +115,7 @@ def test_up_without_a_container_engine_creates_nothing(fake_bin, tmp_path):
 def test_missing_kind_binary_names_make_tools(fake_bin, tmp_path, monkeypatch):
     fake_bin("docker", DAEMON_UP)
     monkeypatch.setenv("LLMD_TRACE_E2E_BIN", str(tmp_path / "empty-bin"))
-    opts = KindOptions(profile="latest", artifacts_dir=tmp_path / "artifacts")
+    opts = KindOptions(profile="helmfile-guide", artifacts_dir=tmp_path / "artifacts")
     with pytest.raises(Exception, match=r"not found .*run `make tools`"):
         runner.up(opts, log=lambda line: None, host=host(fake_bin))
     assert not opts.run_dir.exists()

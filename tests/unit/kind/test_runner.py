@@ -76,7 +76,7 @@ def run_up(fake_kind, fake_bin, tmp_path, monkeypatch):
             (kind.state / "llmd-trace-e2e").touch()
         tools = {"kind": str(kind.path), "helm": str(helm)}
         monkeypatch.setattr(runner, "run_preflight", lambda plan, host=None: PreflightResult(tools, state))
-        opts = KindOptions(profile="latest", artifacts_dir=tmp_path / "artifacts", **options)
+        opts = KindOptions(profile="helmfile-guide", artifacts_dir=tmp_path / "artifacts", **options)
         with pytest.raises(HarnessError, match=expect) as failure:
             runner.up(opts, log=lambda line: None)
         calls = [shlex.split(line) for line in kind.calls.read_text().splitlines()]

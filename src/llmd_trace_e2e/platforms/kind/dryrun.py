@@ -22,6 +22,7 @@ from llmd_trace_e2e.spec.values import deep_merge
 from llmd_trace_e2e.platforms.kind.epp_rbac import (
     EppDeployment, PermissionCheck, check_epp_permissions, epp_deployment, load_epp_rbac)
 from llmd_trace_e2e.platforms.kind.kube import Kube, api_reason
+from llmd_trace_e2e.platforms.kind.options import NAMESPACE
 from llmd_trace_e2e.platforms.kind.plan import Apply, Command, Plan
 
 
@@ -67,7 +68,7 @@ class DryRunReport:
             out += ["", "| step | object | the API server's reason |", "|---|---|---|"]
             out += [f"| {r.source} | {r.ref} | {r.reason} |" for r in self.refused]
         if self.unrendered:
-            out += ["", "Not checked (the chart cannot be had here):"]
+            out += ["", "Not checked here (a chart that cannot be had here, or files fetched at run time):"]
             out += [f"- {u.source}: {u.why}" for u in self.unrendered]
         for check in self.permissions:
             out += ["", f"EPP {check.epp.image} as {check.subject} ({check.epp.source}):"]
@@ -116,7 +117,9 @@ def plan_documents(plan: Plan, chart_dirs: Mapping[str, Path] | None = None) -> 
     CRD steps are left out: the caller installs the same CRDs from their Go modules first."""
     out = PlanDocuments()
     for step in plan.steps:
-        if isinstance(step, Apply) and not step.url:
+        if isinstance(step, Apply) and step.kustomize:
+            _kustomize_documents(plan, step, out)
+        elif isinstance(step, Apply) and not step.url:
             out.documents += [Document(step.title, d) for d in _docs(plan.files[step.path])]
         elif isinstance(step, Command) and step.argv[:3] == ("helm", "upgrade", "--install"):
             release, chart = step.argv[3], step.argv[4].rsplit("/", 1)[-1]
@@ -138,6 +141,20 @@ def plan_documents(plan: Plan, chart_dirs: Mapping[str, Path] | None = None) -> 
         elif isinstance(step, Command) and step.argv[0] == "helmfile":
             out.unrendered.append(Unrendered(step.title, "a helmfile is not rendered here"))
     return out
+
+
+def _kustomize_documents(plan: Plan, step: Apply, out: PlanDocuments) -> None:
+    """A kustomize step: the harness's prediction of its build where the plan shows one (held
+    against the real kustomize by tests/unit/test_kustomize_component.py), the harness's own
+    files of it; its remote recipe files are fetched at run time only."""
+    shown = [p for p in step.shows if p.name.endswith("-predicted.yaml")]
+    own = [p for p in step.shows if p.name == "host-services.yaml"]
+    for path in shown + own:
+        out.documents += [Document(step.title, d, NAMESPACE) for d in _docs(plan.files[path])]
+    remote = (yaml.safe_load(plan.files[step.path / "kustomization.yaml"]) or {}).get("resources") or []
+    remote = [r for r in remote if "://" in str(r)]
+    if remote:
+        out.unrendered.append(Unrendered(step.title, f"fetched by kustomize at run time: {', '.join(remote)}"))
 
 
 def _namespaces(plan: Plan, documents: Iterable[Document]) -> list[str]:

@@ -147,8 +147,13 @@ class Kube:
             for dep in deps:
                 want = dep.spec.replicas if dep.spec.replicas is not None else 1
                 have = dep.status.available_replicas or 0
-                states.append(f"{dep.metadata.name} {have}/{want} available")
-                if have < want:
+                # a changed Deployment is ready once its rollout is done, not while old pods still serve
+                status, meta = dep.status, dep.metadata
+                rolled = ((getattr(status, "observed_generation", None) or 0) >= (getattr(meta, "generation", None) or 0)
+                          and (getattr(status, "updated_replicas", None) or have) >= want
+                          and (getattr(status, "replicas", None) or have) <= want)
+                states.append(f"{dep.metadata.name} {have}/{want} available" + ("" if rolled else ", rolling out"))
+                if have < want or not rolled:
                     done = False
                     _no_pods(dep)
                     states += self._pod_problems(namespace, dep.spec.selector.match_labels or {})

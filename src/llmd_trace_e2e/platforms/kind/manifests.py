@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Iterable
 
 from llmd_trace_e2e.spec.collector_adapt import adapt_for_cluster
+from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.spec.collector_config import CollectorConfig
 from llmd_trace_e2e.spec.gateway_values import GatewayTracing
 from llmd_trace_e2e.platforms.kind import yamlout
@@ -79,17 +81,25 @@ def jaeger(image: str) -> list[dict[str, Any]]:
     ]
 
 
-def collector_config_for_cluster(config: CollectorConfig, config_text: str) -> tuple[str, tuple[str, ...]]:
+def collector_config_for_cluster(config: CollectorConfig, config_text: str,
+                                 jaeger_host: str = f"{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local",
+                                 ) -> tuple[str, tuple[str, ...]]:
     """The config the collector pod runs, made as the local platform makes it (collector_adapt.py):
-    its receiver on the Service's ports, backend exporters to this run's Jaeger, nothing else
-    moved. The text as given when nothing had to move (the repo's config), else the adapted
-    config under a header that says what changed."""
-    adapted = adapt_for_cluster(config, f"{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local:4317",
-                                f"http://{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local:4318", 4317, 4318)
+    its receiver on the Service's ports, backend exporters to this run's Jaeger (`jaeger_host`),
+    nothing else moved. The text as given when nothing had to move (the repo's config), else the
+    adapted config under a header that says what changed."""
+    adapted = adapt_for_cluster(config, f"{jaeger_host}:4317", f"http://{jaeger_host}:4318", 4317, 4318)
     if adapted.config.body == config.body:
         return config_text, ()
     header = "".join(f"# run as written, except: {note}\n" for note in adapted.notes)
     return f"# {config.source}, adapted by llmd-trace-e2e\n{header}{adapted.config.to_yaml()}", adapted.notes
+
+
+def read_collector_config(path: Path) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read collector config {path}: {exc.strerror}") from None
 
 
 def collector(image: str, config_text: str, config: CollectorConfig) -> list[dict[str, Any]]:
@@ -168,13 +178,13 @@ def tiny_model_script(script_text: str) -> list[dict[str, Any]]:
 TRACING_PROVIDER = "otel-tracing"
 
 
-def istiod_values(tracing: GatewayTracing | None = None) -> dict[str, Any]:
+def istiod_values(tracing: GatewayTracing | None = None, collector_host: str = "") -> dict[str, Any]:
     """istiod with the inference extension on; in traced mode (gateway.tracing.enabled), an
     OpenTelemetry extension provider pointing at the run's collector."""
     mesh: dict[str, Any] = {"defaultConfig": {"proxyMetadata": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"}}}
     if tracing and tracing.enabled:
         mesh["extensionProviders"] = [{"name": TRACING_PROVIDER, "opentelemetry": {
-            "service": f"{COLLECTOR_NAME}.{MONITORING_NAMESPACE}.svc.cluster.local", "port": 4317}}]
+            "service": collector_host or f"{COLLECTOR_NAME}.{MONITORING_NAMESPACE}.svc.cluster.local", "port": 4317}}]
     return {
         "pilot": {"env": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"},
                   "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}},

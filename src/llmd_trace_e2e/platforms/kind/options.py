@@ -44,7 +44,7 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class KindOptions:
-    profile: str = "latest"
+    profile: str = "kustomize-guide"
     gpu: bool = False
     pd: bool = False  # prefill/decode disaggregation (GPU only)
     values_files: tuple[Path, ...] = ()

@@ -1,15 +1,15 @@
 """The ordered steps of a kind run and the files they apply, built without touching Docker.
 
 `--plan` prints this; `up` executes exactly this, so what a reviewer reads is what runs.
+The kustomize profile's steps are kustomize_plan.py's, the step types steps.py's.
 Commands name their tool (kind, helm, helmfile, docker) by name; the runner resolves the
 binaries (.bin/ from `make tools`) when it executes them.
 """
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
@@ -18,7 +18,8 @@ from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.spec.gateway_values import GatewayTracing
 from llmd_trace_e2e.spec.profiles import Profile, load_profile, load_versions
 from llmd_trace_e2e.spec.values import COLLECTOR_ENDPOINT, deep_merge
-from llmd_trace_e2e.platforms.kind import chart_files, cluster, manifests, valuesfiles
+from llmd_trace_e2e.platforms.kind import chart_files, cluster, kustomize_plan, manifests, valuesfiles
+from llmd_trace_e2e.platforms.kind.steps import Apply, Command, Step, Wait  # noqa: F401 - the plan's vocabulary
 from llmd_trace_e2e.platforms.kind.options import (
     COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT, MONITORING_NAMESPACE,
     NAMESPACE, KindOptions)
@@ -31,40 +32,6 @@ REQUIRED_CRDS = ("gateways.gateway.networking.k8s.io", "httproutes.gateway.netwo
                  "inferencepools.inference.networking.k8s.io")
 
 
-@dataclass(frozen=True)
-class Command:
-    title: str
-    argv: tuple[str, ...]
-    only_if: str | None = None  # "cluster-absent" or "cluster-present", decided at run time
-    shows: tuple[Path, ...] = ()  # files shown with the command (what a chart install renders)
-
-    def shell(self) -> str:
-        return shlex.join(self.argv)
-
-
-@dataclass(frozen=True)
-class Apply:
-    title: str
-    path: Path  # a rendered file; with `url` or `module`, written to this path at run time
-    url: str | None = None
-    module: str | None = None  # --offline CRDs: a versions.toml [crds.modules] key, read from its Go module
-
-
-@dataclass(frozen=True)
-class Wait:
-    title: str
-    check: str  # deployments | daemonset | crds | gateway | gpus | http
-    timeout: str  # a Timeouts field
-    namespace: str | None = None
-    name: str | None = None  # a Deployment / Gateway name
-    release: str | None = None  # all Deployments/DaemonSets of this helm release
-    names: tuple[str, ...] = ()  # CRD names
-    count: int = 1  # GPUs needed
-    url: str | None = None
-    expect: str | None = None  # a string the HTTP answer must contain
-
-
-Step = Union[Command, Apply, Wait]
 
 
 @dataclass
@@ -85,6 +52,13 @@ class Plan:
         self.files[path] = text
         return path
 
+    def gaps(self) -> list:
+        """The profile's known gaps of the components this plan deploys (no routing proxy on a
+        kustomize profile without P/D: the guide's single-stage overlays deploy none)."""
+        absent = {"routing-proxy"} if self.profile.kustomize_modelserver and not self.options.pd else set()
+        absent |= {"vllm-prefill"} if not self.options.pd else set()
+        return [g for g in self.profile.gaps if set(g.components) - absent]
+
     def render(self) -> str:
         """Every step in order; each file's content where it is first used."""
         opts, prof = self.options, self.profile
@@ -92,6 +66,7 @@ class Plan:
                f"{', P/D' if opts.pd else ''}), cluster {opts.cluster_name}",
                f"# {prof.description}"]
         out += [f"#   {k}: {v}" for k, v in prof.versions.items()]
+        out += [f"# known gap {g.id} ({', '.join(g.components)}): {g.description}" for g in self.gaps()]
         out.append(f"# kubeconfig: {opts.kubeconfig_path} (context {opts.kube_context or 'from that file'})")
         shown: set[Path] = set()
         for number, step in enumerate(self.steps, 1):
@@ -106,8 +81,9 @@ class Plan:
                 source = (f" <- {step.url} (fetched at run time)" if step.url else
                           f" <- Go module of versions.toml [crds.modules].{step.module} (--offline)" if step.module
                           else "")
-                out.append(f"  apply (server-side) {step.path}{source}")
-                referenced = [step.path] if step.path in self.files else []
+                what = f"`kustomize build {step.path}`" if step.kustomize else str(step.path)
+                out.append(f"  apply (server-side) {what}{source}")
+                referenced = ([step.path] if step.path in self.files else []) + list(step.shows)
             else:
                 target = step.name or step.release or step.url or ", ".join(step.names) or ""
                 via = " ({...}: a port-forward through the kubeconfig)" if "{" in (step.url or "") else ""
@@ -171,10 +147,11 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     profile = profile or load_profile(opts.profile)
     if profile.platform != "kind":
         raise ConfigError(f"profile {profile.name!r} is for the {profile.platform} platform; "
-                          f"the kind platform runs profiles whose platform is kind (e.g. guide, latest)")
+                          f"the kind platform runs profiles whose platform is kind (e.g. kustomize-guide, helmfile-guide)")
+    kustomize_plan.check_options(opts, profile)
     if opts.pd and not profile.supports_pd:
         raise ConfigError(f"profile {profile.name!r} cannot run P/D (its EPP has no prefill/decode plugins): "
-                          "use --profile latest")
+                          "use --profile kustomize-guide")
     user_values = [valuesfiles.load_user_values(p, profile) for p in opts.values_files]
     versions = load_versions(repo / "versions.toml")
     node_image = versions.get("kind", {}).get("node_image", "")
@@ -200,24 +177,11 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     if opts.gpu:
         _gpu_steps(plan, repo, versions)
 
-    # -- traces backend and collector
-    plan.add_file("00-namespaces.yaml", manifests.dump_all(manifests.namespaces(MONITORING_NAMESPACE, NAMESPACE)))
-    steps.append(Apply("namespaces", opts.rendered_dir / "00-namespaces.yaml"))
-    jaeger_image = _image(versions, "jaeger")
-    collector_image = _image(versions, "collector")
-    steps.append(Apply("Jaeger v2 (memory storage)", plan.add_file(
-        "10-jaeger.yaml", manifests.dump_all(manifests.jaeger(jaeger_image)))))
-    steps.append(Wait("Jaeger ready", "deployments", "jaeger_ready", MONITORING_NAMESPACE, name="jaeger"))
-    config_path = opts.collector_config or repo / "config" / "collector" / "collector.yaml"
-    try:
-        config_text = Path(config_path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read collector config {config_path}: {exc.strerror}") from None
-    config = collector_config.parse_collector_config(config_text, str(config_path))
-    steps.append(Apply(f"OpenTelemetry Collector with {config_path}", plan.add_file(
-        "11-collector.yaml", manifests.dump_all(manifests.collector(collector_image, config_text, config)))))
-    steps.append(Wait("collector ready", "deployments", "collector_ready", MONITORING_NAMESPACE,
-                      name=manifests.COLLECTOR_NAME))
+    # -- traces backend and collector (the recipe's, in the workload's namespace, for a kustomize profile)
+    if "observability" in profile.kustomize:
+        collector_image, jaeger_image = kustomize_plan.observability_steps(plan)
+    else:
+        collector_image, jaeger_image = _backend_steps(plan, repo, versions)
 
     # -- gateway: Gateway API + InferencePool CRDs, Istio, a Gateway (traced when gateway.tracing says so)
     harness_values: dict[str, Any] = {}
@@ -239,7 +203,7 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     steps.append(Command("Istio CRDs (istio/base)", _helm_install(opts, "istio-base", _chart_ref(opts, istio_base),
                                                                  ISTIO_NAMESPACE, [])))
     istiod_values = plan.add_file("values-istiod.yaml", valuesfiles.to_yaml(
-        manifests.istiod_values(gateway_tracing), "istiod: the gateway implementation, with the inference extension on"))
+        manifests.istiod_values(gateway_tracing, kustomize_plan.collector_host(profile)), "istiod: the gateway implementation, with the inference extension on"))
     steps.append(Command("Istio control plane (istio/istiod)", _helm_install(opts, "istiod", _chart_ref(opts, istiod),
                                                                             ISTIO_NAMESPACE, [istiod_values])))
     steps.append(Wait("istiod ready", "deployments", "istiod_ready", ISTIO_NAMESPACE, name="istiod"))
@@ -264,19 +228,23 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
     steps.append(Wait("the gateway serves the model", "http", "model_served", url=f"{urls['gateway_url']}/v1/models",
                       expect=model))
     plan.images = _images(plan, profile, opts, collector_image, jaeger_image, istiod.version)
+    # the recipe's collector and Jaeger run in the workload's namespace (kustomize-guide)
+    recipe = "observability" in profile.kustomize
+    backend_ns = NAMESPACE if recipe else MONITORING_NAMESPACE
+    collector = kustomize_plan.RECIPE_COLLECTOR if recipe else manifests.COLLECTOR_NAME
     plan.endpoints = {
         "reach": "port-forward" if existing else "node-ports",
         **urls,
         "forwards": {  # (namespace, Service, port) behind each URL, for a port-forward
             "gateway_url": (NAMESPACE, f"{manifests.GATEWAY_NAME}-host", 80),
-            "jaeger_query_url": (MONITORING_NAMESPACE, manifests.JAEGER_SERVICE, 16686),
-            "collector_otlp_grpc": (MONITORING_NAMESPACE, manifests.COLLECTOR_NAME, 4317),
-            "collector_otlp_http": (MONITORING_NAMESPACE, manifests.COLLECTOR_NAME, 4318),
+            "jaeger_query_url": (backend_ns, manifests.JAEGER_SERVICE, 16686),
+            "collector_otlp_grpc": (backend_ns, collector, 4317),
+            "collector_otlp_http": (backend_ns, collector, 4318),
         },
         "in_cluster": {
             "gateway": f"{manifests.GATEWAY_NAME}-host.{NAMESPACE}.svc:80",
-            "jaeger_query": f"{manifests.JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc:16686",
-            "collector_otlp_grpc": COLLECTOR_ENDPOINT,
+            "jaeger_query": f"{manifests.JAEGER_SERVICE}.{backend_ns}.svc:16686",
+            "collector_otlp_grpc": profile.collector_endpoint or COLLECTOR_ENDPOINT,
         },
         "model": model,
         "namespace": NAMESPACE,
@@ -285,6 +253,25 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
         "profile": profile.name,
     }
     return plan
+
+
+def _backend_steps(plan: Plan, repo: Path, versions: dict[str, Any]) -> tuple[str, str]:
+    opts, steps = plan.options, plan.steps
+    plan.add_file("00-namespaces.yaml", manifests.dump_all(manifests.namespaces(MONITORING_NAMESPACE, NAMESPACE)))
+    steps.append(Apply("namespaces", opts.rendered_dir / "00-namespaces.yaml"))
+    jaeger_image = _image(versions, "jaeger")
+    collector_image = _image(versions, "collector")
+    steps.append(Apply("Jaeger v2 (memory storage)", plan.add_file(
+        "10-jaeger.yaml", manifests.dump_all(manifests.jaeger(jaeger_image)))))
+    steps.append(Wait("Jaeger ready", "deployments", "jaeger_ready", MONITORING_NAMESPACE, name="jaeger"))
+    config_path = opts.collector_config or repo / "config" / "collector" / "collector.yaml"
+    config_text = manifests.read_collector_config(config_path)
+    config = collector_config.parse_collector_config(config_text, str(config_path))
+    steps.append(Apply(f"OpenTelemetry Collector with {config_path}", plan.add_file(
+        "11-collector.yaml", manifests.dump_all(manifests.collector(collector_image, config_text, config)))))
+    steps.append(Wait("collector ready", "deployments", "collector_ready", MONITORING_NAMESPACE,
+                      name=manifests.COLLECTOR_NAME))
+    return collector_image, jaeger_image
 
 
 def _chart(versions: dict[str, Any], key: str):
@@ -331,6 +318,15 @@ def _user_value_files(plan: Plan, user_values: list, part: str) -> list[Path]:
 
 
 def _chart_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) -> None:
+    epp_merged = _epp_steps(plan, profile, repo, user_values)
+    if profile.kustomize_modelserver:
+        ms_merged = kustomize_plan.modelserver_steps(plan, repo, user_values)
+    else:
+        ms_merged = _modelservice_steps(plan, profile, repo, user_values)
+    plan.values = {**epp_merged, **ms_merged, **valuesfiles.merged({}, user_values, "harness")}
+
+
+def _epp_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) -> dict[str, Any]:
     opts, steps = plan.options, plan.steps
     if not opts.gpu:
         script = (repo / "scripts" / "make_tiny_model.py").read_text()
@@ -348,6 +344,12 @@ def _chart_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) ->
     steps.append(Wait("EPP ready", "deployments", "epp_ready", NAMESPACE, release=valuesfiles.EPP_RELEASE))
     steps.append(Apply("HTTPRoute from the Gateway to the InferencePool", plan.add_file(
         "40-httproute.yaml", manifests.dump_all(manifests.httproute(valuesfiles.EPP_RELEASE)))))
+    plan.releases.append((NAMESPACE, valuesfiles.EPP_RELEASE))
+    return epp_merged
+
+
+def _modelservice_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) -> dict[str, Any]:
+    opts, steps = plan.options, plan.steps
     ms_chart = profile.charts["modelservice"]
     packages = valuesfiles.otel_packages(repo / "config" / "python" / "vllm-requirements.txt")
     ms_base = valuesfiles.modelservice_values(profile, opts, packages)
@@ -361,10 +363,10 @@ def _chart_steps(plan: Plan, profile: Profile, repo: Path, user_values: list) ->
         opts, valuesfiles.MODELSERVICE_RELEASE, _chart_ref(opts, ms_chart), NAMESPACE,
         [ms_values, *_user_value_files(plan, user_values, "modelservice")],
         chart_files.post_renderer_args(profile.post_render)), shows=(ms_render,)))
-    plan.values = {**epp_merged, **ms_merged, **valuesfiles.merged({}, user_values, "harness")}
     steps.append(Wait("vLLM ready (image pull, init containers, model load)", "deployments", "model_server_ready",
                       NAMESPACE, release=valuesfiles.MODELSERVICE_RELEASE))
-    plan.releases += [(NAMESPACE, valuesfiles.EPP_RELEASE), (NAMESPACE, valuesfiles.MODELSERVICE_RELEASE)]
+    plan.releases.append((NAMESPACE, valuesfiles.MODELSERVICE_RELEASE))
+    return ms_merged
 
 
 def _helmfile_steps(plan: Plan, profile: Profile, user_values: list) -> None:
@@ -390,6 +392,6 @@ def _helmfile_steps(plan: Plan, profile: Profile, user_values: list) -> None:
 def _images(plan: Plan, profile: Profile, opts: KindOptions, collector: str, jaeger: str, istio_version: str) -> list[str]:
     images = [jaeger, collector, f"istio/pilot:{istio_version}", f"istio/proxyv2:{istio_version}"]
     if not opts.helmfile:
-        images += [profile.images["epp"], profile.images["routing-proxy"],
-                   profile.images["vllm-gpu" if opts.gpu else "vllm-cpu"]]
+        proxy = [] if profile.kustomize_modelserver and not opts.pd else [profile.images["routing-proxy"]]
+        images += [profile.images["epp"], *proxy, profile.images["vllm-gpu" if opts.gpu else "vllm-cpu"]]
     return [i for i in dict.fromkeys(images) if i not in opts.load_images]

@@ -27,7 +27,7 @@ from llmd_trace_e2e.platforms.kind.preflight import Host, find_tools
 
 def kind_options(options: RunOptions) -> KindOptions:
     k = options.kind
-    return KindOptions(profile=options.profile or "latest", gpu=k.gpu, pd=k.pd, values_files=options.values_files,
+    return KindOptions(profile=options.profile or "kustomize-guide", gpu=k.gpu, pd=k.pd, values_files=options.values_files,
                        collector_config=options.collector_config, helmfile=k.helmfile, pool=k.pool,
                        cluster_name=k.cluster_name, keep_cluster=k.keep_cluster,
                        use_existing_cluster=k.use_existing_cluster, kubeconfig=k.kubeconfig, context=k.context,
@@ -80,8 +80,14 @@ class KindE2EPlatform(SharedPlatformParts):
         self.values = dict(self.baseline)
         self.started_at = datetime.now(timezone.utc)
         self.artifacts = opts.run_dir
-        self.collector_config = load_collector_config(opts.collector_config) if opts.collector_config \
-            else repo_collector_config()
+        if opts.collector_config:
+            self.collector_config = load_collector_config(opts.collector_config)
+        elif "observability" in self.profile.kustomize:  # the recipe's own config, as deployed
+            from llmd_trace_e2e.platforms.kind.kustomize_plan import RECIPE_DIR, recipe_collector_config
+
+            self.collector_config = recipe_collector_config(opts.rendered_dir / f"{RECIPE_DIR}-built.yaml")
+        else:
+            self.collector_config = repo_collector_config()
         self._overlay: Mapping[str, Any] = {}
 
     def containers(self) -> list[ContainerView]:
@@ -110,7 +116,9 @@ class KindE2EPlatform(SharedPlatformParts):
         epp_part = {k: v for k, v in overlay.items() if k in valuesfiles.EPP_TOP_LEVEL}
         ms_part = {k: v for k, v in overlay.items()
                    if k not in valuesfiles.EPP_TOP_LEVEL | valuesfiles.HARNESS_TOP_LEVEL}
-        tools = find_tools(["helm"], Host())
+        tools = find_tools(["helm"] + (["kustomize"] if self.profile.kustomize_modelserver else []), Host())
+        if self.profile.kustomize_modelserver:
+            self._rebuild_model_server(ms_part, tools)
         for step in self._installs():
             part = epp_part if step.argv[3] == valuesfiles.EPP_RELEASE else ms_part
             argv = list(step.argv)
@@ -121,6 +129,22 @@ class KindE2EPlatform(SharedPlatformParts):
             argv += ["--wait", "--timeout", f"{int(self.opts.timeouts.model_server_ready)}s"]
             runner.run_command(Command(f"variant: {step.argv[3]}", tuple(argv)), tools,
                                self.opts.timeouts.model_server_ready + 60, self.opts.run_dir / "logs" / f"variant-{step.argv[3]}.log")
+
+    def _rebuild_model_server(self, overlay: Mapping[str, Any], tools: dict[str, str]) -> None:
+        """A kustomize model server takes a variant as the values patch after llm-d's component,
+        rebuilt over the same base and component; then its rollout is waited for."""
+        from llmd_trace_e2e.platforms.kind import kustomize_plan
+        from llmd_trace_e2e.platforms.kind.kube import Kube
+        from llmd_trace_e2e.runtime.waits import wait_for
+        from llmd_trace_e2e.spec.values import lookup
+
+        path = self.profile.values_schema["modelservice"].path
+        block = deep_merge(lookup(self.baseline, path) or {}, lookup(overlay, path) or {})
+        folder = kustomize_plan.variant_folder(self.deployed.plan, block)
+        kube = Kube(self.opts.kubeconfig_path, self.opts.kube_context)
+        kube.apply_text(runner.kustomize_build(folder, tools, self.opts.timeouts.command), str(folder))
+        wait_for("the model server's variant rolled out", kube.deployments_ready(
+            self.deployed.endpoints["namespace"], kustomize_plan.DECODE_NAME), self.opts.timeouts.model_server_ready)
 
     @contextmanager
     def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> Iterator[None]:

@@ -40,7 +40,8 @@ def list_pods(kubeconfig: Path, context: str | None, namespace: str) -> list[dic
 
 
 def vllm_containers(views: Iterable[ContainerView], role: str = "decode") -> list[ContainerView]:
-    return [v for v in views if v.container == "vllm" and f"-{role}-" in v.pod]
+    """The chart's `vllm` container, or the `modelserver` of a kustomize model server."""
+    return [v for v in views if v.container in ("vllm", "modelserver") and f"-{role}-" in v.pod]
 
 
 def epp_containers(views: Iterable[ContainerView]) -> list[ContainerView]:

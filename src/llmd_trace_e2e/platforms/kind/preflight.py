@@ -93,6 +93,13 @@ def check_gpu_host(host: Host, docker: str) -> None:
                              "--in-place && sudo systemctl restart docker`")
 
 
+def check_git(host: Host) -> None:
+    """kustomize fetches a remote component (`<repo>//<path>?ref=<commit>`) by cloning it with git."""
+    if not host.which("git"):
+        raise PreflightError("git is not on PATH: kustomize clones llm-d's tracing component with it "
+                             "(versions.toml [kustomize.tracing-component]); install git")
+
+
 def check_ports_free(ports: Sequence[int] = (GATEWAY_PORT, JAEGER_QUERY_PORT, COLLECTOR_GRPC_PORT,
                                                 COLLECTOR_HTTP_PORT)) -> None:
     for port in ports:
@@ -159,7 +166,10 @@ def run_preflight(plan: Plan, host: Host | None = None) -> PreflightResult:
     needs_docker = not opts.use_existing_cluster or bool(opts.load_images)
     docker = check_container_engine(host) if needs_docker else ""
     names = ["helm"] + ([] if opts.use_existing_cluster else ["kind"]) + (["helmfile"] if opts.helmfile else [])
+    names += ["kustomize"] if any(getattr(s, "kustomize", False) for s in plan.steps) else []
     tools = find_tools(names, host)
+    if "kustomize" in names:
+        check_git(host)
     if docker:
         tools["docker"] = docker
     if opts.use_existing_cluster:

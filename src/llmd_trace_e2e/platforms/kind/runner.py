@@ -84,6 +84,20 @@ def _fetch(url: str, path: Path) -> str:
     return answer.text
 
 
+def kustomize_build(folder: Path, tools: dict[str, str], timeout_s: float) -> str:
+    """`kustomize build` of a plan folder (its remote parts fetched now); the output is kept beside it."""
+    argv = [tools.get("kustomize", "kustomize"), "build", str(folder)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=dict(os.environ))
+    except subprocess.TimeoutExpired:
+        raise CommandFailed(f"`kustomize build {folder}` still running after {timeout_s:g}s") from None
+    if proc.returncode != 0:
+        tail = " ".join(proc.stderr.strip().splitlines()[-5:])
+        raise CommandFailed(f"`kustomize build {folder}` exited {proc.returncode}: {tail}")
+    folder.with_name(folder.name + "-built.yaml").write_text(proc.stdout)
+    return proc.stdout
+
+
 def _probe(kube: Kube, step: Wait):
     if step.check == "deployments":
         return kube.deployments_ready(step.namespace, step.name, step.release)
@@ -208,7 +222,9 @@ def execute(plan: Plan, pre: PreflightResult, log: Log, stop_before: Callable[[o
                 _run_command_step(step, cluster, pre.tools, opts, opts.run_dir / "logs" / _log_name(number, step.argv))
             elif isinstance(step, Apply):
                 kube = kube or Kube(opts.kubeconfig_path, opts.kube_context)
-                kube.apply_text(_apply_text(step), str(step.path), recorder.before_apply if recorder else None)
+                text = kustomize_build(step.path, pre.tools, opts.timeouts.command) if step.kustomize \
+                    else _apply_text(step)
+                kube.apply_text(text, str(step.path), recorder.before_apply if recorder else None)
             else:
                 if step.check != "http":
                     kube = kube or Kube(opts.kubeconfig_path, opts.kube_context)

@@ -75,7 +75,7 @@ def fault_plan(fault: Fault, kubeconfig: Path, artifacts: Path) -> Plan:
     """The fault's namespace and Deployment, applied and waited for, on the cluster as an existing one."""
     opts = KindOptions(use_existing_cluster=True, kubeconfig=kubeconfig, cluster_name=f"fault-{fault.name}",
                        artifacts_dir=artifacts, timeouts=Timeouts(epp_ready=fault.wait_s, command=120))
-    plan = Plan(opts, load_profile("latest"))
+    plan = Plan(opts, load_profile(opts.profile))
     path = plan.add_file("fault.yaml", manifests.dump_all(_objects(fault), f"rehearsal fault: {fault.what}"))
     plan.steps += [Apply(f"fault {fault.name}: {fault.what}", path),
                    Wait(f"Deployment rehearsal-{fault.name} ready", "deployments", "epp_ready", NAMESPACE,

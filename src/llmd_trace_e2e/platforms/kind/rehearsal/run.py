@@ -91,6 +91,9 @@ def cpu_profiles() -> dict[str, str | None]:
     for name in profile_names():
         if load_profile(name).platform != "kind":
             continue
+        if load_profile(name).kustomize:  # the rehearsal runs --offline; kustomize fetches llm-d's recipe files
+            out[name] = "fetches llm-d's recipe files at run time (versions.toml [kustomize.*]); the rehearsal is offline"
+            continue
         try:
             build_plan(KindOptions(profile=name, use_existing_cluster=True, kubeconfig=Path("/dev/null"),
                                    artifacts_dir=Path("/tmp/llmd-trace-e2e-rehearsal-probe")))
