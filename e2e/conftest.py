@@ -8,7 +8,7 @@ from llmd_trace_e2e.runtime.errors import HarnessError
 from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.resend import NeverSampled
 
-from checks import fails_its_tests, send_traced_by_every_hop
+from pytest_llmd_trace.suite import fails_its_tests, send_traced_by_every_hop
 
 
 @pytest.fixture(scope="session")

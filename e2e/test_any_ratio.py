@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from llmd_trace_e2e.spec.sampling import tries_to_see_one
+from llmd_trace_e2e.deployment.sampling import tries_to_see_one
 from llmd_trace_e2e.traffic.completions import Completion
 from llmd_trace_e2e.traffic.openai_sdk import INSTRUMENTED_KINDS, SdkCall, TracedOpenAI
 from llmd_trace_e2e.traffic.resend import Sampled
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
 
-from abandoned_streams import Abandoned, abandoned_the_epp_sampled
-from checks import (LlmRequestOf, epp_root_ratio, expect_spans, fails_its_tests, resend_until_the_epp_samples,
+from pytest_llmd_trace.abandoned_streams import Abandoned, abandoned_the_epp_sampled
+from pytest_llmd_trace.suite import (LlmRequestOf, epp_root_ratio, expect_spans, fails_its_tests, resend_until_the_epp_samples,
                     send_traced_by_every_hop, service_or_skip, spans_around, tracing_overlay)
 
 pytestmark = [pytest.mark.guide("Production Sampling"), pytest.mark.variant(from_baseline=True)]
@@ -61,7 +61,7 @@ def at_a_quarter(platform) -> AtAQuarter:
 @pytest.mark.checks("sampling: at sampler arg 0.25, the EPP's span for an abandoned stream is there to check")
 def test_the_epps_span_for_an_abandoned_stream_at_a_quarter_ratio(platform, at_a_quarter):
     done = at_a_quarter.abandoned.completion.completion
-    expect_spans(platform, lambda: request_spans_in_jaeger(platform.jaeger, done),
+    expect_spans(platform, lambda: request_spans_in_jaeger(platform.traces, done),
                  [SpansExist(at_a_quarter.epp, "gateway.request")],
                  f"the EPP's gateway.request for the stream abandoned at sampler arg {QUARTER} "
                  f"(response {done.response_id})")
@@ -82,7 +82,7 @@ def test_vllms_span_for_an_sdk_completions_call_at_a_quarter_ratio(platform, at_
 @pytest.mark.checks("sampling: at sampler arg 0.25, a request without traceparent that the EPP traces is there to check")
 def test_a_request_without_traceparent_at_a_quarter_ratio(platform, at_a_quarter):
     done = at_a_quarter.rootless.completion
-    expect_spans(platform, lambda: request_spans_in_jaeger(platform.jaeger, done),
+    expect_spans(platform, lambda: request_spans_in_jaeger(platform.traces, done),
                  [SpansExist(at_a_quarter.epp, "gateway.request"), LlmRequestOf(at_a_quarter.vllm, done)],
                  f"the EPP's root span and vLLM's llm_request for a request without traceparent at sampler arg "
                  f"{QUARTER} ({at_a_quarter.rootless.sent} sent)")

@@ -17,8 +17,8 @@ from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
 
-from abandoned_streams import abandoned_the_epp_sampled
-from checks import LlmRequestOf, expect_gap, expect_spans, fails_its_tests, service_or_skip, spans_around
+from pytest_llmd_trace.abandoned_streams import abandoned_the_epp_sampled
+from pytest_llmd_trace.suite import LlmRequestOf, expect_gap, expect_spans, fails_its_tests, service_or_skip, spans_around
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
@@ -43,7 +43,7 @@ def test_the_epp_exports_its_span_for_an_abandoned_stream(platform, abandoned):
     epp = service_or_skip(platform, "epp")
     abandoned, _ = abandoned
     assert abandoned.response_id, "positive control: the stream answered chunks before the client left"
-    spans = expect_spans(platform, lambda: request_spans_in_jaeger(platform.jaeger, abandoned),
+    spans = expect_spans(platform, lambda: request_spans_in_jaeger(platform.traces, abandoned),
                          [SpansExist(epp, "gateway.request")],
                          f"the EPP's gateway.request for the abandoned stream (trace {abandoned.traceparent.trace_id})")
     root = next(s for s in spans if s.service == epp and s.name == "gateway.request")

@@ -12,8 +12,8 @@ from llmd_trace_e2e.commands.verify import FilterVerdictError, assert_controls_k
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, matching_patterns
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
-from checks import fails_its_tests
-from noise_checks import (
+from pytest_llmd_trace.suite import fails_its_tests
+from pytest_llmd_trace.noise import (
     NOISE_WAIT_S, barrier_on_every_path, components_spans, config_source, expect_noise_gap,
     jaeger_spans_since_start, run_patterns)
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.guide("Recommended Filters")
 @fails_its_tests
 def canaries(platform):
     """Every noise canary, then the controls, through platform.collector_otlp_grpc, looked up in Jaeger."""
-    return canary_report(platform.collector_otlp_grpc, platform.jaeger, platform.collector_config)
+    return canary_report(platform.collector_otlp_grpc, platform.traces, platform.collector_config)
 
 
 def components_evidence(platform):

@@ -12,9 +12,9 @@ from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.platforms.base import expected_service
 from llmd_trace_e2e.traces.assertions import NoSpansFrom, SpansExist, expect_now
 
-from llmd_trace_e2e.spec.values import deep_merge
+from llmd_trace_e2e.deployment.values import deep_merge
 
-from checks import (LlmRequestOf, expect_spans, send_traced_by_every_hop, service_or_skip, spans_around,
+from pytest_llmd_trace.suite import (LlmRequestOf, expect_spans, send_traced_by_every_hop, service_or_skip, spans_around,
                     tracing_overlay)
 
 pytestmark = [pytest.mark.variant, pytest.mark.guide("Disabling Tracing")]

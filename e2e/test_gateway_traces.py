@@ -14,7 +14,7 @@ import pytest
 
 from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist, expect_now
 
-from checks import (expect_gap, expect_spans, fails_its_tests, send_traced_by_every_hop, service_or_skip,
+from pytest_llmd_trace.suite import (expect_gap, expect_spans, fails_its_tests, send_traced_by_every_hop, service_or_skip,
                     spans_around)
 
 pytestmark = [pytest.mark.variant(restarts="gateway"), pytest.mark.guide("What Gets Traced")]
@@ -44,7 +44,7 @@ def gateway(platform) -> tuple[str, str, str]:
 
 
 def trace_of(platform, completion):
-    return lambda: platform.jaeger.trace_spans(completion.traceparent.trace_id)
+    return lambda: platform.traces.trace_spans(completion.traceparent.trace_id)
 
 
 def test_gateway_span_continues_the_callers_trace(traced):

@@ -9,7 +9,7 @@ import pytest
 from llmd_trace_e2e.traces.assertions import expect_now
 from llmd_trace_e2e.traces.genai import MatchesResponse, semconv_gaps
 
-from checks import LlmRequestOf, expect_gap, expect_spans, service_or_skip, spans_around
+from pytest_llmd_trace.suite import LlmRequestOf, expect_gap, expect_spans, service_or_skip, spans_around
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 

@@ -9,16 +9,16 @@ import time
 import pytest
 import requests
 
-from llmd_trace_e2e.spec.charts import vllm_launch
-from llmd_trace_e2e.spec.sampling import root_ratio
+from llmd_trace_e2e.deployment.charts import vllm_launch
+from llmd_trace_e2e.deployment.sampling import root_ratio
 from llmd_trace_e2e.traffic.canaries import HEALTH, settle
 from llmd_trace_e2e.traffic.resend import send_until_sampled
 from llmd_trace_e2e.traces.patterns import HEALTH_CONDITIONS, HEALTH_PATTERNS, matching_patterns
 from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
-from checks import service_or_skip
-from noise_checks import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
+from pytest_llmd_trace.suite import service_or_skip
+from pytest_llmd_trace.noise import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
 
 pytestmark = pytest.mark.guide("Recommended Filters")
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from llmd_trace_e2e.traffic import completions as traffic
-from llmd_trace_e2e.spec.guide_promise import custom_command_env_promise, epp_promise, vllm_promise
+from llmd_trace_e2e.deployment.guide_promise import custom_command_env_promise, epp_promise, vllm_promise
 from llmd_trace_e2e.platforms.kind.pods import epp_containers, vllm_containers
 from llmd_trace_e2e.traces.assertions import SpansExist
-from llmd_trace_e2e.spec.values import container_overlay, nest
+from llmd_trace_e2e.deployment.values import container_overlay, nest
 
-from checks import expect_gap, expect_spans, spans_around
+from pytest_llmd_trace.suite import expect_gap, expect_spans, spans_around
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,8 @@ from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, matching_patterns
 from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
-from checks import service_or_skip
-from noise_checks import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
+from pytest_llmd_trace.suite import service_or_skip
+from pytest_llmd_trace.noise import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
 
 pytestmark = pytest.mark.guide("Recommended Filters")
 

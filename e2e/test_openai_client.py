@@ -13,7 +13,7 @@ import pytest
 from llmd_trace_e2e.traffic.openai_sdk import CLIENT_SERVICE, INSTRUMENTED_KINDS, SdkCall, TracedOpenAI
 from llmd_trace_e2e.traces.assertions import Failure, JoinedInOneTrace, SpansExist, expect_now
 
-from checks import (LlmRequestOf, expect_gaps, expect_spans, fails_its_tests, resend_until_the_epp_samples,
+from pytest_llmd_trace.suite import (LlmRequestOf, expect_gaps, expect_spans, fails_its_tests, resend_until_the_epp_samples,
                     service_or_skip,
                     spans_around)
 
@@ -52,7 +52,7 @@ def client_span_name(platform) -> str:
 
 
 def trace_of(platform, call: SdkCall):
-    return lambda: platform.jaeger.trace_spans(call.completion.traceparent.trace_id)
+    return lambda: platform.traces.trace_spans(call.completion.traceparent.trace_id)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import pytest
 
 from llmd_trace_e2e.traces.assertions import ChildOfCaller, JoinedInOneTrace, SpansExist
 
-from checks import (LlmRequestOf, expect_gap, expect_gaps, expect_spans, expect_spans_unless_gap,
+from pytest_llmd_trace.suite import (LlmRequestOf, expect_gap, expect_gaps, expect_spans, expect_spans_unless_gap,
                     send_traced_by_every_hop, service_or_skip, spans_around)
 
 pytestmark = pytest.mark.guide("What Gets Traced")
@@ -33,7 +33,7 @@ def test_vllm_span_joins_the_callers_trace(platform, completions, kind):
     """vLLM honours the traceparent that reaches it: its llm_request is in the caller's trace."""
     service = service_or_skip(platform, "vllm-decode")
     tp = completions[kind].traceparent
-    expect_spans(platform, lambda: platform.jaeger.trace_spans(tp.trace_id),
+    expect_spans(platform, lambda: platform.traces.trace_spans(tp.trace_id),
                  [JoinedInOneTrace(tp.trace_id, ((service, "llm_request"),), external_parent=tp.span_id)],
                  f"vLLM's llm_request in the caller's trace {tp.trace_id}")
 
@@ -46,7 +46,7 @@ def test_epp_trace_continues_into_vllm(platform):
     spans = expect_spans(platform, spans_around(platform, vllm, done), [LlmRequestOf(vllm, done)],
                          f"vLLM's llm_request for response {done.response_id}")
     trace_id = next(s.trace_id for s in spans if done.is_request_of(s))
-    expect_spans(platform, lambda: platform.jaeger.trace_spans(trace_id),
+    expect_spans(platform, lambda: platform.traces.trace_spans(trace_id),
                  [JoinedInOneTrace(trace_id, ((epp, "gateway.request"), (vllm, "llm_request")))],
                  f"the EPP's trace {trace_id} continued into vLLM")
 
@@ -61,7 +61,7 @@ def test_epp_vllm_and_caller_in_one_trace(request, platform, completions):
     members.append((service_or_skip(platform, "vllm-decode"), "llm_request"))
     expect_gaps(request, platform, ["epp", "routing-proxy", "vllm-decode"], ("no-spans", "no-join"))
     expect_gap(request, platform, "epp-traceparent-beside-callers")
-    expect_spans_unless_gap(request, platform, lambda: platform.jaeger.trace_spans(tp.trace_id),
+    expect_spans_unless_gap(request, platform, lambda: platform.traces.trace_spans(tp.trace_id),
                             [JoinedInOneTrace(tp.trace_id, tuple(members), external_parent=tp.span_id)],
                             f"one trace {tp.trace_id} from the caller through every component", completion)
 
@@ -74,6 +74,6 @@ def test_vllm_span_hangs_under_the_proxy_call(request, platform, completions, ki
     expect_gap(request, platform, "proxy-call-carries-no-context")
     completion = completions[kind]
     tp = completion.traceparent
-    expect_spans_unless_gap(request, platform, lambda: platform.jaeger.trace_spans(tp.trace_id),
+    expect_spans_unless_gap(request, platform, lambda: platform.traces.trace_spans(tp.trace_id),
                             [ChildOfCaller(tp.trace_id, (vllm, "llm_request"), proxy, platform.profile.spans["routing-proxy"][0])],
                             f"vLLM's llm_request under the routing proxy's call (trace {tp.trace_id})", completion)

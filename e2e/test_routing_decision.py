@@ -14,7 +14,7 @@ import pytest
 from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
-from checks import LlmRequestOf, expect_spans, fails_its_tests, service_or_skip, spans_around
+from pytest_llmd_trace.suite import LlmRequestOf, expect_spans, fails_its_tests, service_or_skip, spans_around
 
 pytestmark = [pytest.mark.two_endpoints, pytest.mark.guide("What Gets Traced")]
 ACCESS_LOG_WAIT_S = 10.0

@@ -16,14 +16,14 @@ import pytest
 
 from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.canaries import settle
-from llmd_trace_e2e.spec.sampling import binomial_bounds, tries_to_see_one
+from llmd_trace_e2e.deployment.sampling import binomial_bounds, tries_to_see_one
 from llmd_trace_e2e.traffic.completions import Completion
 from llmd_trace_e2e.traffic.resend import NeverSampled, Sampled
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.request import incomplete_sampled_traces, root_during, spans_of_request
 
-from checks import (EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, expect_gap, expect_spans, fails_its_tests,
+from pytest_llmd_trace.suite import (EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, expect_gap, expect_spans, fails_its_tests,
                     resend_until_the_epp_samples, send_traced_by_every_hop, service_or_skip, tracing_overlay)
 
 pytestmark = pytest.mark.guide("Production Sampling")
@@ -38,7 +38,7 @@ def all_spans(platform, since):
     tapped = platform.unfiltered_spans()
     if tapped is not None:
         return [s for s in tapped if s.end_ns / 1e9 >= since.timestamp()]
-    return platform.jaeger.all_spans(since)
+    return platform.traces.all_spans(since)
 
 
 def of_service(spans, service):

@@ -15,12 +15,12 @@ import pytest
 from llmd_trace_e2e.platforms.base import component_services
 from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.runtime.paths import config_dir
-from llmd_trace_e2e.spec.values import deep_merge
+from llmd_trace_e2e.deployment.values import deep_merge
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
 from llmd_trace_e2e.traces.tree import FORMAT, compare, forest, load_expected, resolve, to_components, write_expected
 
-from checks import LlmRequestOf, expect_spans, send_traced_by_every_hop, service_or_skip, tracing_overlay
+from pytest_llmd_trace.suite import LlmRequestOf, expect_spans, send_traced_by_every_hop, service_or_skip, tracing_overlay
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
@@ -65,11 +65,11 @@ def leaves_the_expected_tree(request, platform, mode: str, overlay: dict | None 
             stack.enter_context(platform.variant(overlay))
         services = component_services(platform.values, platform.profile, platform.gateway_service)
         done = send_traced_by_every_hop(platform).completion
-        expect_spans(platform, lambda: request_spans_in_jaeger(platform.jaeger, done, slack_s=2.0),
+        expect_spans(platform, lambda: request_spans_in_jaeger(platform.traces, done, slack_s=2.0),
                      [LlmRequestOf(services["vllm-decode"], done), SpansExist(services["epp"])],
                      f"the completion's spans (trace {done.traceparent.trace_id})")
         settle(platform, done)
-        tree = forest(request_spans_in_jaeger(platform.jaeger, done, slack_s=2.0), done.traceparent.span_id)
+        tree = forest(request_spans_in_jaeger(platform.traces, done, slack_s=2.0), done.traceparent.span_id)
     if update:
         old = load_expected(path) if path.exists() else None
         roots = compare(resolve(old.roots, services), tree).actual if old else tree

@@ -23,10 +23,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from llmd_trace_e2e.spec.collector_config import repo_collector_config
+from llmd_trace_e2e.deployment.collector_config import repo_collector_config
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.platforms.local.diagnosis import pipeline_diagnosis
-from llmd_trace_e2e.platforms.pipeline import LocalCollector, LocalJaeger
+from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger
 from llmd_trace_e2e.runtime.ports import free_ports, is_listening
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor
 from llmd_trace_e2e.traces.jaeger import JaegerClient
@@ -162,13 +162,13 @@ class RoutingStack:
 def routing_stack(tmp_path):
     """Collector + Jaeger, control plane, the real EPP (tracing on, as the charts render it for
     the guide's values), the real Envoy, and the FAKE model server behind them."""
-    from llmd_trace_e2e.spec.charts import epp_launch, localize
-    from llmd_trace_e2e.spec.gateway_values import GatewayTracing
+    from llmd_trace_e2e.deployment.charts import epp_launch, localize
+    from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
     from llmd_trace_e2e.platforms.local.envoy import GatewaySettings, start_envoy
     from llmd_trace_e2e.platforms.local.epp import prepare_pool, start_epp
     from llmd_trace_e2e.platforms.local.kube import LocalControlPlane
     from llmd_trace_e2e.platforms.local.platform import POD_LABELS, baseline_values, with_batch_delay
-    from llmd_trace_e2e.spec.profiles import load_profile
+    from llmd_trace_e2e.deployment.profiles import load_profile
 
     folder = tmp_path / "run"
     profile = load_profile("local")

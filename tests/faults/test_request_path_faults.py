@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from llmd_trace_e2e.traffic import completions as traffic
-from llmd_trace_e2e.spec.gateway_values import GatewayTracing
+from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.platforms.local.envoy import GatewaySettings, start_envoy
 from llmd_trace_e2e.runtime.ports import free_ports
 from llmd_trace_e2e.runtime.procs import Supervisor

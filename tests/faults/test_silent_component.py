@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from llmd_trace_e2e.runtime.paths import repo_root
-from llmd_trace_e2e.spec.profiles import load_profile
-from llmd_trace_e2e.spec.values import nest
+from llmd_trace_e2e.deployment.profiles import load_profile
+from llmd_trace_e2e.deployment.values import nest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.local_only]
 RUN_TIMEOUT_S = 480  # a whole local start (vLLM: up to 300 s on a loaded machine) and the file's tests

@@ -1,7 +1,7 @@
 import pytest
 
-from llmd_trace_e2e.spec.collector_config import repo_collector_config
-from llmd_trace_e2e.platforms.pipeline import TracePipeline
+from llmd_trace_e2e.deployment.collector_config import repo_collector_config
+from llmd_trace_e2e.platforms.local.pipeline import TracePipeline
 from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.commands.verify import without_filters
 

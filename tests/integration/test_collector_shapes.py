@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from llmd_trace_e2e.commands.verify import canary_report
-from llmd_trace_e2e.platforms.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts
+from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.runtime.procs import Supervisor
-from llmd_trace_e2e.spec.collector_config import CollectorConfig, load_collector_config
+from llmd_trace_e2e.deployment.collector_config import CollectorConfig, load_collector_config
 from llmd_trace_e2e.traffic.canaries import GUIDE
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import pytest
 
 from llmd_trace_e2e.traffic.canaries import (
     GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, metrics_canaries, predicted_leaks)
-from llmd_trace_e2e.spec.collector_config import CollectorConfig, repo_collector_config
-from llmd_trace_e2e.platforms.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts
+from llmd_trace_e2e.deployment.collector_config import CollectorConfig, repo_collector_config
+from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts
 from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS, SpanPattern
 from llmd_trace_e2e.commands.verify import (
@@ -64,7 +64,7 @@ def test_a_config_lacking_one_guide_pattern_fails_naming_that_pattern(run_canari
 
 
 def test_the_recommended_config_drops_every_noise_canary_and_keeps_the_request_path(run_canaries):
-    report = run_canaries(repo_collector_config("recommended.yaml"))
+    report = run_canaries(repo_collector_config("guide-with-fixes.yaml"))
     for group in (GUIDE, SCRAPE_CHILDREN, HEALTH):
         assert_noise_dropped(report, group)
     assert_controls_kept(report)
@@ -86,7 +86,7 @@ def with_conditions(*extra: str) -> CollectorConfig:
 
 
 @pytest.mark.parametrize("config", [
-    repo_collector_config(), repo_collector_config("recommended.yaml"),
+    repo_collector_config(), repo_collector_config("guide-with-fixes.yaml"),
     with_conditions('IsMatch(name, "^GET /(metrics|health)")'),
     with_conditions('IsMatch(attributes["http.route"], "^/health$")', 'name == "GET /health http send"'),
 ], ids=["guide", "recommended", "ismatch-name", "ismatch-attribute"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmd_trace_e2e.spec import chart_render
+from llmd_trace_e2e.deployment import chart_render
 from llmd_trace_e2e.runtime.errors import ToolMissing
 from llmd_trace_e2e.platforms.kind import manifests
 from llmd_trace_e2e.platforms.kind.crd_modules import crd_files, crd_modules
@@ -26,7 +26,7 @@ from llmd_trace_e2e.platforms.kind.plan import build_plan
 from llmd_trace_e2e.platforms.local.kube import LocalControlPlane
 from llmd_trace_e2e.runtime.paths import tool
 from llmd_trace_e2e.runtime.procs import Supervisor
-from llmd_trace_e2e.spec.profiles import load_versions
+from llmd_trace_e2e.deployment.profiles import load_versions
 
 pytestmark = pytest.mark.integration
 

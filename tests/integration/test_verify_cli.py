@@ -25,7 +25,7 @@ def verdict_line(stdout):
 
 
 def test_the_guides_config_passes_its_six_patterns_and_is_reported_leaking_children_and_health():
-    result = run_cli("verify-collector-config", str(config_dir() / "collector" / "collector.yaml"))
+    result = run_cli("verify-collector-config", str(config_dir() / "collector" / "guide.yaml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: PASS" in result.stdout
     assert result.stdout.count("| ok |") == GUIDE_SIX + CONTROLS, result.stdout
@@ -34,11 +34,11 @@ def test_the_guides_config_passes_its_six_patterns_and_is_reported_leaking_child
     assert len(gaps) == 2, result.stdout
     assert 'children of scrape spans got through: name == "GET /metrics http send"' in gaps[0]
     assert 'health checks got through: url.path == "/health"' in gaps[1]
-    assert all("config/collector/recommended.yaml" in line for line in gaps)
+    assert all("config/collector/guide-with-fixes.yaml" in line for line in gaps)
 
 
 def test_the_recommended_config_passes_every_canary():
-    result = run_cli("verify-collector-config", str(config_dir() / "collector" / "recommended.yaml"))
+    result = run_cli("verify-collector-config", str(config_dir() / "collector" / "guide-with-fixes.yaml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("| ok |") == GUIDE_SIX + CHILDREN + HEALTH + CONTROLS, result.stdout
     assert "| gap |" not in result.stdout and "gap: " not in result.stdout, result.stdout
@@ -71,7 +71,7 @@ def test_the_guides_minimal_operator_resource_fails_naming_what_leaked(tmp_path)
 
 
 def test_a_config_without_the_filter_fails(tmp_path):
-    body = yaml.safe_load((config_dir() / "collector" / "collector.yaml").read_text())
+    body = yaml.safe_load((config_dir() / "collector" / "guide.yaml").read_text())
     body["service"]["pipelines"]["traces"]["processors"] = ["batch"]
     path = tmp_path / "nofilter.yaml"
     path.write_text(yaml.safe_dump(body))

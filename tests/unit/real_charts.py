@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.spec.chart_render import chart_source
+from llmd_trace_e2e.deployment.chart_render import chart_source
 from llmd_trace_e2e.runtime.errors import ToolMissing
 from llmd_trace_e2e.runtime.paths import tool
 

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from llmd_trace_e2e.runtime.paths import config_dir, repo_root
-from llmd_trace_e2e.spec.profiles import load_profile
-from llmd_trace_e2e.spec.values import nest
+from llmd_trace_e2e.deployment.profiles import load_profile
+from llmd_trace_e2e.deployment.values import nest
 from tests.faults.leaks import LeakGuard
 
 ROOT = repo_root()
@@ -123,7 +123,7 @@ def test_misspelled_tracing_key(probe, tmp_path):
 
 
 def test_collector_config_without_a_traces_pipeline(probe, tmp_path):
-    body = yaml.safe_load((config_dir() / "collector" / "collector.yaml").read_text())
+    body = yaml.safe_load((config_dir() / "collector" / "guide.yaml").read_text())
     body["service"]["pipelines"] = {"metrics": {"receivers": ["otlp"], "exporters": ["debug"]}}
     config = write(tmp_path, "collector.yaml", yaml.safe_dump(body))
     result = pytest_run(probe, tmp_path, "--collector-config", str(config))
@@ -177,7 +177,7 @@ def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Run:
 def test_cli_missing_binary(tmp_path):
     empty = tmp_path / "empty-bin"
     empty.mkdir()
-    result = cli(tmp_path, "verify-collector-config", str(config_dir() / "collector" / "collector.yaml"),
+    result = cli(tmp_path, "verify-collector-config", str(config_dir() / "collector" / "guide.yaml"),
                  env={"LLMD_TRACE_E2E_BIN": str(empty)})
     assert result.returncode == 2
     assert_one_clear_line(result, "error:", f"not found at {empty}/", "run `make tools`")
@@ -256,7 +256,7 @@ def test_held_well_known_ports_do_not_matter(tmp_path):
     and the verdict is unchanged; nothing the harness started even tried the held ports."""
     held = HeldPorts(WELL_KNOWN)
     try:
-        result = cli(tmp_path, "verify-collector-config", str(config_dir() / "collector" / "collector.yaml"))
+        result = cli(tmp_path, "verify-collector-config", str(config_dir() / "collector" / "guide.yaml"))
     finally:
         held.close()
     assert result.returncode == 0, result.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from llmd_trace_e2e.spec.chart_render import (
+from llmd_trace_e2e.deployment.chart_render import (
     ChartRefused, ChartUnavailable, chart_source, containers_of, helm_reason, refused_key, render_chart)
 from llmd_trace_e2e.runtime.errors import ConfigError
 
@@ -81,7 +81,7 @@ def test_a_chart_folder_given_is_used_and_checked(tmp_path):
 
 
 def test_a_go_module_chart_is_copied_stamped_and_its_file_library_vendored(tmp_path, monkeypatch):
-    from llmd_trace_e2e.spec import chart_render
+    from llmd_trace_e2e.deployment import chart_render
 
     module = tmp_path / "FAKE-module"  # stands in for the Go module cache's read-only copy
     chart, library = module / "config/charts/inferencepool", module / "config/charts/epplib"

@@ -1,12 +1,12 @@
 """Helm values -> the flags and env the charts render, as the local platform applies them."""
 import pytest
 
-from llmd_trace_e2e.spec.chart_render import ChartRefused
-from llmd_trace_e2e.spec.charts import epp_launch, localize, vllm_launch
+from llmd_trace_e2e.deployment.chart_render import ChartRefused
+from llmd_trace_e2e.deployment.charts import epp_launch, localize, vllm_launch
 from llmd_trace_e2e.platforms.local.platform import baseline_values
 from llmd_trace_e2e.platforms.base import expected_service
-from llmd_trace_e2e.spec.profiles import load_profile
-from llmd_trace_e2e.spec.values import COLLECTOR_ENDPOINT, container_overlay, deep_merge
+from llmd_trace_e2e.deployment.profiles import load_profile
+from llmd_trace_e2e.deployment.values import COLLECTOR_ENDPOINT, container_overlay, deep_merge
 
 LOCAL = "http://127.0.0.1:4999"
 
@@ -97,8 +97,8 @@ def test_localize_swaps_only_in_cluster_addresses(profile):
 
 
 def test_the_local_epp_launch_is_the_real_charts_and_the_emulation_agrees(profile, monkeypatch):
-    from llmd_trace_e2e.spec import charts
-    from llmd_trace_e2e.spec.chart_render import ChartUnavailable
+    from llmd_trace_e2e.deployment import charts
+    from llmd_trace_e2e.deployment.chart_render import ChartUnavailable
 
     from .real_charts import real_chart_or_skip
 

@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.collector_adapt import (
+from llmd_trace_e2e.deployment.collector_adapt import (
     TAP_PIPELINE, LocalTargets, adapt_for_cluster, adapt_for_local, check_components, local_ports_needed)
-from llmd_trace_e2e.spec.collector_config import load_collector_config, parse_collector_config, repo_collector_config
-from llmd_trace_e2e.spec.collector_paths import backend_paths
+from llmd_trace_e2e.deployment.collector_config import load_collector_config, parse_collector_config, repo_collector_config
+from llmd_trace_e2e.deployment.collector_paths import backend_paths
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "collector-configs"
 EXPECTED = yaml.safe_load((DATA / "expected.yaml").read_text())

@@ -13,8 +13,8 @@ from llmd_trace_e2e.platforms.local.components import (
     LocalBinaries, RunBinary, choose_profile, refuse_unfit, resolve_binaries)
 from llmd_trace_e2e.platforms.local.launches import baseline_values, render_argv
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.components import parse_component, parse_components
-from llmd_trace_e2e.spec.profiles import load_profile
+from llmd_trace_e2e.deployment.components import parse_component, parse_components
+from llmd_trace_e2e.deployment.profiles import load_profile
 
 ROUTER_EPP_FLAGS = ["pool-name", "pool-namespace", "pool-group", "grpc-port", "grpc-health-port", "metrics-port",
                     "secure-serving", "metrics-endpoint-auth", "refresh-metrics-interval", "tracing", "zap-encoder",

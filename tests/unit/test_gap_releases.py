@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from llmd_trace_e2e.report.summary import release_facts
-from llmd_trace_e2e.spec.profiles import ProfileError, load_profile
-from llmd_trace_e2e.spec.releases import GapRelease, RunVersion, Status, judge, parse_version
+from llmd_trace_e2e.deployment.profiles import ProfileError, load_profile
+from llmd_trace_e2e.deployment.releases import GapRelease, RunVersion, Status, judge, parse_version
 
 APPLIES, FIXED, UNKNOWN, NOT_CONCERNED = Status.APPLIES, Status.FIXED, Status.UNKNOWN, Status.NOT_CONCERNED
 
@@ -164,7 +164,7 @@ def test_a_gap_without_release_facts_is_refused_in_one_line(tmp_path, entry, mes
 
 
 def test_every_project_a_pin_names_is_one_the_gaps_know():
-    from llmd_trace_e2e.spec.releases import PROJECTS
+    from llmd_trace_e2e.deployment.releases import PROJECTS
 
     versions = load_profile.__globals__["load_versions"]()
     named = {entry["project"] for table in ("go_tools", "charts", "images")

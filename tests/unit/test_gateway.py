@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError, ToolMissing
-from llmd_trace_e2e.spec.gateway_values import DEFAULT_SERVICE, GatewayTracing
+from llmd_trace_e2e.deployment.gateway_values import DEFAULT_SERVICE, GatewayTracing
 from llmd_trace_e2e.platforms.kind import manifests
 from llmd_trace_e2e.platforms.local.envoy import GatewaySettings, bootstrap
 from llmd_trace_e2e.runtime.paths import tool

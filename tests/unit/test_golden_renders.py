@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmd_trace_e2e.spec import chart_emulation
-from llmd_trace_e2e.spec.chart_render import ChartRefused, containers_of, helm_reason, render_chart
+from llmd_trace_e2e.deployment import chart_emulation
+from llmd_trace_e2e.deployment.chart_render import ChartRefused, containers_of, helm_reason, render_chart
 from llmd_trace_e2e.commands.cli import main
 from llmd_trace_e2e.runtime.paths import repo_root
 

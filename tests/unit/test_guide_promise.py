@@ -1,10 +1,10 @@
 """The guide's promise for a pod, and how a pod breaks it (the kind pod checks use these)."""
 from __future__ import annotations
 
-from llmd_trace_e2e.spec.guide_promise import custom_command_env_promise, epp_promise, vllm_promise
+from llmd_trace_e2e.deployment.guide_promise import custom_command_env_promise, epp_promise, vllm_promise
 from llmd_trace_e2e.platforms.kind.pods import ContainerView
-from llmd_trace_e2e.spec.profiles import load_profile
-from llmd_trace_e2e.spec.values import COLLECTOR_ENDPOINT
+from llmd_trace_e2e.deployment.profiles import load_profile
+from llmd_trace_e2e.deployment.values import COLLECTOR_ENDPOINT
 
 GUIDE = load_profile("helmfile-guide")
 ON = {"global": {"tracing": {"enabled": True, "serviceNames": {"vllmDecode": "vllm-decode"}}},

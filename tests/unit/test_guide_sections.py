@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.guide import check_section, sections
+from llmd_trace_e2e.deployment.guide import check_section, sections
 from llmd_trace_e2e.report.summary import TestRecord, render_summary
 
 GUIDE = Path(__file__).resolve().parents[3] / "shared" / "seed" / "tracing-guide.md"

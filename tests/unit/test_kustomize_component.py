@@ -22,7 +22,7 @@ from llmd_trace_e2e.platforms.kind.options import KindOptions
 from llmd_trace_e2e.platforms.kind.plan import Apply, build_plan
 from llmd_trace_e2e.runtime.errors import ToolMissing
 from llmd_trace_e2e.runtime.paths import repo_root, tool
-from llmd_trace_e2e.spec import kustomize_modelserver as component
+from llmd_trace_e2e.deployment import kustomize_modelserver as component
 
 COMPONENT_FILE = "vllm-deployment-tracing-component.yaml"
 VARIANTS = {
@@ -174,7 +174,7 @@ def test_the_remote_form_the_plan_writes_builds_from_a_git_repository(kustomize,
 def test_a_variant_rebuilt_on_the_running_plan_equals_its_prediction(kustomize, component_file, tmp_path, node, variant):
     """What the kind platform applies for the suite's variants (platform.variant): the plan's own
     base and component with the variant's values as the patch after them."""
-    from llmd_trace_e2e.spec.values import deep_merge
+    from llmd_trace_e2e.deployment.values import deep_merge
 
     folder, _ = plan_with_local_component(tmp_path, component_file, NODES[node], {})
     plan = build_plan(KindOptions(profile="kustomize-guide", artifacts_dir=tmp_path / "art", **NODES[node]))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.spec import kustomize_modelserver as component
-from llmd_trace_e2e.spec.charts import Launch, is_in_cluster, localize, vllm_launch
-from llmd_trace_e2e.spec.profiles import load_profile
-from llmd_trace_e2e.spec.values import tracing_values
+from llmd_trace_e2e.deployment import kustomize_modelserver as component
+from llmd_trace_e2e.deployment.charts import Launch, is_in_cluster, localize, vllm_launch
+from llmd_trace_e2e.deployment.profiles import load_profile
+from llmd_trace_e2e.deployment.values import tracing_values
 
 
 def test_vllm_tracing_gives_the_components_args_and_the_values_env():

@@ -1,7 +1,7 @@
 """The local platform's one addition to the exporters' env (a shorter batch delay) keeps what the
 chart rendered, and a value that sets the same variable still wins."""
 from llmd_trace_e2e.platforms.local.platform import EXPORT_BATCH_DELAY_MS, batch_delay_s, with_batch_delay
-from llmd_trace_e2e.spec.charts import Launch
+from llmd_trace_e2e.deployment.charts import Launch
 
 
 def test_the_charts_env_stays_and_the_delay_comes_first():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from llmd_trace_e2e.platforms.local.launches import baseline_values
 from llmd_trace_e2e.platforms.local.proxy import TRACING_OVERRIDE, sidecar_argv
-from llmd_trace_e2e.spec.charts import proxy_launch
-from llmd_trace_e2e.spec.profiles import load_profile
-from llmd_trace_e2e.spec.values import deep_merge
+from llmd_trace_e2e.deployment.charts import proxy_launch
+from llmd_trace_e2e.deployment.profiles import load_profile
+from llmd_trace_e2e.deployment.values import deep_merge
 
 
 def launch(values_overlay=None):

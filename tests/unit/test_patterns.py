@@ -2,9 +2,9 @@ import pytest
 
 from llmd_trace_e2e.traffic.canaries import (
     CONTROL_CANARIES, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, expected_span_names, predicted_leaks)
-from llmd_trace_e2e.spec.collector_config import parse_collector_config, repo_collector_config
+from llmd_trace_e2e.deployment.collector_config import parse_collector_config, repo_collector_config
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.profiles import load_profile, profile_names
+from llmd_trace_e2e.deployment.profiles import load_profile, profile_names
 from llmd_trace_e2e.traces.patterns import (
     GUIDE_CONDITIONS, GUIDE_PATTERNS, HEALTH_CONDITIONS, SCRAPE_CHILD_CONDITIONS, SpanPattern,
     matching_patterns, parse_all)
@@ -13,7 +13,7 @@ from llmd_trace_e2e.commands.verify import noise_gap_reason
 from .spans import span
 
 GUIDES = repo_collector_config()
-RECOMMENDED = repo_collector_config("recommended.yaml")
+RECOMMENDED = repo_collector_config("guide-with-fixes.yaml")
 
 
 def test_the_repo_config_carries_the_guides_six_conditions_in_order():
@@ -129,14 +129,14 @@ def test_the_readme_shows_the_real_diff_of_recommended_against_the_guides_config
 
     from llmd_trace_e2e.runtime.paths import config_dir, repo_root
 
-    guide = (config_dir() / "collector" / "collector.yaml").read_text().splitlines()
-    fixed = (config_dir() / "collector" / "recommended.yaml").read_text().splitlines()
+    guide = (config_dir() / "collector" / "guide.yaml").read_text().splitlines()
+    fixed = (config_dir() / "collector" / "guide-with-fixes.yaml").read_text().splitlines()
     added = [line[1:] for line in difflib.unified_diff(guide, fixed, lineterm="", n=0)
              if line.startswith("+") and not line.startswith("+++") and not line.startswith("+# ")]
     readme = (repo_root() / "README.md").read_text()
     block = readme.split("```diff\n", 1)[1].split("```", 1)[0]
     assert [line[1:] for line in block.splitlines() if line.startswith("+")] == added, \
-        "README's diff is stale: paste `diff config/collector/collector.yaml config/collector/recommended.yaml`"
+        "README's diff is stale: paste `diff config/collector/guide.yaml config/collector/guide-with-fixes.yaml`"
 
 
 @pytest.mark.parametrize("config", [GUIDES, RECOMMENDED], ids=["guide", "recommended"])

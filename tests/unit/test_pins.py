@@ -9,8 +9,8 @@ import pytest
 
 from llmd_trace_e2e.commands import pins as cmd
 from llmd_trace_e2e.commands.cli import main
-from llmd_trace_e2e.spec.pins import GO, NONE, PYPI, Pin, go_module, list_pins
-from llmd_trace_e2e.spec.profiles import load_versions
+from llmd_trace_e2e.deployment.pins import GO, NONE, PYPI, Pin, go_module, list_pins
+from llmd_trace_e2e.deployment.profiles import load_versions
 
 
 class FakeRegistry:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.spec.releases import Status
-from llmd_trace_e2e.spec.profiles import COMPONENTS, ProfileError, load_profile, load_versions, profile_names
+from llmd_trace_e2e.deployment.releases import Status
+from llmd_trace_e2e.deployment.profiles import COMPONENTS, ProfileError, load_profile, load_versions, profile_names
 
 
 def test_the_documented_profiles_exist():

@@ -80,9 +80,9 @@ def test_expected_spans_follow_the_values_in_effect():
     from types import SimpleNamespace
 
     from llmd_trace_e2e.platforms.local.platform import baseline_values
-    from llmd_trace_e2e.spec.profiles import load_profile
+    from llmd_trace_e2e.deployment.profiles import load_profile
     from llmd_trace_e2e.report.artifacts import expected_spans
-    from llmd_trace_e2e.spec.values import deep_merge, nest
+    from llmd_trace_e2e.deployment.values import deep_merge, nest
 
     from dataclasses import replace
 

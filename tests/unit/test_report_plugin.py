@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import pytest
 
 from llmd_trace_e2e.platforms.local.platform import baseline_values
-from llmd_trace_e2e.spec.profiles import load_profile
+from llmd_trace_e2e.deployment.profiles import load_profile
 
 TRACE = "ab" * 16
 EPP = "gateway-api-inference-extension/epp"
@@ -64,7 +64,7 @@ def platform():
     (run / "epp.log").write_text("before the tests\\n")
     values = baseline_values(profile)
     return SimpleNamespace(name="fake", profile=profile, baseline=values, values=values, artifacts=run,
-                           jaeger=FakeJaeger(), timings={"vllm ready": 1.0}, export_batch_delay_s=0.0,
+                           traces=FakeJaeger(), timings={"vllm ready": 1.0}, export_batch_delay_s=0.0,
                            silent={"vllm-decode": "vllm-decode exports nothing: its exporter sends to "
                                                   "http://127.0.0.1:9, where nothing listens"})
 
@@ -109,7 +109,7 @@ def test_every_platform_test_leaves_its_folder_properties_and_a_summary(pytester
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_suite=TESTS)
     artifacts = pytester.path / "artifacts"
-    result = pytester.runpytest("-p", "fixtures.plugin", "--artifacts", str(artifacts), "--junitxml", "junit.xml")
+    result = pytester.runpytest("-p", "pytest_llmd_trace.plugin", "--artifacts", str(artifacts), "--junitxml", "junit.xml")
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*trace reports*", f"summary: {artifacts}/summary.md"])
 
@@ -154,7 +154,7 @@ def platform():
 ''')
     pytester.makepyfile(test_suite="def test_a(platform):\n    pass\n")
     artifacts = pytester.path / "artifacts"
-    result = pytester.runpytest("-p", "fixtures.plugin", "--artifacts", str(artifacts))
+    result = pytester.runpytest("-p", "pytest_llmd_trace.plugin", "--artifacts", str(artifacts))
     assert result.ret == 3
     summary = (artifacts / "summary.md").read_text()
     assert "the platform did not start: llmd-trace-e2e: vllm-decode failed to start" in summary

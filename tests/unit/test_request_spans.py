@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from llmd_trace_e2e.spec.sampling import binomial_bounds
+from llmd_trace_e2e.deployment.sampling import binomial_bounds
 from llmd_trace_e2e.traces.request import incomplete_sampled_traces, root_during, spans_of_request
 from llmd_trace_e2e.traffic.completions import Completion, TraceParent
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from llmd_trace_e2e.spec.sampling import root_ratio, tries_to_see_one
+from llmd_trace_e2e.deployment.sampling import root_ratio, tries_to_see_one
 from llmd_trace_e2e.traffic.completions import Completion, TraceParent
 from llmd_trace_e2e.traffic.resend import NeverSampled, send_until_sampled
 

@@ -15,8 +15,8 @@ from llmd_trace_e2e.platforms.silence import Watched, find_silent, watched
 from llmd_trace_e2e.runtime.diagnose import Finding
 from llmd_trace_e2e.runtime.paths import repo_root
 from llmd_trace_e2e.runtime.ports import free_ports
-from llmd_trace_e2e.spec.profiles import load_profile
-from llmd_trace_e2e.spec.values import deep_merge
+from llmd_trace_e2e.deployment.profiles import load_profile
+from llmd_trace_e2e.deployment.values import deep_merge
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traffic.completions import Completion, TraceParent
 
@@ -94,7 +94,7 @@ FIXTURES = '''
 import sys
 sys.path.insert(0, {e2e!r})
 import pytest
-from checks import fails_its_tests
+from pytest_llmd_trace.suite import fails_its_tests
 from llmd_trace_e2e.runtime.errors import HarnessError
 
 

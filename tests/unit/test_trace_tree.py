@@ -197,8 +197,8 @@ def test_components_resolve_to_the_service_names_the_values_give_them():
     """vLLM's name from its chart's OTEL_SERVICE_NAME, the routing proxy's from the values'
     serviceNames.routingProxy (its chart renders that), the EPP's from the profile (its chart's)."""
     from llmd_trace_e2e.platforms.base import component_services
-    from llmd_trace_e2e.spec.profiles import load_profile, profile_names
-    from llmd_trace_e2e.spec.values import deep_merge, nest
+    from llmd_trace_e2e.deployment.profiles import load_profile, profile_names
+    from llmd_trace_e2e.deployment.values import deep_merge, nest
 
     kind = [p for p in map(load_profile, profile_names()) if p.platform == "kind"
             and "serviceNames.routingProxy" in p.values_schema["modelservice"].keys]

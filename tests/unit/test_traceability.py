@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from llmd_trace_e2e.platforms.local.platform import baseline_values
-from llmd_trace_e2e.spec.profiles import load_profile, profile_names
-from llmd_trace_e2e.spec.traceability import Untraceable, blockers, check_traceable
-from llmd_trace_e2e.spec.values import deep_merge, nest
+from llmd_trace_e2e.deployment.profiles import load_profile, profile_names
+from llmd_trace_e2e.deployment.traceability import Untraceable, blockers, check_traceable
+from llmd_trace_e2e.deployment.values import deep_merge, nest
 
 
 @pytest.fixture(scope="module")

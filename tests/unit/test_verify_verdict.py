@@ -3,7 +3,7 @@ import pytest
 
 from llmd_trace_e2e.traffic.canaries import (
     CONTROL_CANARIES, GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, SentCanary)
-from llmd_trace_e2e.spec.collector_config import repo_collector_config
+from llmd_trace_e2e.deployment.collector_config import repo_collector_config
 from llmd_trace_e2e.traces.patterns import SpanPattern
 from llmd_trace_e2e.commands.verify import (
     CanaryOutcome, FilterVerdictError, VerifyReport, assert_controls_kept, assert_noise_dropped)
@@ -63,8 +63,8 @@ def test_a_dropped_control_is_named_with_the_condition_that_matches_it():
 def paths_of(name):
     from pathlib import Path
 
-    from llmd_trace_e2e.spec.collector_config import load_collector_config
-    from llmd_trace_e2e.spec.collector_paths import backend_paths
+    from llmd_trace_e2e.deployment.collector_config import load_collector_config
+    from llmd_trace_e2e.deployment.collector_paths import backend_paths
 
     data = Path(__file__).resolve().parents[1] / "data" / "collector-configs"
     return tuple(backend_paths(load_collector_config(data / name)))
@@ -97,7 +97,7 @@ def test_a_leak_names_the_path_that_carries_it_past_no_filter():
 
 def test_a_missing_pattern_no_component_leaked_is_the_recipes_known_gap_and_a_real_leak_is_not():
     from llmd_trace_e2e.commands.missing_patterns import known_config_gap, missing_patterns
-    from llmd_trace_e2e.spec.profiles import load_profile
+    from llmd_trace_e2e.deployment.profiles import load_profile
 
     from tests.unit.spans import span
 

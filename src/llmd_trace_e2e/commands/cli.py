@@ -10,7 +10,7 @@ from llmd_trace_e2e.runtime.procs import terminate_on_sigterm
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from llmd_trace_e2e.spec.collector_config import load_collector_config
+    from llmd_trace_e2e.deployment.collector_config import load_collector_config
     from llmd_trace_e2e.commands.verify import verify_collector_config
 
     config = load_collector_config(args.file)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from llmd_trace_e2e.spec.profiles import Gap, Profile
+from llmd_trace_e2e.deployment.profiles import Gap, Profile
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import SpanPattern
 from llmd_trace_e2e.traffic.canaries import GUIDE

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from llmd_trace_e2e.spec.pins import GO, NONE, PYPI, Pin, list_pins, requirement_pins
-from llmd_trace_e2e.spec.profiles import load_versions
-from llmd_trace_e2e.spec.releases import parse_version
+from llmd_trace_e2e.deployment.pins import GO, NONE, PYPI, Pin, list_pins, requirement_pins
+from llmd_trace_e2e.deployment.profiles import load_versions
+from llmd_trace_e2e.deployment.releases import parse_version
 
 LOOKUP_TIMEOUT_S = 30.0
 WORKERS = 8

@@ -10,11 +10,11 @@ import json
 import sys
 from pathlib import Path
 
-from llmd_trace_e2e.spec.chart_emulation import CHARTS
-from llmd_trace_e2e.spec.chart_render import NAMESPACE, RELEASE, ChartRefused
-from llmd_trace_e2e.spec.charts import predict
+from llmd_trace_e2e.deployment.chart_emulation import CHARTS
+from llmd_trace_e2e.deployment.chart_render import NAMESPACE, RELEASE, ChartRefused
+from llmd_trace_e2e.deployment.charts import predict
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.values import deep_merge, read_values_file
+from llmd_trace_e2e.deployment.values import deep_merge, read_values_file
 
 
 def _chart_ref(text: str) -> tuple[str, str]:

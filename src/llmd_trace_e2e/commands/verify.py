@@ -17,19 +17,19 @@ from typing import Sequence
 from llmd_trace_e2e.traffic.canaries import (
     CONTROL_CANARIES, GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, Canary, SentCanary, metrics_canaries,
     path_copies, predicted_leaks, send_canaries)
-from llmd_trace_e2e.spec.collector_config import CollectorConfig
-from llmd_trace_e2e.spec.collector_paths import SpanPath, backend_paths, first_traces_receiver, is_filter
+from llmd_trace_e2e.deployment.collector_config import CollectorConfig
+from llmd_trace_e2e.deployment.collector_paths import SpanPath, backend_paths, first_traces_receiver, is_filter
 from llmd_trace_e2e.runtime.errors import ConfigError, WaitTimeout
-from llmd_trace_e2e.platforms.pipeline import TracePipeline
+from llmd_trace_e2e.platforms.local.pipeline import TracePipeline
 from llmd_trace_e2e.runtime.procs import Supervisor
-from llmd_trace_e2e.spec.profiles import Profile
+from llmd_trace_e2e.deployment.profiles import Profile
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.patterns import SpanPattern
 from llmd_trace_e2e.traces.render import markdown_table
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
 BEYOND_THE_GUIDE = (SCRAPE_CHILDREN, HEALTH)
-FIX = "config/collector/recommended.yaml"
+FIX = "config/collector/guide-with-fixes.yaml"
 
 
 @dataclass(frozen=True)

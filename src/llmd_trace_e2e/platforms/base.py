@@ -7,12 +7,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Protocol
 
-from llmd_trace_e2e.spec.charts import epp_launch, vllm_launch
-from llmd_trace_e2e.spec.collector_config import CollectorConfig
-from llmd_trace_e2e.spec.gateway_values import GatewayTracing
+from llmd_trace_e2e.deployment.charts import epp_launch, vllm_launch
+from llmd_trace_e2e.deployment.collector_config import CollectorConfig
+from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
-from llmd_trace_e2e.spec.profiles import Profile
-from llmd_trace_e2e.spec.values import lookup
+from llmd_trace_e2e.deployment.profiles import Profile
+from llmd_trace_e2e.deployment.values import lookup
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
@@ -37,7 +37,7 @@ class Platform(Protocol):
     gateway_service: str | None  # the service.name of the gateway's spans; None: it does not trace
     collector_config: CollectorConfig  # the config the run's collector runs, as given
     model: str
-    jaeger: JaegerClient
+    traces: JaegerClient  # the trace backend the collector exports to, asked for what arrived
     started_at: datetime
     artifacts: Path
     timings: Mapping[str, float]  # seconds from the start to each component's readiness ({} where unmeasured)
@@ -56,7 +56,7 @@ class Platform(Protocol):
         """Run the enclosed block with the overlay layered on the baseline. The platform stays so
         until the next variant or reset(): the suite resets before every test that is not a
         variant, so consecutive variants restart only what differs between them. Values with
-        which the suite could check nothing (spec.traceability) are refused (Untraceable) unless
+        which the suite could check nothing (deployment.traceability) are refused (Untraceable) unless
         `on_purpose` says why the test needs them."""
 
     def reset(self) -> None:

@@ -7,7 +7,7 @@ from typing import Callable, Iterator
 
 from llmd_trace_e2e.platforms.base import Platform
 from llmd_trace_e2e.platforms.options import RunOptions
-from llmd_trace_e2e.spec.traceability import check_traceable
+from llmd_trace_e2e.deployment.traceability import check_traceable
 
 
 @contextmanager
@@ -30,7 +30,7 @@ def check_options(options: RunOptions) -> None:
     if options.platform == "local" and options.attach:
         from llmd_trace_e2e.platforms.local.attached import AttachedPlatform
         from llmd_trace_e2e.platforms.local.state import running_state, state_path
-        from llmd_trace_e2e.spec.profiles import load_profile
+        from llmd_trace_e2e.deployment.profiles import load_profile
 
         AttachedPlatform.check_options(options)
         state = running_state(state_path(options.artifacts))

@@ -1,4 +1,4 @@
-"""Every option of a run, declared once: pytest (fixtures/plugin.py), `llmd-trace-e2e kind` and
+"""Every option of a run, declared once: pytest (src/pytest_llmd_trace/plugin.py), `llmd-trace-e2e kind` and
 `llmd-trace-e2e local` add them from here, and RunOptions reads them back the same way."""
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ PROFILE = Option("--profile", "version profile from config/profiles.yaml (defaul
                  {"default": None})
 VALUES = Option("--values", "Helm values file, repeatable, merged like `helm -f` (both platforms; the harness's "
                             "own gateway.tracing too)", {"action": "append", "default": [], "metavar": "FILE", "type": Path})
-COLLECTOR_CONFIG = Option("--collector-config", "collector config to test instead of config/collector/collector.yaml",
+COLLECTOR_CONFIG = Option("--collector-config", "collector config to test instead of config/collector/guide.yaml",
                           {"default": None, "metavar": "FILE", "type": Path})
 ARTIFACTS = Option("--artifacts", "logs, traces and reports go here (default: artifacts)",
                    {"default": Path("artifacts"), "metavar": "DIR", "type": Path})

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from llmd_trace_e2e.platforms.base import expected_service
 from llmd_trace_e2e.runtime.diagnose import consult
 from llmd_trace_e2e.runtime.ports import is_listening
-from llmd_trace_e2e.spec.charts import Launch, epp_launch, localize, vllm_launch
+from llmd_trace_e2e.deployment.charts import Launch, epp_launch, localize, vllm_launch
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.traffic.completions import Completion
@@ -114,7 +114,7 @@ def spans_since(platform, services: Sequence[str], completion: Completion) -> li
     tapped = platform.unfiltered_spans()
     if tapped is not None:
         return [s for s in tapped if s.service in services and s.start_ns / 1e9 >= since.timestamp()]
-    return [s for service in services for s in platform.jaeger.find_spans(service, since)]
+    return [s for service in services for s in platform.traces.find_spans(service, since)]
 
 
 def find_silent(platform, completion: Completion, watching: Sequence[Watched] | None = None,

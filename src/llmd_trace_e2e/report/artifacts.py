@@ -1,7 +1,7 @@
 """One test's artifacts folder: its traces as Jaeger returned them (v3 JSON), their waterfall
 (HTML and PNG), each component's log slice for the test's time window, and `test.json`.
 
-The pytest plugin (fixtures/reporting.py) only wires this up: it marks a test's start and end,
+The pytest plugin (src/pytest_llmd_trace/reporting.py) only wires this up: it marks a test's start and end,
 and hands over what the test sent (Completions) and what a failed trace assertion saw.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from llmd_trace_e2e.spec.charts import epp_launch, vllm_launch
-from llmd_trace_e2e.spec.sampling import root_ratio
+from llmd_trace_e2e.deployment.charts import epp_launch, vllm_launch
+from llmd_trace_e2e.deployment.sampling import root_ratio
 from llmd_trace_e2e.platforms.base import COMPONENTS, expected_service
 from llmd_trace_e2e.traces.jaeger import JaegerClient, JaegerQueryError
 from llmd_trace_e2e.traces.model import Span, spans_from_otlp_json

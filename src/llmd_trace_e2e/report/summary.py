@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from llmd_trace_e2e.spec.guide import sections as guide_sections
-from llmd_trace_e2e.spec.releases import GUIDE_PART, Judgement, RunVersions, Status
+from llmd_trace_e2e.deployment.guide import sections as guide_sections
+from llmd_trace_e2e.deployment.releases import GUIDE_PART, Judgement, RunVersions, Status
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.render import markdown_table
 

@@ -76,7 +76,7 @@ GUIDE_CONDITIONS = (
 )
 GUIDE_PATTERNS = parse_all(GUIDE_CONDITIONS)
 
-# Noise the suite found beyond the guide's six patterns; config/collector/recommended.yaml adds
+# Noise the suite found beyond the guide's six patterns; config/collector/guide-with-fixes.yaml adds
 # exactly these conditions. ASGI auto-instrumentation gives each SERVER span INTERNAL children
 # named after it, with no URL attributes.
 SCRAPE_CHILD_CONDITIONS = (

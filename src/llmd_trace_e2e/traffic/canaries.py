@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from llmd_trace_e2e.spec.collector_paths import backend_paths, first_traces_receiver
+from llmd_trace_e2e.deployment.collector_paths import backend_paths, first_traces_receiver
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import (
     GUIDE_PATTERNS, HEALTH_CHILD_CONDITIONS, HEALTH_SERVER_CONDITIONS, SCRAPE_CHILD_CONDITIONS, SpanPattern,
@@ -187,6 +187,6 @@ def settle(platform, *ended: "Completion | float", timeout_s: float = 30.0) -> f
     last = max((e if isinstance(e, (int, float)) else e.started.timestamp() + e.seconds for e in ended),
                default=time.time())
     time.sleep(max(0.0, last + platform.export_batch_delay_s + EXPORT_IN_FLIGHT_S - time.time()))
-    barrier(platform.collector_otlp_grpc, platform.jaeger, timeout_s, tap=platform.unfiltered_spans,
+    barrier(platform.collector_otlp_grpc, platform.traces, timeout_s, tap=platform.unfiltered_spans,
             copies=path_copies(platform.collector_config))
     return time.monotonic() - start

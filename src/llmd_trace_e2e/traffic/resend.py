@@ -9,7 +9,7 @@ from math import ceil
 from typing import Callable, Generic, Sequence, TypeVar
 
 from llmd_trace_e2e.runtime.errors import HarnessError
-from llmd_trace_e2e.spec.sampling import tries_to_see_one
+from llmd_trace_e2e.deployment.sampling import tries_to_see_one
 T = TypeVar("T")  # what one send returns: a Completion, an SDK call, ...
 
 

@@ -8,14 +8,14 @@ import tomllib
 import pytest
 import yaml
 
-from llmd_trace_e2e.spec import chart_emulation as em
-from llmd_trace_e2e.spec.chart_render import ChartRefused, render_chart
-from llmd_trace_e2e.spec.charts import predict, split_values
+from llmd_trace_e2e.deployment import chart_emulation as em
+from llmd_trace_e2e.deployment.chart_render import ChartRefused, render_chart
+from llmd_trace_e2e.deployment.charts import predict, split_values
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.runtime.paths import repo_root
 from llmd_trace_e2e.platforms.base import expected_service
-from llmd_trace_e2e.spec.profiles import load_profile
-from llmd_trace_e2e.spec.values import GUIDE_KEYS, ValuesError, container_overlay, deep_merge, nest
+from llmd_trace_e2e.deployment.profiles import load_profile
+from llmd_trace_e2e.deployment.values import GUIDE_KEYS, ValuesError, container_overlay, deep_merge, nest
 
 from ..real_charts import real_chart_or_skip
 

@@ -16,8 +16,8 @@ from llmd_trace_e2e.platforms.kind.plan import Apply
 from llmd_trace_e2e.platforms.kind.preflight import run_preflight
 from llmd_trace_e2e.runtime.errors import ConfigError, ToolMissing
 from llmd_trace_e2e.runtime.paths import repo_root
-from llmd_trace_e2e.spec import kustomize_modelserver as component
-from llmd_trace_e2e.spec.values import ValuesError
+from llmd_trace_e2e.deployment import kustomize_modelserver as component
+from llmd_trace_e2e.deployment.values import ValuesError
 
 from .conftest import rendered
 
@@ -162,7 +162,7 @@ def test_pd_shows_the_recipes_sidecar_the_users_env_step_and_the_missing_tracing
 
 
 def test_collector_config_replaces_the_recipes_config(make_plan, tmp_path):
-    text = (repo_root() / "config" / "collector" / "collector.yaml").read_text()
+    text = (repo_root() / "config" / "collector" / "guide.yaml").read_text()
     good = tmp_path / "mine.yaml"
     good.write_text(text.replace("jaeger-collector.monitoring.svc.cluster.local:4317", "jaeger-collector:4317"))
     plan = make_plan(PROFILE, collector_config=good)
@@ -211,7 +211,7 @@ def test_the_recipes_collector_lacks_two_of_the_guides_conditions(tmp_path):
     """The fact behind gap recipe-filter-lacks-http-target-and-url, read from llm-d's recipe file
     (LLMD_UPSTREAM_CURRENT, default ../shared/upstream/llm-d-current; skipped loudly when absent)
     the way a run reads it from its `kustomize build`."""
-    from llmd_trace_e2e.spec.collector_config import repo_collector_config
+    from llmd_trace_e2e.deployment.collector_config import repo_collector_config
 
     from ..test_kustomize_component import upstream_dir
 
@@ -232,7 +232,7 @@ def test_the_kind_pod_check_holds_the_predicted_pod_to_the_guides_promise(make_p
     """What test_kind_pods.py checks on a real cluster, here on the predicted pod: the promise for
     the values (llm-d's component: one arg each, `$(OTEL_EXPORTER_OTLP_ENDPOINT)`) is kept."""
     from llmd_trace_e2e.platforms.kind.pods import container_views, vllm_containers
-    from llmd_trace_e2e.spec.guide_promise import vllm_promise
+    from llmd_trace_e2e.deployment.guide_promise import vllm_promise
 
     plan = make_plan(PROFILE, values_files=values_file(tmp_path, doc) if doc else ())
     [decode] = [d for d in yaml.safe_load_all(plan.files[plan.options.rendered_dir / "modelserver-predicted.yaml"])
@@ -275,7 +275,7 @@ def test_the_recipe_kustomization_builds_from_its_urls(tmp_path, make_plan, own_
     except Missing as exc:
         pytest.skip(f"SKIPPED LOUDLY: {exc}")
     mine = tmp_path / "mine.yaml"
-    mine.write_text((repo_root() / "config" / "collector" / "collector.yaml").read_text().replace(
+    mine.write_text((repo_root() / "config" / "collector" / "guide.yaml").read_text().replace(
         "jaeger-collector.monitoring.svc.cluster.local:4317", "jaeger-collector:4317"))
     plan = make_plan(PROFILE, **({"collector_config": mine} if own_config else {}))
     recipe = plan.options.rendered_dir / "recipe"

@@ -9,14 +9,14 @@ import pytest
 import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec import values as helm_values
+from llmd_trace_e2e.deployment import values as helm_values
 from llmd_trace_e2e.platforms.kind import manifests, valuesfiles
 from llmd_trace_e2e.platforms.kind.cli import kind_main
 from llmd_trace_e2e.platforms.kind.options import (
     COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT, Timeouts)
 from llmd_trace_e2e.platforms.kind.plan import Apply, Command, Wait
 from llmd_trace_e2e.runtime.paths import repo_root
-from llmd_trace_e2e.spec.profiles import load_profile, load_versions
+from llmd_trace_e2e.deployment.profiles import load_profile, load_versions
 
 from .conftest import rendered
 
@@ -84,7 +84,7 @@ def test_steps_run_in_dependency_order(make_plan, profile, node):
 def test_collector_configmap_carries_the_repos_config_verbatim(make_plan):
     plan = make_plan("helmfile-guide")
     configmap, deployment, service, host_service = rendered(plan, "11-collector.yaml")
-    repo_config = (repo_root() / "config" / "collector" / "collector.yaml").read_text()
+    repo_config = (repo_root() / "config" / "collector" / "guide.yaml").read_text()
     assert configmap["data"][manifests.COLLECTOR_CONFIG_KEY] == repo_config
     assert "filter/drop-metrics-scraping" in configmap["data"][manifests.COLLECTOR_CONFIG_KEY]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -99,7 +99,7 @@ def test_collector_configmap_carries_the_repos_config_verbatim(make_plan):
 
 
 def test_collector_config_option_is_deployed_verbatim(make_plan, tmp_path):
-    text = (repo_root() / "config" / "collector" / "collector.yaml").read_text() + "# a user's variant\n"
+    text = (repo_root() / "config" / "collector" / "guide.yaml").read_text() + "# a user's variant\n"
     path = tmp_path / "mine.yaml"
     path.write_text(text)
     configmap = rendered(make_plan("helmfile-guide", collector_config=path), "11-collector.yaml")[0]
@@ -112,7 +112,7 @@ def test_collector_config_option_is_deployed_verbatim(make_plan, tmp_path):
 def test_collector_config_pointing_elsewhere_goes_to_the_runs_jaeger_as_written_otherwise():
     """The same adaptation as the local platform's: only the receiver's listen address and the
     backend exporters' destination change (TLS and headers set aside, said in the header)."""
-    from llmd_trace_e2e.spec.collector_config import parse_collector_config
+    from llmd_trace_e2e.deployment.collector_config import parse_collector_config
 
     text = (repo_root() / "tests" / "data" / "collector-configs" / "forward-two-stage.yaml").read_text()
     config = parse_collector_config(text, "forward.yaml")
@@ -411,7 +411,7 @@ def test_cli_without_an_action_says_what_to_give(capsys):
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("node", NODE_TYPES)
 def test_each_chart_install_shows_what_it_will_run(make_plan, profile, node):
-    from llmd_trace_e2e.spec.chart_render import chart_source
+    from llmd_trace_e2e.deployment.chart_render import chart_source
     from llmd_trace_e2e.runtime.errors import ToolMissing
     from llmd_trace_e2e.runtime.paths import tool
 
@@ -454,12 +454,12 @@ def test_post_renderer_renames_connector_and_refuses_unknown_names():
 @pytest.mark.parametrize("node", NODE_TYPES)
 def test_the_emulation_agrees_with_the_real_chart_on_the_plans_values(make_plan, profile, node):
     """For pinned charts that can be had here (the guide's inferencepool v1.3.0 has no golden case)."""
-    from llmd_trace_e2e.spec import chart_emulation
-    from llmd_trace_e2e.spec.charts import chart_release, predict_for, split_values
+    from llmd_trace_e2e.deployment import chart_emulation
+    from llmd_trace_e2e.deployment.charts import chart_release, predict_for, split_values
 
     from ..real_charts import real_chart_or_skip
 
-    from llmd_trace_e2e.spec.chart_render import chart_source
+    from llmd_trace_e2e.deployment.chart_render import chart_source
     from llmd_trace_e2e.platforms.kind.options import NAMESPACE
 
     plan = make_plan(profile, **node)

@@ -18,7 +18,7 @@ CANARY_SERVICE = "llmd-trace-e2e-bench"
 
 def collector_batch_timeout_s() -> float | None:
     """The batch timeout of the repo's collector config: the floor of every latency here."""
-    from llmd_trace_e2e.spec.collector_config import repo_collector_config
+    from llmd_trace_e2e.deployment.collector_config import repo_collector_config
 
     body = repo_collector_config().body
     for name, cfg in (body.get("processors") or {}).items():
@@ -78,15 +78,15 @@ def visibility_latency(platform, epp: str, vllm: str, requests: int, interval_s:
         now = time.time()
         since = start - timedelta(seconds=2)
         try:
-            for span in platform.jaeger.find_spans(vllm, since, operation="llm_request"):
+            for span in platform.traces.find_spans(vllm, since, operation="llm_request"):
                 for done in sent:
                     if done.is_request_of(span):
                         first_seen.setdefault(("vllm", done.response_id), now)
                         trace_of.setdefault(done.response_id, span.trace_id)
-            for span in platform.jaeger.find_spans(epp, since, operation="gateway.request"):
+            for span in platform.traces.find_spans(epp, since, operation="gateway.request"):
                 if span.name == "gateway.request":
                     first_seen.setdefault(("epp", span.trace_id), now)
-            for span in platform.jaeger.find_spans(CANARY_SERVICE, since):
+            for span in platform.traces.find_spans(CANARY_SERVICE, since):
                 first_seen.setdefault(("canary", span.trace_id), now)
         except Exception as exc:
             errors.append(f"poll: {type(exc).__name__}: {exc}")

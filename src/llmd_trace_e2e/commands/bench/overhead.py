@@ -52,7 +52,7 @@ def samplers_that_fit(available_gib: float) -> tuple[list[str], str | None]:
 
 def sampler_values(profile, label: str) -> dict:
     from llmd_trace_e2e.platforms.local.platform import baseline_values
-    from llmd_trace_e2e.spec.values import deep_merge, nest
+    from llmd_trace_e2e.deployment.values import deep_merge, nest
 
     path = profile.values_schema["modelservice"].path
     if label == "off":
@@ -102,13 +102,13 @@ def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float,
     all alike. With `pause_idle`, the servers not under load are stopped (SIGSTOP) meanwhile: four
     vLLMs (twelve processes) on two cores otherwise disturb each other's bursts, and a model
     server in production has its node to itself."""
-    from llmd_trace_e2e.spec.charts import localize, vllm_launch
-    from llmd_trace_e2e.spec.collector_config import repo_collector_config
+    from llmd_trace_e2e.deployment.charts import localize, vllm_launch
+    from llmd_trace_e2e.deployment.collector_config import repo_collector_config
     from llmd_trace_e2e.platforms.local.vllm import SERVED_MODEL, VllmServer, vllm_scratch_dir, vllm_spec
-    from llmd_trace_e2e.platforms.pipeline import TracePipeline
+    from llmd_trace_e2e.platforms.local.pipeline import TracePipeline
     from llmd_trace_e2e.runtime.ports import free_ports
     from llmd_trace_e2e.runtime.procs import Supervisor
-    from llmd_trace_e2e.spec.profiles import load_profile
+    from llmd_trace_e2e.deployment.profiles import load_profile
 
     profile = load_profile("local")
     scratch = vllm_scratch_dir()

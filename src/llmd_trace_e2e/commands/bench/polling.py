@@ -18,7 +18,7 @@ def polling_overhead(platform, runs: int = 8, max_interval_s: float = 1.0) -> Po
     """`runs` barrier waits with the harness's wait_for (backoff capped at `max_interval_s`)."""
     from llmd_trace_e2e.traffic.canaries import Canary, send_canaries
 
-    rows, own = [], JaegerClient(platform.jaeger.base_url)  # the probe's own connection
+    rows, own = [], JaegerClient(platform.traces.base_url)  # the probe's own connection
     for i in range(runs):
         ended = time.time()  # the canary span ends at once: both clocks start here
         [one] = send_canaries(platform.collector_otlp_grpc, [Canary("barrier", f"bench barrier {i}", {}, False)])
@@ -26,7 +26,7 @@ def polling_overhead(platform, runs: int = 8, max_interval_s: float = 1.0) -> Po
         oracle.start()
         stats = WaitStats()
         wait_for(f"canary {one.trace_id} in Jaeger",
-                 lambda: platform.jaeger.trace(one.trace_id) is not None or Pending("not yet"), 30.0, stats=stats,
+                 lambda: platform.traces.trace(one.trace_id) is not None or Pending("not yet"), 30.0, stats=stats,
                  max_interval_s=max_interval_s)
         seen = time.time()
         held = oracle.stop() or seen  # not seen by the probe yet: the wait saw it first, no lag

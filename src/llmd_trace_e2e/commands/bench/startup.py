@@ -33,7 +33,7 @@ NO_BYTECODE_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _launch_spec(folder: Path, collector_endpoint: str, name: str):
-    from llmd_trace_e2e.spec.charts import localize, vllm_launch
+    from llmd_trace_e2e.deployment.charts import localize, vllm_launch
     from llmd_trace_e2e.platforms.local.platform import LocalPlatform
     from llmd_trace_e2e.platforms.local.vllm import vllm_spec
     from llmd_trace_e2e.platforms.choose import RunOptions
@@ -48,8 +48,8 @@ def _launch_spec(folder: Path, collector_endpoint: str, name: str):
 def vllm_start(folder: Path, label: str, as_before: bool = False) -> VllmStartRun:
     """vLLM alone beside a real collector (the repo's config; its Jaeger need not run: vLLM's
     exports succeed, the collector's own fail, which vLLM never sees)."""
-    from llmd_trace_e2e.spec.collector_config import repo_collector_config
-    from llmd_trace_e2e.platforms.pipeline import LocalCollector
+    from llmd_trace_e2e.deployment.collector_config import repo_collector_config
+    from llmd_trace_e2e.platforms.local.pipeline import LocalCollector
     from llmd_trace_e2e.runtime.procs import Supervisor
 
     with Supervisor(folder / f"collector-{label}") as supervisor:
@@ -63,7 +63,7 @@ def _vllm_start(folder: Path, label: str, as_before: bool, collector_endpoint: s
 
     scratch = Path(tempfile.mkdtemp(prefix="llmd-vllm-"))  # short: vLLM's IPC sockets live under it
     spec, port = _launch_spec(scratch, collector_endpoint, "vllm-start")
-    env = component_env(spec.env)
+    env = component_env(deployment.env)
     if as_before:
         env.update(NO_BYTECODE_ENV, PYTHONPYCACHEPREFIX=str(scratch / "no-pycache"))
         shutil.rmtree(Path(spec.env["VLLM_CACHE_ROOT"]) / "modelinfos", ignore_errors=True)

@@ -52,8 +52,8 @@ def verdict_run(platform, label: str, folder: Path, epp: str, vllm: str, max_int
     t0 = time.monotonic()
     done = traffic.send(platform.gateway_url, platform.model, propagate=False)
     first_request_s = time.monotonic() - t0
-    probe = joined_trace(platform.jaeger, done, epp, vllm)
-    oracle = FirstTrue(joined_trace(JaegerClient(platform.jaeger.base_url), done, epp, vllm))  # its own connection
+    probe = joined_trace(platform.traces, done, epp, vllm)
+    oracle = FirstTrue(joined_trace(JaegerClient(platform.traces.base_url), done, epp, vllm))  # its own connection
     oracle.start()
     stats = WaitStats()
     t1 = time.monotonic()
@@ -65,7 +65,7 @@ def verdict_run(platform, label: str, folder: Path, epp: str, vllm: str, max_int
     trace_id = spans[0].trace_id
     out = folder / f"verdict-{label}"
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"trace-{trace_id}.json").write_text(json.dumps(platform.jaeger.raw_trace(trace_id), indent=1))
+    (out / f"trace-{trace_id}.json").write_text(json.dumps(platform.traces.raw_trace(trace_id), indent=1))
     write_waterfall(spans, out, f"bench verdict ({label})")
     write_summary([TestRecord(f"bench::verdict[{label}]", "passed", visible_s, (trace_id,), seen_by_service(spans),
                               {epp: ("gateway.request",), vllm: ("llm_request",)}, out)],

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from llmd_trace_e2e.spec.charts import Prediction, predict
+from llmd_trace_e2e.deployment.charts import Prediction, predict
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.profiles import ChartPin, Profile
+from llmd_trace_e2e.deployment.profiles import ChartPin, Profile
 from llmd_trace_e2e.platforms.kind import yamlout
 from llmd_trace_e2e.platforms.kind.options import NAMESPACE
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from llmd_trace_e2e.spec.chart_render import _go_module_dir  # one way to ask the Go module proxy for a module
+from llmd_trace_e2e.deployment.chart_render import _go_module_dir  # one way to ask the Go module proxy for a module
 from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError
 from llmd_trace_e2e.runtime.paths import cache_dir
 

@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from llmd_trace_e2e.spec import chart_render
-from llmd_trace_e2e.spec.values import deep_merge
+from llmd_trace_e2e.deployment import chart_render
+from llmd_trace_e2e.deployment.values import deep_merge
 from llmd_trace_e2e.platforms.kind.epp_rbac import (
     EppDeployment, PermissionCheck, check_epp_permissions, epp_deployment, load_epp_rbac)
 from llmd_trace_e2e.platforms.kind.kube import Kube, api_reason

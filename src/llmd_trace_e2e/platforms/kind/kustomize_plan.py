@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from llmd_trace_e2e.spec import collector_config
-from llmd_trace_e2e.spec import kustomize_modelserver as component
+from llmd_trace_e2e.deployment import collector_config
+from llmd_trace_e2e.deployment import kustomize_modelserver as component
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.values import lookup, nest, tracing_values
+from llmd_trace_e2e.deployment.values import lookup, nest, tracing_values
 from llmd_trace_e2e.platforms.kind import manifests, valuesfiles, yamlout
 from llmd_trace_e2e.platforms.kind.steps import Apply, Wait
 from llmd_trace_e2e.platforms.kind.options import (
@@ -81,7 +81,7 @@ def _user_collector_config(path: Path) -> dict[str, Any]:
     """--collector-config on a recipe profile: the recipe's ConfigMap gets the user's config, run as
     written but for its receiver's addresses and backend exporters (to the recipe's Jaeger), as the
     harness's own collector runs it (manifests.collector_config_for_cluster)."""
-    text = manifests.read_collector_config(path)
+    text = collector_config.read_collector_config(path)
     config = collector_config.parse_collector_config(text, str(path))
     text, _ = manifests.collector_config_for_cluster(config, text, RECIPE_JAEGER_SERVICE)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": RECIPE_COLLECTOR_CONFIGMAP},

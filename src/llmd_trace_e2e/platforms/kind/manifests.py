@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any, Iterable
 
-from llmd_trace_e2e.spec.collector_adapt import adapt_for_cluster
-from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.collector_config import CollectorConfig
-from llmd_trace_e2e.spec.gateway_values import GatewayTracing
+from llmd_trace_e2e.deployment.collector_adapt import adapt_for_cluster
+from llmd_trace_e2e.deployment.collector_config import CollectorConfig
+from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.platforms.kind import yamlout
 from llmd_trace_e2e.platforms.kind.options import (
     COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT, MONITORING_NAMESPACE,
@@ -93,13 +91,6 @@ def collector_config_for_cluster(config: CollectorConfig, config_text: str,
         return config_text, ()
     header = "".join(f"# run as written, except: {note}\n" for note in adapted.notes)
     return f"# {config.source}, adapted by llmd-trace-e2e\n{header}{adapted.config.to_yaml()}", adapted.notes
-
-
-def read_collector_config(path: Path) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read collector config {path}: {exc.strerror}") from None
 
 
 def collector(image: str, config_text: str, config: CollectorConfig) -> list[dict[str, Any]]:

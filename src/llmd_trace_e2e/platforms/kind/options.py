@@ -48,7 +48,7 @@ class KindOptions:
     gpu: bool = False
     pd: bool = False  # prefill/decode disaggregation (GPU only)
     values_files: tuple[Path, ...] = ()
-    collector_config: Path | None = None  # default: the repo's config/collector/collector.yaml
+    collector_config: Path | None = None  # default: the repo's config/collector/guide.yaml
     helmfile: Path | None = None
     pool: str | None = None  # the InferencePool a --helmfile deploys
     cluster_name: str = "llmd-trace-e2e"

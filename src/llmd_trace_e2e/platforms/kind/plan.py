@@ -13,11 +13,11 @@ from typing import Any
 
 import yaml
 
-from llmd_trace_e2e.spec import collector_config
+from llmd_trace_e2e.deployment import collector_config
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.gateway_values import GatewayTracing
-from llmd_trace_e2e.spec.profiles import Profile, load_profile, load_versions
-from llmd_trace_e2e.spec.values import COLLECTOR_ENDPOINT, deep_merge
+from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
+from llmd_trace_e2e.deployment.profiles import Profile, load_profile, load_versions
+from llmd_trace_e2e.deployment.values import COLLECTOR_ENDPOINT, deep_merge
 from llmd_trace_e2e.platforms.kind import chart_files, cluster, kustomize_plan, manifests, valuesfiles
 from llmd_trace_e2e.platforms.kind.steps import Apply, Command, Step, Wait  # noqa: F401 - the plan's vocabulary
 from llmd_trace_e2e.platforms.kind.options import (
@@ -118,7 +118,7 @@ def _chart_ref(opts: KindOptions, pin) -> list[str]:
     the Go module that serves the chart, else the chart's repository."""
     dirs = dict(opts.chart_dirs)
     if pin.chart in dirs or opts.offline:
-        from llmd_trace_e2e.spec.chart_render import locate_chart
+        from llmd_trace_e2e.deployment.chart_render import locate_chart
 
         folder, why = locate_chart(pin.chart, pin.version, dirs)
         if folder is None:
@@ -264,8 +264,8 @@ def _backend_steps(plan: Plan, repo: Path, versions: dict[str, Any]) -> tuple[st
     steps.append(Apply("Jaeger v2 (memory storage)", plan.add_file(
         "10-jaeger.yaml", manifests.dump_all(manifests.jaeger(jaeger_image)))))
     steps.append(Wait("Jaeger ready", "deployments", "jaeger_ready", MONITORING_NAMESPACE, name="jaeger"))
-    config_path = opts.collector_config or repo / "config" / "collector" / "collector.yaml"
-    config_text = manifests.read_collector_config(config_path)
+    config_path = opts.collector_config or repo / "config" / "collector" / "guide.yaml"
+    config_text = collector_config.read_collector_config(config_path)
     config = collector_config.parse_collector_config(config_text, str(config_path))
     steps.append(Apply(f"OpenTelemetry Collector with {config_path}", plan.add_file(
         "11-collector.yaml", manifests.dump_all(manifests.collector(collector_image, config_text, config)))))
@@ -275,13 +275,13 @@ def _backend_steps(plan: Plan, repo: Path, versions: dict[str, Any]) -> tuple[st
 
 
 def _chart(versions: dict[str, Any], key: str):
-    from llmd_trace_e2e.spec.profiles import resolve_chart
+    from llmd_trace_e2e.deployment.profiles import resolve_chart
 
     return resolve_chart(versions, key)
 
 
 def _image(versions: dict[str, Any], key: str) -> str:
-    from llmd_trace_e2e.spec.profiles import resolve_image
+    from llmd_trace_e2e.deployment.profiles import resolve_image
 
     return resolve_image(versions, key)
 

@@ -9,14 +9,14 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
-from llmd_trace_e2e.spec.collector_config import load_collector_config, repo_collector_config
+from llmd_trace_e2e.deployment.collector_config import load_collector_config, repo_collector_config
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.platforms.base import SharedPlatformParts
 from llmd_trace_e2e.platforms.options import RunOptions
-from llmd_trace_e2e.spec.traceability import check_traceable
-from llmd_trace_e2e.spec.values import deep_merge, tracing_values
+from llmd_trace_e2e.deployment.traceability import check_traceable
+from llmd_trace_e2e.deployment.values import deep_merge, tracing_values
 from llmd_trace_e2e.platforms.kind import runner, valuesfiles
 from llmd_trace_e2e.platforms.kind.diagnostics import ClusterDiagnosis
 from llmd_trace_e2e.platforms.kind.options import KindOptions, Timeouts
@@ -68,13 +68,13 @@ class KindE2EPlatform(SharedPlatformParts):
     name = "kind"
     timings: Mapping[str, float] = {}  # the runner logs each step's time; the suite has no per-component figure
 
-    def __init__(self, deployed: runner.KindPlatform, opts: KindOptions, user_values: Mapping[str, Any]):
+    def __init__(self, deployed: runner.KindDeployment, opts: KindOptions, user_values: Mapping[str, Any]):
         self.deployed, self.opts = deployed, opts
         self.profile = deployed.plan.profile
         endpoints = deployed.endpoints  # an existing cluster's: port-forwards the runner opened
         self.gateway_url = endpoints["gateway_url"]
         self.model = endpoints["model"]
-        self.jaeger = JaegerClient(endpoints["jaeger_query_url"])
+        self.traces = JaegerClient(endpoints["jaeger_query_url"])
         self.collector_otlp_grpc = endpoints["collector_otlp_grpc"]
         self.baseline = run_values(deployed.plan, user_values)
         self.values = dict(self.baseline)
@@ -136,7 +136,7 @@ class KindE2EPlatform(SharedPlatformParts):
         from llmd_trace_e2e.platforms.kind import kustomize_plan
         from llmd_trace_e2e.platforms.kind.kube import Kube
         from llmd_trace_e2e.runtime.waits import wait_for
-        from llmd_trace_e2e.spec.values import lookup
+        from llmd_trace_e2e.deployment.values import lookup
 
         path = self.profile.values_schema["modelservice"].path
         block = deep_merge(lookup(self.baseline, path) or {}, lookup(overlay, path) or {})

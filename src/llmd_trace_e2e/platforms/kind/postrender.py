@@ -6,8 +6,8 @@ import sys
 
 import yaml
 
-from llmd_trace_e2e.spec.charts import post_render_documents
-from llmd_trace_e2e.spec.profiles import POST_RENDERS
+from llmd_trace_e2e.deployment.charts import post_render_documents
+from llmd_trace_e2e.deployment.profiles import POST_RENDERS
 
 
 def main(argv: list[str]) -> int:

@@ -34,8 +34,8 @@ Log = Callable[[str], None]
 
 
 @dataclass
-class KindPlatform:
-    """A running kind platform: where to reach it, and how to gather its diagnostics."""
+class KindDeployment:
+    """What `deploy` left running on a kind cluster: where to reach it, and how to gather its diagnostics."""
 
     plan: Plan
     tools: dict[str, str]
@@ -137,7 +137,7 @@ def _apply_text(step: Apply) -> str:
     of the Go module versions.toml [crds.modules] names, copied into it."""
     if step.module:
         from llmd_trace_e2e.platforms.kind.crd_modules import crd_files, crd_modules
-        from llmd_trace_e2e.spec.profiles import load_versions
+        from llmd_trace_e2e.deployment.profiles import load_versions
 
         [module] = [m for m in crd_modules(load_versions()) if m.key == step.module]
         text = "\n---\n".join(path.read_text() for path in crd_files(module))
@@ -251,7 +251,7 @@ def write_files(plan: Plan) -> None:
 
 
 def up(opts: KindOptions, log: Log = print, host: Host | None = None,
-       stop_before: Callable[[object], bool] | None = None) -> KindPlatform:
+       stop_before: Callable[[object], bool] | None = None) -> KindDeployment:
     plan = build_plan(opts)
     log(f"[kind] profile {plan.profile.name}, cluster {opts.cluster_name}, "
         f"{'GPU' if opts.gpu else 'CPU'}{' P/D' if opts.pd else ''}")
@@ -261,7 +261,7 @@ def up(opts: KindOptions, log: Log = print, host: Host | None = None,
 
 
 def bring_up(plan: Plan, log: Log = print, host: Host | None = None,
-             stop_before: Callable[[object], bool] | None = None) -> KindPlatform:
+             stop_before: Callable[[object], bool] | None = None) -> KindDeployment:
     """Preflight, then every step; on a failure, diagnostics, then the teardown of what this run made."""
     opts = plan.options
     pre = run_preflight(plan, host)
@@ -292,12 +292,12 @@ def bring_up(plan: Plan, log: Log = print, host: Host | None = None,
                 log(f"[kind] removing what the run installed failed too: {remove_exc}")
         raise
     if plan.stopped_before is not None:
-        return KindPlatform(plan, pre.tools, created)
+        return KindDeployment(plan, pre.tools, created)
     platform_file = opts.run_dir / "platform.json"
     platform_file.write_text(json.dumps(plan.endpoints, indent=2) + "\n")
     log(f"[kind] ready: gateway {plan.endpoints['gateway_url']}, Jaeger {plan.endpoints['jaeger_query_url']} "
         f"(details: {platform_file})")
-    return KindPlatform(plan, pre.tools, created)
+    return KindDeployment(plan, pre.tools, created)
 
 
 def down(opts: KindOptions, log: Log = print, host: Host | None = None) -> None:

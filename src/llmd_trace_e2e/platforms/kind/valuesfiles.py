@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from llmd_trace_e2e.spec.charts import (
+from llmd_trace_e2e.deployment.charts import (
     EPP_RELEASE, EPP_TOP_LEVEL, HARNESS_TOP_LEVEL, MODELSERVICE_RELEASE, split_values)
-from llmd_trace_e2e.spec.profiles import Profile
-from llmd_trace_e2e.spec.values import ValuesError, deep_merge, load_values_file, tracing_values
+from llmd_trace_e2e.deployment.profiles import Profile
+from llmd_trace_e2e.deployment.values import ValuesError, deep_merge, load_values_file, tracing_values
 from llmd_trace_e2e.platforms.kind import yamlout
 from llmd_trace_e2e.platforms.kind.options import KindOptions
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.components import ComponentBinary
+from llmd_trace_e2e.deployment.components import ComponentBinary
 
 HELP_TIMEOUT_S = 10.0
 _ELF_MACHINES = {"x86_64": 0x3E, "amd64": 0x3E, "aarch64": 0xB7, "arm64": 0xB7, "ppc64le": 0x15, "s390x": 0x16}

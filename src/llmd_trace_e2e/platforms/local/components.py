@@ -18,8 +18,8 @@ from typing import Callable, Mapping
 from llmd_trace_e2e.platforms.local.binaries import ProbedBinary, missing_flags, probe
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.runtime.paths import bin_dir
-from llmd_trace_e2e.spec.components import ComponentBinary
-from llmd_trace_e2e.spec.profiles import Profile, load_profile, load_versions, profile_names
+from llmd_trace_e2e.deployment.components import ComponentBinary
+from llmd_trace_e2e.deployment.profiles import Profile, load_profile, load_versions, profile_names
 
 GAIE_MODULE = "sigs.k8s.io/gateway-api-inference-extension"
 DEFAULT_PROFILE = "local"

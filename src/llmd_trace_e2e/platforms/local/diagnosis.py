@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from llmd_trace_e2e.runtime.diagnose import EVIDENCE_LINES, Diagnosis, Finding, Sources, short_log_line
 
 if TYPE_CHECKING:
-    from llmd_trace_e2e.platforms.pipeline import LocalCollector
+    from llmd_trace_e2e.platforms.local.pipeline import LocalCollector
     from llmd_trace_e2e.runtime.procs import Supervisor
     from llmd_trace_e2e.traces.jaeger import JaegerClient
 

@@ -11,7 +11,7 @@ from string import Template
 import requests
 import yaml
 
-from llmd_trace_e2e.spec.gateway_values import GatewayTracing
+from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.runtime.paths import config_dir, tool
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor
 from llmd_trace_e2e.runtime.waits import Pending

@@ -16,7 +16,7 @@ from typing import Mapping
 
 import grpc
 
-from llmd_trace_e2e.spec.charts import Launch
+from llmd_trace_e2e.deployment.charts import Launch
 from llmd_trace_e2e.runtime.errors import ToolMissing
 from llmd_trace_e2e.runtime.paths import repo_root, tool
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor

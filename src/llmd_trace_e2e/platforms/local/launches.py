@@ -10,9 +10,9 @@ from typing import Any, Mapping
 from llmd_trace_e2e.platforms.base import SDK_BATCH_DELAY_S
 from llmd_trace_e2e.platforms.local.epp import epp_argv
 from llmd_trace_e2e.platforms.local.proxy import sidecar_argv
-from llmd_trace_e2e.spec.charts import Launch, epp_launch, pool_selector, proxy_launch
-from llmd_trace_e2e.spec.profiles import Profile
-from llmd_trace_e2e.spec.values import deep_merge, lookup, tracing_values
+from llmd_trace_e2e.deployment.charts import Launch, epp_launch, pool_selector, proxy_launch
+from llmd_trace_e2e.deployment.profiles import Profile
+from llmd_trace_e2e.deployment.values import deep_merge, lookup, tracing_values
 
 # The harness's one addition to the exporters' env: vLLM and the EPP send their batches every
 # 0.5 s instead of the SDKs' 5 s (SDK_BATCH_DELAY_S), so a wait for spans, or the wait that proves

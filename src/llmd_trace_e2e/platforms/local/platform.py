@@ -20,23 +20,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from llmd_trace_e2e.spec.charts import Launch, epp_launch, localize, proxy_launch, vllm_launch
-from llmd_trace_e2e.spec.collector_config import CollectorConfig, load_collector_config, repo_collector_config
+from llmd_trace_e2e.deployment.charts import Launch, epp_launch, localize, proxy_launch, vllm_launch
+from llmd_trace_e2e.deployment.collector_config import CollectorConfig, load_collector_config, repo_collector_config
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.runtime.errors import ConfigError, StartupError
-from llmd_trace_e2e.spec.gateway_values import GatewayTracing
+from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.runtime.paths import tool
-from llmd_trace_e2e.platforms.pipeline import LocalCollector, LocalJaeger
+from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger
 from llmd_trace_e2e.platforms.base import SDK_BATCH_DELAY_S, SharedPlatformParts
 from llmd_trace_e2e.platforms.options import with_overrides
 from llmd_trace_e2e.runtime.ports import free_ports
 from llmd_trace_e2e.runtime.procs import Supervisor
-from llmd_trace_e2e.spec.components import parse_components
-from llmd_trace_e2e.spec.profiles import Profile, load_profile
-from llmd_trace_e2e.spec.traceability import check_traceable
+from llmd_trace_e2e.deployment.components import parse_components
+from llmd_trace_e2e.deployment.profiles import Profile, load_profile
+from llmd_trace_e2e.deployment.traceability import check_traceable
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
-from llmd_trace_e2e.spec.values import deep_merge, lookup, merge_values_files, tracing_values
+from llmd_trace_e2e.deployment.values import deep_merge, lookup, merge_values_files, tracing_values
 from llmd_trace_e2e.platforms.local.assets import model_dir, vllm_python
 from llmd_trace_e2e.platforms.local.diagnosis import pipeline_diagnosis
 from llmd_trace_e2e.platforms.local.epp import EppServer, prepare_pool, start_epp
@@ -88,7 +88,7 @@ class LocalPlatform(SharedPlatformParts):
         self.gateway_admin_port: int | None = None
         self.epp_ports: list[int] = []  # grpc, health, metrics
         self.jaeger_process: LocalJaeger | None = None
-        self.jaeger: JaegerClient | None = None
+        self.traces: JaegerClient | None = None
         self.collector: LocalCollector | None = None
         self.control_plane: LocalControlPlane | None = None
         self.vllm: VllmServer | None = None
@@ -236,7 +236,7 @@ class LocalPlatform(SharedPlatformParts):
 
     def diagnosis(self) -> Diagnosis:
         """What a failed assertion consults: dead components, restarts, export errors, lost spans."""
-        return pipeline_diagnosis(self.supervisor, self.collector, self.jaeger)
+        return pipeline_diagnosis(self.supervisor, self.collector, self.traces)
 
     @staticmethod
     def preflight() -> None:
@@ -252,7 +252,7 @@ class LocalPlatform(SharedPlatformParts):
         self.preflight()
         self.collector_config = collector_config
         self.jaeger_process = LocalJaeger(self.supervisor, self.artifacts).start()
-        self.jaeger = self.jaeger_process.client()
+        self.traces = self.jaeger_process.client()
         self.collector = LocalCollector(self.supervisor, self.artifacts, collector_config,
                                         self.jaeger_process.otlp_grpc_address,
                                         self.jaeger_process.otlp_http_url).start()

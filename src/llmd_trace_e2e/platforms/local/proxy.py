@@ -17,7 +17,7 @@ import requests
 
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor
 from llmd_trace_e2e.runtime.waits import Pending
-from llmd_trace_e2e.spec.charts import Launch
+from llmd_trace_e2e.deployment.charts import Launch
 
 # (flag, what it names): the render's value is a Pod's port; locally each process has its own.
 PORT_FLAGS = (("port", "the sidecar's own port"), ("vllm-port", "its model server's port"),

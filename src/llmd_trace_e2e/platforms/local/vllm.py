@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from llmd_trace_e2e.spec.charts import Launch
+from llmd_trace_e2e.deployment.charts import Launch
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor
 from llmd_trace_e2e.runtime.waits import Pending

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from llmd_trace_e2e.runtime.errors import HarnessError
-from llmd_trace_e2e.spec.profiles import load_profile
+from llmd_trace_e2e.deployment.profiles import load_profile
 from llmd_trace_e2e.platforms.kind import manifests, runner
 from llmd_trace_e2e.platforms.kind.options import KindOptions, Timeouts
 from llmd_trace_e2e.platforms.kind.plan import Apply, Plan, Wait

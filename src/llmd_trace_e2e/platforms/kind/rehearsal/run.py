@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError
 from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.runtime.waits import wait_for
-from llmd_trace_e2e.spec.profiles import load_profile, load_versions, profile_names, resolve_chart
+from llmd_trace_e2e.deployment.profiles import load_profile, load_versions, profile_names, resolve_chart
 from llmd_trace_e2e.platforms.kind import runner
 from llmd_trace_e2e.platforms.kind.diagnostics import ClusterDiagnosis
 from llmd_trace_e2e.platforms.kind.kube import Kube

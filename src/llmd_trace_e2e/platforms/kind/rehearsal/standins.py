@@ -22,8 +22,8 @@ from typing import Iterable
 import yaml
 
 from llmd_trace_e2e.runtime.paths import repo_root
-from llmd_trace_e2e.spec.chart_render import locate_chart
-from llmd_trace_e2e.spec.profiles import ChartPin
+from llmd_trace_e2e.deployment.chart_render import locate_chart
+from llmd_trace_e2e.deployment.profiles import ChartPin
 from llmd_trace_e2e.platforms.kind.crd_modules import crd_files, crd_modules
 
 STAND_IN_ANNOTATION = "llmd-trace-e2e.llm-d.ai/rehearsal-stand-in"

@@ -12,7 +12,7 @@ from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.completions import Completion
 from llmd_trace_e2e.traffic.resend import Sampled
 
-from checks import resend_until_the_epp_samples
+from pytest_llmd_trace.suite import resend_until_the_epp_samples
 
 ABORT_SETTLE_S = 5.0  # longer than the whole 400-token stream takes (2.2 s read to its end, 2 cores)
 FINISHED = re.compile(r'^vllm:request_success_total\{[^}]*finished_reason="(?:stop|length)"[^}]*\} ([0-9.e+]+)$', re.M)

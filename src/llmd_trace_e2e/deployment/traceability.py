@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.chart_emulation import epp_user_env_path
-from llmd_trace_e2e.spec.charts import Launch, epp_launch, vllm_launch
-from llmd_trace_e2e.spec.profiles import Profile
-from llmd_trace_e2e.spec.sampling import root_ratio
-from llmd_trace_e2e.spec.values import lookup
+from llmd_trace_e2e.deployment.chart_emulation import epp_user_env_path
+from llmd_trace_e2e.deployment.charts import Launch, epp_launch, vllm_launch
+from llmd_trace_e2e.deployment.profiles import Profile
+from llmd_trace_e2e.deployment.sampling import root_ratio
+from llmd_trace_e2e.deployment.values import lookup
 
 NAMES = {"epp": "the EPP", "vllm-decode": "vLLM (decode)"}
 CHART_OF = {"epp": "epp", "vllm-decode": "modelservice"}

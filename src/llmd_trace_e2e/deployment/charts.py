@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
-from llmd_trace_e2e.spec import chart_emulation, kustomize_modelserver
-from llmd_trace_e2e.spec.chart_render import (
+from llmd_trace_e2e.deployment import chart_emulation, kustomize_modelserver
+from llmd_trace_e2e.deployment.chart_render import (
     NAMESPACE, ChartUnavailable, RenderedContainer, containers_of, render_chart)
-from llmd_trace_e2e.spec.profiles import Profile
-from llmd_trace_e2e.spec.values import deep_merge, lookup
+from llmd_trace_e2e.deployment.profiles import Profile
+from llmd_trace_e2e.deployment.values import deep_merge, lookup
 
 EPP_RELEASE = "trace-e2e"  # the InferencePool is named after the EPP release
 MODELSERVICE_RELEASE = "trace-e2e-ms"

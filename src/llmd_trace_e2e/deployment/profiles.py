@@ -14,8 +14,8 @@ from typing import Any, Mapping
 import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec import releases as rel
-from llmd_trace_e2e.spec.releases import GapRelease, Judgement, RunVersion
+from llmd_trace_e2e.deployment import releases as rel
+from llmd_trace_e2e.deployment.releases import GapRelease, Judgement, RunVersion
 
 COMPONENTS = ("epp", "routing-proxy", "vllm-decode", "vllm-prefill")
 # Changes a profile makes to a chart's render before it is applied (helm --post-renderer), by name.

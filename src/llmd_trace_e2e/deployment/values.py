@@ -9,8 +9,8 @@ from typing import Any, Mapping
 import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.kustomize_modelserver import KustomizeValuesError, check_block
-from llmd_trace_e2e.spec.profiles import Profile, TracingSchema
+from llmd_trace_e2e.deployment.kustomize_modelserver import KustomizeValuesError, check_block
+from llmd_trace_e2e.deployment.profiles import Profile, TracingSchema
 
 # The tracing guide's default endpoint: the collector Service the run deploys answers there.
 COLLECTOR_ENDPOINT = "http://opentelemetry-collector.monitoring.svc.cluster.local:4317"

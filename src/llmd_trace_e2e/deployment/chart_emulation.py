@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from llmd_trace_e2e.spec.chart_render import ChartRefused, RenderedContainer, env_value
+from llmd_trace_e2e.deployment.chart_render import ChartRefused, RenderedContainer, env_value
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.values import COLLECTOR_ENDPOINT, lookup
+from llmd_trace_e2e.deployment.values import COLLECTOR_ENDPOINT, lookup
 
 MODELSERVICE = "llm-d-modelservice"
 INFERENCEPOOL = "inferencepool"

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.collector_config import CollectorConfig
-from llmd_trace_e2e.spec.collector_paths import backend_paths, component_type, first_traces_receiver
+from llmd_trace_e2e.deployment.collector_config import CollectorConfig
+from llmd_trace_e2e.deployment.collector_paths import backend_paths, component_type, first_traces_receiver
 
 TAP_PIPELINE = "traces/harness-tap"
 TAP_EXPORTER = "file/harness-tap"

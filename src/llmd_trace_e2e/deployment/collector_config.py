@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.collector_paths import backend_paths
+from llmd_trace_e2e.deployment.collector_paths import backend_paths
 from llmd_trace_e2e.traces.patterns import SpanPattern
 
 
@@ -45,12 +45,22 @@ class CollectorConfig:
         return yaml.safe_dump(self.body, sort_keys=False)
 
 
-def load_collector_config(path: Path) -> CollectorConfig:
+# The repo's configs before they were named for what they are: a path to one is refused naming the new.
+RENAMED = {"collector.yaml": "guide.yaml", "recommended.yaml": "guide-with-fixes.yaml"}
+
+
+def read_collector_config(path: Path) -> str:
+    path = Path(path)
+    if not path.exists() and path.parent.name == "collector" and path.name in RENAMED:
+        raise ConfigError(f"{path} was renamed: pass {path.with_name(RENAMED[path.name])}")
     try:
-        text = Path(path).read_text()
+        return path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read collector config {path}: {exc.strerror}") from None
-    return parse_collector_config(text, str(path))
+
+
+def load_collector_config(path: Path) -> CollectorConfig:
+    return parse_collector_config(read_collector_config(path), str(path))
 
 
 def parse_collector_config(text: str, source: str = "<config>") -> CollectorConfig:
@@ -75,8 +85,8 @@ def parse_collector_config(text: str, source: str = "<config>") -> CollectorConf
     return config
 
 
-def repo_collector_config(name: str = "collector.yaml") -> CollectorConfig:
-    """The guide's config (default), or another of config/collector/ such as recommended.yaml."""
+def repo_collector_config(name: str = "guide.yaml") -> CollectorConfig:
+    """The guide's config (default), or another of config/collector/ such as guide-with-fixes.yaml."""
     from llmd_trace_e2e.runtime.paths import config_dir
 
     return load_collector_config(config_dir() / "collector" / name)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from llmd_trace_e2e.traces.patterns import SpanPattern
 
 
-class _Config(Protocol):  # spec.collector_config.CollectorConfig (which imports this module)
+class _Config(Protocol):  # deployment.collector_config.CollectorConfig (which imports this module)
     body: dict[str, Any]
 
     def traces_pipelines(self) -> dict[str, dict[str, Any]]: ...

@@ -12,10 +12,10 @@ from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.traffic.resend import Sampled, send_until_sampled
 from llmd_trace_e2e.platforms.base import expected_service
-from llmd_trace_e2e.spec.charts import epp_launch
-from llmd_trace_e2e.spec.releases import Status
-from llmd_trace_e2e.spec.sampling import root_ratio
-from llmd_trace_e2e.spec.values import deep_merge, nest
+from llmd_trace_e2e.deployment.charts import epp_launch
+from llmd_trace_e2e.deployment.releases import Status
+from llmd_trace_e2e.deployment.sampling import root_ratio
+from llmd_trace_e2e.deployment.values import deep_merge, nest
 from llmd_trace_e2e.traces.assertions import Failure, expect, expect_now
 from llmd_trace_e2e.traces.request import root_during
 
@@ -80,7 +80,7 @@ def resend_until_the_epp_samples(platform, send: Callable[[], T], *, propagate: 
         settle(platform, completion_of(batch[-1]))
         spans = platform.unfiltered_spans()
         if spans is None:
-            spans = platform.jaeger.find_spans(epp, completion_of(batch[0]).started - timedelta(seconds=1))
+            spans = platform.traces.find_spans(epp, completion_of(batch[0]).started - timedelta(seconds=1))
         return next((sent for sent in batch if root_during(spans, epp, completion_of(sent), EPP_ROOT_SPAN)), None)
 
     return send_until_sampled(send, first_sampled, ratio, f"the EPP ({epp})")
@@ -119,7 +119,7 @@ def epp_may_ignore_traceparent(platform) -> bool:
 def spans_around(platform, service: str, completion):
     """The spans of `service` in traces that started around the completion's time."""
     since = completion.started - timedelta(seconds=5)
-    return lambda: platform.jaeger.find_spans(service, since)
+    return lambda: platform.traces.find_spans(service, since)
 
 
 def expect_spans(platform, fetch, checks, what: str):

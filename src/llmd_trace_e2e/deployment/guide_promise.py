@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence
 
-from llmd_trace_e2e.spec.profiles import Profile
-from llmd_trace_e2e.spec.values import COLLECTOR_ENDPOINT as GUIDE_COLLECTOR  # the guide's stated default
-from llmd_trace_e2e.spec.values import lookup
+from llmd_trace_e2e.deployment.profiles import Profile
+from llmd_trace_e2e.deployment.values import COLLECTOR_ENDPOINT as GUIDE_COLLECTOR  # the guide's stated default
+from llmd_trace_e2e.deployment.values import lookup
 
 VLLM_ENV = ("OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER", "OTEL_TRACES_SAMPLER",
             "OTEL_TRACES_SAMPLER_ARG")

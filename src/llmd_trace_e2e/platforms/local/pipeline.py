@@ -16,9 +16,9 @@ import requests
 import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.spec.collector_adapt import (
+from llmd_trace_e2e.deployment.collector_adapt import (
     SECTIONS, TAP_EXPORTER, LocalTargets, adapt_for_local, check_components, local_ports_needed)
-from llmd_trace_e2e.spec.collector_config import CollectorConfig
+from llmd_trace_e2e.deployment.collector_config import CollectorConfig
 from llmd_trace_e2e.runtime.diagnose import short_log_line
 from llmd_trace_e2e.runtime.paths import tool
 from llmd_trace_e2e.runtime.ports import free_ports, is_listening

@@ -54,9 +54,9 @@ def tapped_or_skip(platform):
 
 
 def jaeger_spans_since_start(platform):
-    return components_spans(platform.jaeger.all_spans(platform.started_at - timedelta(minutes=1)))
+    return components_spans(platform.traces.all_spans(platform.started_at - timedelta(minutes=1)))
 
 
 def barrier_on_every_path(platform):
     """A span through the run's collector, awaited in Jaeger once per path to the backend."""
-    barrier(platform.collector_otlp_grpc, platform.jaeger, copies=path_copies(platform.collector_config))
+    barrier(platform.collector_otlp_grpc, platform.traces, copies=path_copies(platform.collector_config))
