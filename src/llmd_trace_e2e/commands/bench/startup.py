@@ -63,7 +63,7 @@ def _vllm_start(folder: Path, label: str, as_before: bool, collector_endpoint: s
 
     scratch = Path(tempfile.mkdtemp(prefix="llmd-vllm-"))  # short: vLLM's IPC sockets live under it
     spec, port = _launch_spec(scratch, collector_endpoint, "vllm-start")
-    env = component_env(deployment.env)
+    env = component_env(spec.env)
     if as_before:
         env.update(NO_BYTECODE_ENV, PYTHONPYCACHEPREFIX=str(scratch / "no-pycache"))
         shutil.rmtree(Path(spec.env["VLLM_CACHE_ROOT"]) / "modelinfos", ignore_errors=True)
