@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.platforms.options import with_overrides
+from llmd_trace_e2e.platforms.options import DEFAULT_CLUSTER_NAME, with_overrides
 
 NAMESPACE = "llm-d"
 MONITORING_NAMESPACE = "monitoring"
@@ -44,6 +44,9 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class KindOptions:
+    """What a kind run was asked to do. The fields set by a command-line option are those of the
+    options' KIND declarations (platforms/options.py), by the same name; their defaults match."""
+
     profile: str = "kustomize-guide"
     gpu: bool = False
     pd: bool = False  # prefill/decode disaggregation (GPU only)
@@ -51,7 +54,7 @@ class KindOptions:
     collector_config: Path | None = None  # default: the repo's config/collector/guide.yaml
     helmfile: Path | None = None
     pool: str | None = None  # the InferencePool a --helmfile deploys
-    cluster_name: str = "llmd-trace-e2e"
+    cluster_name: str = DEFAULT_CLUSTER_NAME
     keep_cluster: bool = False
     use_existing_cluster: bool = False
     kubeconfig: Path | None = None  # with --use-existing-cluster
