@@ -13,12 +13,6 @@ HARNESS_LABEL = "llmd-trace-e2e.llm-d.ai/harness"
 GPU_NODE_LABEL = "llmd-trace-e2e.llm-d.ai/gpu-node"
 FIELD_MANAGER = "llmd-trace-e2e"
 
-# Host ports (127.0.0.1 only) = NodePorts, mapped in clusters/kind-*.yaml.
-GATEWAY_PORT = 30080
-JAEGER_QUERY_PORT = 30686
-COLLECTOR_GRPC_PORT = 30317
-COLLECTOR_HTTP_PORT = 30318
-
 
 @dataclass(frozen=True)
 class Timeouts:
