@@ -250,10 +250,13 @@ class TracePipeline:
     collector: LocalCollector
 
     @classmethod
-    def launch(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig) -> "TracePipeline":
-        """Both processes started, not yet awaited."""
+    def launch(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig,
+               exporter_to: str | None = None) -> "TracePipeline":
+        """Both processes started, not yet awaited. `exporter_to` (fault tests) points the
+        collector's exporter at that OTLP gRPC address instead of this Jaeger."""
         jaeger = LocalJaeger(supervisor, run_dir).start()
-        collector = LocalCollector(supervisor, run_dir, config, jaeger.otlp_grpc_address, jaeger.otlp_http_url).start()
+        collector = LocalCollector(supervisor, run_dir, config, exporter_to or jaeger.otlp_grpc_address,
+                                   None if exporter_to else jaeger.otlp_http_url).start()
         return cls(jaeger, collector)
 
     def wait_ready(self, timeouts: PipelineTimeouts = PipelineTimeouts(),
@@ -264,5 +267,6 @@ class TracePipeline:
 
     @classmethod
     def start(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig,
-              timeouts: PipelineTimeouts = PipelineTimeouts(), stats: WaitStats | None = None) -> "TracePipeline":
-        return cls.launch(supervisor, run_dir, config).wait_ready(timeouts, stats)
+              timeouts: PipelineTimeouts = PipelineTimeouts(), stats: WaitStats | None = None,
+              exporter_to: str | None = None) -> "TracePipeline":
+        return cls.launch(supervisor, run_dir, config, exporter_to).wait_ready(timeouts, stats)
