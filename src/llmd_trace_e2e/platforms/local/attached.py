@@ -16,6 +16,7 @@ from llmd_trace_e2e.deployment.collector_config import load_collector_config, re
 from llmd_trace_e2e.runtime.diagnose import Diagnosis, Finding, Sources
 from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError
 from llmd_trace_e2e.platforms.base import SharedPlatformParts
+from llmd_trace_e2e.platforms.options import COLLECTOR_CONFIG, PROFILE, VALUES
 from llmd_trace_e2e.platforms.local.pipeline import FILTERED_SPANS, tap_spans, telemetry_counter
 from llmd_trace_e2e.deployment.profiles import load_profile
 from llmd_trace_e2e.deployment.traceability import check_traceable
@@ -106,8 +107,8 @@ class AttachedPlatform(SharedPlatformParts):
     @staticmethod
     def check_options(options) -> None:
         """A live stack for --artifacts (a missing or stale state file fails in one line naming the fix)."""
-        given = [flag for flag, value in (("--profile", options.profile), ("--values", options.values_files),
-                                          ("--collector-config", options.collector_config)) if value]
+        given = [option.flag for option, value in ((PROFILE, options.profile), (VALUES, options.values_files),
+                                                   (COLLECTOR_CONFIG, options.collector_config)) if value]
         if given:
             raise ConfigError(f"--attach runs against the stack as `local up` started it: {', '.join(given)} "
                               "belong to `llmd-trace-e2e local up`")
