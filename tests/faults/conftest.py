@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind
 from llmd_trace_e2e.deployment.collector_config import repo_collector_config
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.platforms.local.diagnosis import pipeline_diagnosis
-from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger
+from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts, TracePipeline
 from llmd_trace_e2e.runtime.ports import free_ports, is_listening
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor
 from llmd_trace_e2e.traces.jaeger import JaegerClient
@@ -129,12 +129,9 @@ class PipelineStack:
 def start_pipeline(supervisor: Supervisor, folder: Path, exporter_to: str | None = None) -> PipelineStack:
     """Jaeger and the collector (the repo's config); `exporter_to` points the collector's
     exporter somewhere other than this Jaeger (a fault)."""
-    jaeger = LocalJaeger(supervisor, folder).start()
-    collector = LocalCollector(supervisor, folder, repo_collector_config(),
-                               exporter_to or jaeger.otlp_grpc_address).start()
-    jaeger.wait_ready(READY_S)
-    collector.wait_ready(READY_S)
-    return PipelineStack(supervisor, folder, jaeger, collector, jaeger.client())
+    pipeline = TracePipeline.start(supervisor, folder, repo_collector_config(), PipelineTimeouts(READY_S, READY_S),
+                                   exporter_to=exporter_to)
+    return PipelineStack(supervisor, folder, pipeline.jaeger, pipeline.collector, pipeline.jaeger.client())
 
 
 @pytest.fixture

@@ -92,6 +92,13 @@ def test_unknown_platform(probe, tmp_path):
                           "argument --platform: invalid choice: 'x' (choose from 'local', 'kind')")
 
 
+@pytest.mark.parametrize("where,fix", [(("--platform", "kind"), "--load-image"), (("--attach",), "local up")])
+def test_component_only_on_the_local_platform(probe, tmp_path, where, fix):
+    result = pytest_run(probe, tmp_path, *where, "--component", "epp=/bin/true")
+    assert_one_clear_line(result, "ERROR: llmd-trace-e2e:", "--component runs binaries on the local platform, "
+                          f"not with {' '.join(where)}", fix)
+
+
 def test_unknown_profile(probe, tmp_path):
     result = pytest_run(probe, tmp_path, "--platform", "local", "--profile", "nope")
     assert_one_clear_line(result, "ERROR: llmd-trace-e2e:", "unknown profile 'nope': choose one of", "local")

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from llmd_trace_e2e.platforms.choose import PLATFORMS
 from llmd_trace_e2e.runtime.errors import HarnessError
 from llmd_trace_e2e.runtime.procs import terminate_on_sigterm
 
@@ -25,23 +26,20 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _delegate(command: str, rest: list[str]) -> int:
-    """Subcommands with parsers of their own."""
-    if command == "kind":
-        from llmd_trace_e2e.platforms.kind.cli import kind_main as sub
-    elif command == "bench":
+    """Subcommands with parsers of their own: each platform's (platforms/choose.py), bench, soak."""
+    if command in PLATFORMS:
+        return PLATFORMS[command].command(rest)
+    if command == "bench":
         from llmd_trace_e2e.commands.bench import bench_main as sub
-    elif command == "local":
-        from llmd_trace_e2e.platforms.local.stack import local_main as sub
     else:
         from llmd_trace_e2e.commands.soak import soak_main as sub
     return sub(rest)
 
 
 DELEGATED = {
-    "kind": "the kind platform: --plan, up, down (see `kind --help`)",
+    **{name: entry.command_help for name, entry in PLATFORMS.items()},
     "bench": "time to verdict, span visibility latency and tracing overhead on the local platform",
     "soak": "run the local-platform suite N times and report each failure's reason",
-    "local": "a local stack that stays up: up, status, down (see `local --help`)",
 }
 
 

@@ -1,5 +1,5 @@
 """Version profiles (config/profiles.yaml): which llm-d releases a run targets, which values keys
-their charts read, and which services, spans and known upstream gaps to expect.
+their charts read, and which services, spans and known upstream gaps (gaps.py) to expect.
 
 Chart versions and image tags are resolved from versions.toml, the one place pins live.
 """
@@ -15,7 +15,8 @@ import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.deployment import releases as rel
-from llmd_trace_e2e.deployment.releases import GapRelease, Judgement, RunVersion
+from llmd_trace_e2e.deployment.gaps import Gap, parse_gaps
+from llmd_trace_e2e.deployment.releases import RunVersion
 
 COMPONENTS = ("epp", "routing-proxy", "vllm-decode", "vllm-prefill")
 # Changes a profile makes to a chart's render before it is applied (helm --post-renderer), by name.
@@ -38,31 +39,6 @@ class ChartPin:
         if self.repo.startswith("oci://"):
             return [f"{self.repo.rstrip('/')}/{self.chart}", "--version", self.version]
         return [self.chart, "--repo", self.repo, "--version", self.version]
-
-
-GAP_EFFECTS = ("no-spans", "no-join", "other")
-
-
-@dataclass(frozen=True)
-class Gap:
-    id: str
-    components: tuple[str, ...]
-    description: str
-    upstream: str
-    effect: str = "other"  # "no-spans", "no-join" or "other"
-    releases: tuple[GapRelease, ...] = ()  # which projects' releases have it, and which fixed it
-    conditions: tuple[str, ...] = ()  # a collector-config gap: the filter conditions it stands for
-
-    @property
-    def reason(self) -> str:
-        facts = "; ".join(r.facts() for r in self.releases) or "no releases named"
-        return f"known gap {self.id}: {self.description} (upstream: {self.upstream}; {facts})"
-
-    def judge(self, run: rel.RunVersions) -> Judgement:
-        return rel.judge(self.releases, run)
-
-    def applies_to(self, component: str) -> bool:
-        return component in self.components
 
 
 @dataclass(frozen=True)
@@ -233,27 +209,10 @@ def _schemas(raw: Mapping[str, Any], where: str) -> dict[str, TracingSchema]:
 
 
 def _gaps(raw: list[Mapping[str, Any]], where: str) -> tuple[Gap, ...]:
-    gaps = []
-    for item in raw or []:
-        if "fixed_in" in item:
-            raise ProfileError(f"{where}: known gap {item.get('id', '?')}: write `releases:` (a project and its "
-                               "fixed_in, never, since or through each), not a free-text fixed_in")
-        missing = {"id", "components", "description", "upstream", "releases"} - set(item)
-        if missing:
-            raise ProfileError(f"{where}: known gap {item.get('id', '?')} lacks {', '.join(sorted(missing))}")
-        unknown = set(item["components"]) - set(COMPONENTS)
-        if unknown:
-            raise ProfileError(f"{where}: gap {item['id']} names unknown component(s) {sorted(unknown)}")
-        effect = item.get("effect", "other")
-        if effect not in GAP_EFFECTS:
-            raise ProfileError(f"{where}: gap {item['id']} has effect {effect!r}; known: {', '.join(GAP_EFFECTS)}")
-        try:
-            releases = rel.parse_gap_releases(item["releases"], item["components"], f"{where}: gap {item['id']}")
-        except ValueError as exc:
-            raise ProfileError(str(exc)) from None
-        gaps.append(Gap(item["id"], tuple(item["components"]), " ".join(item["description"].split()),
-                        item["upstream"], effect, releases, tuple(item.get("conditions") or ())))
-    return tuple(gaps)
+    try:
+        return parse_gaps(raw, where, COMPONENTS)
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 # Which parts of a run a profile's chart, image, binary and package roles fill.

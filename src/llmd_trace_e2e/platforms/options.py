@@ -1,11 +1,12 @@
 """Every option of a run, declared once: pytest (src/pytest_llmd_trace/plugin.py), `llmd-trace-e2e kind` and
-`llmd-trace-e2e local` add them from here, and RunOptions reads them back the same way."""
+`llmd-trace-e2e local` add them from here, and RunOptions reads them back the same way. (`--platform`
+is declared with the registry of platforms it chooses from: platforms/choose.py.)"""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from llmd_trace_e2e.runtime.errors import ConfigError
 
@@ -15,14 +16,20 @@ class Option:
     flag: str
     help: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    name: str = ""  # the field that keeps its value, where that is not the flag's own name
 
     @property
     def dest(self) -> str:
-        return self.flag.lstrip("-").replace("-", "_")
+        return self.name or self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def default(self) -> Any:
+        """Its value when not given (a repeatable option's as a tuple)."""
+        value = self.kwargs.get("default", False if self.kwargs.get("action") == "store_true" else None)
+        return tuple(value) if isinstance(value, list) else value
 
 
-PLATFORM = Option("--platform", "where the e2e suite runs: local processes (default) or a kind cluster",
-                  {"choices": ("local", "kind"), "default": "local"})
+DEFAULT_CLUSTER_NAME = "llmd-trace-e2e"
 PROFILE = Option("--profile", "version profile from config/profiles.yaml (default: local, or kustomize-guide on kind)",
                  {"default": None})
 VALUES = Option("--values", "Helm values file, repeatable, merged like `helm -f` (both platforms; the harness's "
@@ -43,22 +50,24 @@ COMPONENT = Option("--component", "local: run this binary as the EPP or the rout
 RUN = (PROFILE, VALUES, COLLECTOR_CONFIG, ARTIFACTS, TIMEOUT)
 LOCAL = (COMPONENT,)  # what only the local platform's entry points take
 
+# The kind platform's own options: each dest is a field of KindOptions (kind/options.py), which
+# kind/platform.py's kind_options fills from them by name.
 KIND = (
     Option("--gpu", "GPU nodes (NVIDIA) and a small real model", {"action": "store_true"}),
     Option("--pd", "prefill/decode disaggregation (needs --gpu)", {"action": "store_true"}),
-    Option("--cluster-name", "kind cluster to create or reuse", {"default": "llmd-trace-e2e"}),
+    Option("--cluster-name", "kind cluster to create or reuse", {"default": DEFAULT_CLUSTER_NAME}),
     Option("--keep-cluster", "leave the cluster running after the run, also when set-up fails", {"action": "store_true"}),
     Option("--use-existing-cluster", "deploy into the cluster of --kubeconfig/--context instead of creating one",
            {"action": "store_true"}),
     Option("--kubeconfig", "with --use-existing-cluster", {"default": None, "type": Path}),
     Option("--context", "with --use-existing-cluster", {"default": None}),
     Option("--load-image", "`kind load` a locally built image into the nodes (repeatable)",
-           {"action": "append", "default": [], "metavar": "IMAGE"}),
+           {"action": "append", "default": [], "metavar": "IMAGE"}, name="load_images"),
     Option("--offline", "air-gapped: CRDs from their Go modules, charts from --chart-dir or a Go module that "
                         "serves them (GAIE's inferencepool); a chart that cannot be had is refused at plan time",
            {"action": "store_true"}),
     Option("--chart-dir", "install chart NAME from folder DIR instead of its repository (repeatable)",
-           {"action": "append", "default": [], "metavar": "NAME=DIR"}),
+           {"action": "append", "default": [], "metavar": "NAME=DIR"}, name="chart_dirs"),
     Option("--helmfile", "deploy llm-d from a guide's helmfile, tracing values layered on top",
            {"default": None, "type": Path}),
     Option("--pool", "the InferencePool a --helmfile deploys (the HTTPRoute's backend)", {"default": None}),
@@ -73,24 +82,6 @@ def add_options(add: Callable[..., Any], options: Iterable[Option], **overrides:
 
 
 @dataclass(frozen=True)
-class KindArgs:
-    """The kind-only options, typed (kind/platform.py turns them into KindOptions)."""
-
-    gpu: bool = False
-    pd: bool = False
-    cluster_name: str = "llmd-trace-e2e"
-    keep_cluster: bool = False
-    use_existing_cluster: bool = False
-    kubeconfig: Path | None = None
-    context: str | None = None
-    load_image: tuple[str, ...] = ()
-    offline: bool = False
-    chart_dir: tuple[str, ...] = ()  # NAME=DIR
-    helmfile: Path | None = None
-    pool: str | None = None
-
-
-@dataclass(frozen=True)
 class RunOptions:
     platform: str = "local"
     profile: str | None = None
@@ -100,7 +91,7 @@ class RunOptions:
     timeouts: tuple[str, ...] = ()  # NAME=SECONDS overrides of the platform's named timeouts
     attach: bool = False  # local: run against the stack `llmd-trace-e2e local up` left running
     components: tuple[str, ...] = ()  # local: --component ROLE=PATH[@VERSION], as given
-    kind: KindArgs = field(default_factory=KindArgs)
+    kind: Mapping[str, Any] = field(default_factory=dict)  # the KIND options given, by dest
 
     @classmethod
     def read(cls, get: Callable[[str], Any]) -> "RunOptions":
@@ -110,9 +101,8 @@ class RunOptions:
             found = get(option.dest)
             return default if found is None else found
 
-        kind = KindArgs(**{o.dest: (tuple(v) if isinstance(v, list) else v)
-                           for o in KIND if (v := value(o)) is not None})
-        return cls(platform=value(PLATFORM, "local"), profile=value(PROFILE), values_files=tuple(value(VALUES, [])),
+        kind = {o.dest: (tuple(v) if isinstance(v, list) else v) for o in KIND for v in [value(o, o.default)]}
+        return cls(platform=get("platform") or cls.platform, profile=value(PROFILE), values_files=tuple(value(VALUES, [])),
                    collector_config=value(COLLECTOR_CONFIG), artifacts=Path(value(ARTIFACTS, "artifacts")),
                    timeouts=tuple(value(TIMEOUT, [])), attach=bool(value(ATTACH, False)),
                    components=tuple(value(COMPONENT, [])), kind=kind)

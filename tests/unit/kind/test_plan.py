@@ -12,8 +12,8 @@ from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.deployment import values as helm_values
 from llmd_trace_e2e.platforms.kind import manifests, valuesfiles
 from llmd_trace_e2e.platforms.kind.cli import kind_main
-from llmd_trace_e2e.platforms.kind.options import (
-    COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT, Timeouts)
+from llmd_trace_e2e.platforms.kind.options import Timeouts
+from llmd_trace_e2e.platforms.kind.ports import COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT
 from llmd_trace_e2e.platforms.kind.plan import Apply, Command, Wait
 from llmd_trace_e2e.runtime.paths import repo_root
 from llmd_trace_e2e.deployment.profiles import load_profile, load_versions

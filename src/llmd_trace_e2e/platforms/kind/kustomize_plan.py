@@ -23,8 +23,8 @@ from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.deployment.values import lookup, nest, tracing_values
 from llmd_trace_e2e.platforms.kind import manifests, valuesfiles, yamlout
 from llmd_trace_e2e.platforms.kind.steps import Apply, Wait
-from llmd_trace_e2e.platforms.kind.options import (
-    COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, JAEGER_QUERY_PORT, NAMESPACE)
+from llmd_trace_e2e.platforms.kind.options import NAMESPACE
+from llmd_trace_e2e.platforms.kind.ports import OTLP_GRPC_PORT, collector_ports, jaeger_query_host_ports
 
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
 RECIPE_DIR = "recipe"
@@ -69,11 +69,8 @@ def _host_services() -> list[dict[str, Any]]:
         return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
                 "spec": {"type": "NodePort", "selector": {"app": app}, "ports": ports}}
     return [
-        service("jaeger-query-host", RECIPE_JAEGER, [
-            {"name": "query", "port": 16686, "targetPort": 16686, "nodePort": JAEGER_QUERY_PORT}]),
-        service(f"{RECIPE_COLLECTOR}-host", RECIPE_COLLECTOR, [
-            {"name": "otlp-grpc", "port": 4317, "targetPort": 4317, "nodePort": COLLECTOR_GRPC_PORT},
-            {"name": "otlp-http", "port": 4318, "targetPort": 4318, "nodePort": COLLECTOR_HTTP_PORT}]),
+        service("jaeger-query-host", RECIPE_JAEGER, jaeger_query_host_ports()),
+        service(f"{RECIPE_COLLECTOR}-host", RECIPE_COLLECTOR, collector_ports(host=True)),
     ]
 
 
@@ -127,7 +124,7 @@ def observability_steps(plan) -> tuple[str, str]:
     shows.insert(0, _file(plan, f"{RECIPE_DIR}/kustomization.yaml", kustomization,
                           "llm-d's tracing recipe (Step 1, Manual Deployment) in the workload's namespace; "
                           "the files are fetched at run time; images as versions.toml pins them"))
-    steps.append(Apply(f"the recipe's OpenTelemetry Collector ({RECIPE_COLLECTOR}:4317) and Jaeger "
+    steps.append(Apply(f"the recipe's OpenTelemetry Collector ({RECIPE_COLLECTOR}:{OTLP_GRPC_PORT}) and Jaeger "
                        f"({RECIPE_JAEGER_SERVICE}) in namespace {NAMESPACE}", opts.rendered_dir / RECIPE_DIR,
                        kustomize=True, shows=tuple(shows)))
     steps.append(Wait("Jaeger ready", "deployments", "jaeger_ready", NAMESPACE, name=RECIPE_JAEGER))
@@ -177,10 +174,11 @@ def pd_sidecar(profile) -> dict[str, Any]:
     """The routing proxy as llm-d's P/D recipe renders it (guides/recipes/modelserver/base/
     single-host/pd/vllm/patch-sidecar.yaml): no --tracing, no env. Only the pull policy differs
     (the recipe's Always would refuse a --load-image build)."""
-    return {"name": "routing-proxy", "args": ["--port=8000", "--kv-connector=nixlv2", "--zap-log-level=1",
+    port = valuesfiles.SERVICE_PORT
+    return {"name": "routing-proxy", "args": [f"--port={port}", "--kv-connector=nixlv2", "--zap-log-level=1",
                                               "--secure-serving=false"],
             "image": profile.images["routing-proxy"], "imagePullPolicy": "IfNotPresent",
-            "ports": [{"containerPort": 8000, "name": "sidecar", "protocol": "TCP"}], "resources": {},
+            "ports": [{"containerPort": port, "name": "sidecar", "protocol": "TCP"}], "resources": {},
             "restartPolicy": "Always",
             "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True}}
 

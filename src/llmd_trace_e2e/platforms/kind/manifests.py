@@ -8,9 +8,10 @@ from llmd_trace_e2e.deployment.collector_adapt import adapt_for_cluster
 from llmd_trace_e2e.deployment.collector_config import CollectorConfig
 from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.platforms.kind import yamlout
-from llmd_trace_e2e.platforms.kind.options import (
-    COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT, MONITORING_NAMESPACE,
-    NAMESPACE)
+from llmd_trace_e2e.platforms.kind.options import MONITORING_NAMESPACE, NAMESPACE
+from llmd_trace_e2e.platforms.kind.ports import (
+    GATEWAY_PORT, GATEWAY_SERVICE_PORT, JAEGER_QUERY_SERVICE_PORT, OTLP_GRPC_PORT, OTLP_HTTP_PORT, collector_ports,
+    jaeger_query_host_ports, service_port)
 
 COLLECTOR_NAME = "opentelemetry-collector"  # the guide's default endpoint names this Service
 COLLECTOR_CONFIG_KEY = "collector.yaml"
@@ -61,21 +62,16 @@ def jaeger(image: str) -> list[dict[str, Any]]:
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "env": [{"name": "JAEGER_LISTEN_HOST", "value": "0.0.0.0"}],  # default is localhost only
-        "ports": [{"name": "otlp-grpc", "containerPort": 4317}, {"name": "otlp-http", "containerPort": 4318},
-                  {"name": "query", "containerPort": 16686}],
-        "readinessProbe": {"tcpSocket": {"port": 16686}, "periodSeconds": 2},
+        "ports": [{"name": "otlp-grpc", "containerPort": OTLP_GRPC_PORT}, {"name": "otlp-http", "containerPort": OTLP_HTTP_PORT},
+                  {"name": "query", "containerPort": JAEGER_QUERY_SERVICE_PORT}],
+        "readinessProbe": {"tcpSocket": {"port": JAEGER_QUERY_SERVICE_PORT}, "periodSeconds": 2},
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
     }
     return [
         _deployment("jaeger", MONITORING_NAMESPACE, {"containers": [container]}),
-        _service(JAEGER_SERVICE, MONITORING_NAMESPACE, "jaeger", [
-            {"name": "otlp-grpc", "port": 4317, "targetPort": 4317},
-            {"name": "otlp-http", "port": 4318, "targetPort": 4318},
-            {"name": "query", "port": 16686, "targetPort": 16686},
-        ]),
-        _service("jaeger-query-host", MONITORING_NAMESPACE, "jaeger", [
-            {"name": "query", "port": 16686, "targetPort": 16686, "nodePort": JAEGER_QUERY_PORT},
-        ], node_port=True),
+        _service(JAEGER_SERVICE, MONITORING_NAMESPACE, "jaeger",
+                 [*collector_ports(), service_port("query", JAEGER_QUERY_SERVICE_PORT)]),
+        _service("jaeger-query-host", MONITORING_NAMESPACE, "jaeger", jaeger_query_host_ports(), node_port=True),
     ]
 
 
@@ -86,7 +82,8 @@ def collector_config_for_cluster(config: CollectorConfig, config_text: str,
     its receiver on the Service's ports, backend exporters to this run's Jaeger (`jaeger_host`),
     nothing else moved. The text as given when nothing had to move (the repo's config), else the
     adapted config under a header that says what changed."""
-    adapted = adapt_for_cluster(config, f"{jaeger_host}:4317", f"http://{jaeger_host}:4318", 4317, 4318)
+    adapted = adapt_for_cluster(config, f"{jaeger_host}:{OTLP_GRPC_PORT}", f"http://{jaeger_host}:{OTLP_HTTP_PORT}",
+                                OTLP_GRPC_PORT, OTLP_HTTP_PORT)
     if adapted.config.body == config.body:
         return config_text, ()
     header = "".join(f"# run as written, except: {note}\n" for note in adapted.notes)
@@ -103,8 +100,8 @@ def collector(image: str, config_text: str, config: CollectorConfig) -> list[dic
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "args": [f"--config=/conf/{COLLECTOR_CONFIG_KEY}"],
-        "ports": [{"name": "otlp-grpc", "containerPort": 4317}, {"name": "otlp-http", "containerPort": 4318}],
-        "readinessProbe": {"tcpSocket": {"port": 4317}, "periodSeconds": 2},
+        "ports": [{"name": "otlp-grpc", "containerPort": OTLP_GRPC_PORT}, {"name": "otlp-http", "containerPort": OTLP_HTTP_PORT}],
+        "readinessProbe": {"tcpSocket": {"port": OTLP_GRPC_PORT}, "periodSeconds": 2},
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
         "volumeMounts": [{"name": "config", "mountPath": "/conf", "readOnly": True}],
     }
@@ -116,14 +113,9 @@ def collector(image: str, config_text: str, config: CollectorConfig) -> list[dic
          "data": {COLLECTOR_CONFIG_KEY: config_text}},
         # the checksum rolls the pod when the config changes on a reused cluster
         _deployment(COLLECTOR_NAME, MONITORING_NAMESPACE, pod, {"llmd-trace-e2e.llm-d.ai/config-sha": checksum}),
-        _service(COLLECTOR_NAME, MONITORING_NAMESPACE, COLLECTOR_NAME, [
-            {"name": "otlp-grpc", "port": 4317, "targetPort": 4317},
-            {"name": "otlp-http", "port": 4318, "targetPort": 4318},
-        ]),
-        _service(f"{COLLECTOR_NAME}-host", MONITORING_NAMESPACE, COLLECTOR_NAME, [
-            {"name": "otlp-grpc", "port": 4317, "targetPort": 4317, "nodePort": COLLECTOR_GRPC_PORT},
-            {"name": "otlp-http", "port": 4318, "targetPort": 4318, "nodePort": COLLECTOR_HTTP_PORT},
-        ], node_port=True),
+        _service(COLLECTOR_NAME, MONITORING_NAMESPACE, COLLECTOR_NAME, collector_ports()),
+        _service(f"{COLLECTOR_NAME}-host", MONITORING_NAMESPACE, COLLECTOR_NAME, collector_ports(host=True),
+                 node_port=True),
     ]
 
 
@@ -135,13 +127,13 @@ def gateway(tracing: GatewayTracing | None = None) -> list[dict[str, Any]]:
          "metadata": {"name": GATEWAY_NAME, "namespace": NAMESPACE,
                       "annotations": {"networking.istio.io/service-type": "ClusterIP"}},
          "spec": {"gatewayClassName": "istio",
-                  "listeners": [{"name": "http", "port": 80, "protocol": "HTTP",
+                  "listeners": [{"name": "http", "port": GATEWAY_SERVICE_PORT, "protocol": "HTTP",
                                  "allowedRoutes": {"namespaces": {"from": "Same"}}}]}},
         {"apiVersion": "v1", "kind": "Service",
          "metadata": {"name": f"{GATEWAY_NAME}-host", "namespace": NAMESPACE},
          "spec": {"type": "NodePort",
                   "selector": {"gateway.networking.k8s.io/gateway-name": GATEWAY_NAME},
-                  "ports": [{"name": "http", "port": 80, "targetPort": 80, "nodePort": GATEWAY_PORT}]}},
+                  "ports": [service_port("http", GATEWAY_SERVICE_PORT, GATEWAY_PORT)]}},
     ] + gateway_telemetry(tracing or GatewayTracing())
 
 
@@ -175,7 +167,7 @@ def istiod_values(tracing: GatewayTracing | None = None, collector_host: str = "
     mesh: dict[str, Any] = {"defaultConfig": {"proxyMetadata": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"}}}
     if tracing and tracing.enabled:
         mesh["extensionProviders"] = [{"name": TRACING_PROVIDER, "opentelemetry": {
-            "service": collector_host or f"{COLLECTOR_NAME}.{MONITORING_NAMESPACE}.svc.cluster.local", "port": 4317}}]
+            "service": collector_host or f"{COLLECTOR_NAME}.{MONITORING_NAMESPACE}.svc.cluster.local", "port": OTLP_GRPC_PORT}}]
     return {
         "pilot": {"env": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"},
                   "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}},

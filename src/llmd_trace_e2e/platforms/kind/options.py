@@ -5,19 +5,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.platforms.options import with_overrides
+from llmd_trace_e2e.platforms.options import DEFAULT_CLUSTER_NAME, with_overrides
 
 NAMESPACE = "llm-d"
 MONITORING_NAMESPACE = "monitoring"
 HARNESS_LABEL = "llmd-trace-e2e.llm-d.ai/harness"
 GPU_NODE_LABEL = "llmd-trace-e2e.llm-d.ai/gpu-node"
 FIELD_MANAGER = "llmd-trace-e2e"
-
-# Host ports (127.0.0.1 only) = NodePorts, mapped in clusters/kind-*.yaml.
-GATEWAY_PORT = 30080
-JAEGER_QUERY_PORT = 30686
-COLLECTOR_GRPC_PORT = 30317
-COLLECTOR_HTTP_PORT = 30318
 
 
 @dataclass(frozen=True)
@@ -44,6 +38,9 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class KindOptions:
+    """What a kind run was asked to do. The fields set by a command-line option are those of the
+    options' KIND declarations (platforms/options.py), by the same name; their defaults match."""
+
     profile: str = "kustomize-guide"
     gpu: bool = False
     pd: bool = False  # prefill/decode disaggregation (GPU only)
@@ -51,7 +48,7 @@ class KindOptions:
     collector_config: Path | None = None  # default: the repo's config/collector/guide.yaml
     helmfile: Path | None = None
     pool: str | None = None  # the InferencePool a --helmfile deploys
-    cluster_name: str = "llmd-trace-e2e"
+    cluster_name: str = DEFAULT_CLUSTER_NAME
     keep_cluster: bool = False
     use_existing_cluster: bool = False
     kubeconfig: Path | None = None  # with --use-existing-cluster

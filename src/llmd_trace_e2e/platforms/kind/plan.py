@@ -20,9 +20,10 @@ from llmd_trace_e2e.deployment.profiles import Profile, load_profile, load_versi
 from llmd_trace_e2e.deployment.values import COLLECTOR_ENDPOINT, deep_merge
 from llmd_trace_e2e.platforms.kind import chart_files, cluster, kustomize_plan, manifests, valuesfiles
 from llmd_trace_e2e.platforms.kind.steps import Apply, Command, Step, Wait  # noqa: F401 - the plan's vocabulary
-from llmd_trace_e2e.platforms.kind.options import (
-    COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT, MONITORING_NAMESPACE,
-    NAMESPACE, KindOptions)
+from llmd_trace_e2e.platforms.kind.options import MONITORING_NAMESPACE, NAMESPACE, KindOptions
+from llmd_trace_e2e.platforms.kind.ports import (
+    COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, GATEWAY_SERVICE_PORT, JAEGER_QUERY_PORT,
+    JAEGER_QUERY_SERVICE_PORT, OTLP_GRPC_PORT, OTLP_HTTP_PORT)
 
 ISTIO_NAMESPACE = "istio-system"
 DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"
@@ -236,14 +237,14 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
         "reach": "port-forward" if existing else "node-ports",
         **urls,
         "forwards": {  # (namespace, Service, port) behind each URL, for a port-forward
-            "gateway_url": (NAMESPACE, f"{manifests.GATEWAY_NAME}-host", 80),
-            "jaeger_query_url": (backend_ns, manifests.JAEGER_SERVICE, 16686),
-            "collector_otlp_grpc": (backend_ns, collector, 4317),
-            "collector_otlp_http": (backend_ns, collector, 4318),
+            "gateway_url": (NAMESPACE, f"{manifests.GATEWAY_NAME}-host", GATEWAY_SERVICE_PORT),
+            "jaeger_query_url": (backend_ns, manifests.JAEGER_SERVICE, JAEGER_QUERY_SERVICE_PORT),
+            "collector_otlp_grpc": (backend_ns, collector, OTLP_GRPC_PORT),
+            "collector_otlp_http": (backend_ns, collector, OTLP_HTTP_PORT),
         },
         "in_cluster": {
-            "gateway": f"{manifests.GATEWAY_NAME}-host.{NAMESPACE}.svc:80",
-            "jaeger_query": f"{manifests.JAEGER_SERVICE}.{backend_ns}.svc:16686",
+            "gateway": f"{manifests.GATEWAY_NAME}-host.{NAMESPACE}.svc:{GATEWAY_SERVICE_PORT}",
+            "jaeger_query": f"{manifests.JAEGER_SERVICE}.{backend_ns}.svc:{JAEGER_QUERY_SERVICE_PORT}",
             "collector_otlp_grpc": profile.collector_endpoint or COLLECTOR_ENDPOINT,
         },
         "model": model,

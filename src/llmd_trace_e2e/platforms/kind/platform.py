@@ -26,13 +26,10 @@ from llmd_trace_e2e.platforms.kind.preflight import Host, find_tools
 
 
 def kind_options(options: RunOptions) -> KindOptions:
-    k = options.kind
-    return KindOptions(profile=options.profile or "kustomize-guide", gpu=k.gpu, pd=k.pd, values_files=options.values_files,
-                       collector_config=options.collector_config, helmfile=k.helmfile, pool=k.pool,
-                       cluster_name=k.cluster_name, keep_cluster=k.keep_cluster,
-                       use_existing_cluster=k.use_existing_cluster, kubeconfig=k.kubeconfig, context=k.context,
-                       load_images=k.load_image, offline=k.offline, chart_dirs=chart_dirs(k.chart_dir),
-                       artifacts_dir=options.artifacts,
+    """The kind options given (each KIND declaration's dest is a KindOptions field), and the run's own."""
+    given = {**options.kind, "chart_dirs": chart_dirs(tuple(options.kind.get("chart_dirs", ())))}
+    return KindOptions(**given, profile=options.profile or KindOptions.profile, values_files=options.values_files,
+                       collector_config=options.collector_config, artifacts_dir=options.artifacts,
                        timeouts=Timeouts().with_overrides(options.timeouts))
 
 

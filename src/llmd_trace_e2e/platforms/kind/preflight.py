@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from llmd_trace_e2e.runtime.errors import HarnessError, ToolMissing
-from llmd_trace_e2e.platforms.kind.options import (
-    COLLECTOR_GRPC_PORT, COLLECTOR_HTTP_PORT, GATEWAY_PORT, JAEGER_QUERY_PORT)
+from llmd_trace_e2e.platforms.kind.ports import HOST_PORTS
 from llmd_trace_e2e.platforms.kind.plan import Plan
 
 
@@ -100,8 +99,7 @@ def check_git(host: Host) -> None:
                              "(versions.toml [kustomize.tracing-component]); install git")
 
 
-def check_ports_free(ports: Sequence[int] = (GATEWAY_PORT, JAEGER_QUERY_PORT, COLLECTOR_GRPC_PORT,
-                                                COLLECTOR_HTTP_PORT)) -> None:
+def check_ports_free(ports: Sequence[int] = HOST_PORTS) -> None:
     for port in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 import requests
@@ -16,13 +15,13 @@ import requests
 from llmd_trace_e2e.deployment.collector_config import load_collector_config, repo_collector_config
 from llmd_trace_e2e.runtime.diagnose import Diagnosis, Finding, Sources
 from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError
-from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
+from llmd_trace_e2e.platforms.base import SharedPlatformParts
+from llmd_trace_e2e.platforms.options import COLLECTOR_CONFIG, PROFILE, VALUES
 from llmd_trace_e2e.platforms.local.pipeline import FILTERED_SPANS, tap_spans, telemetry_counter
 from llmd_trace_e2e.deployment.profiles import load_profile
 from llmd_trace_e2e.deployment.traceability import check_traceable
 from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
-from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
 from llmd_trace_e2e.deployment.values import deep_merge
 from llmd_trace_e2e.platforms.local.diagnosis import JaegerLedger
 from llmd_trace_e2e.platforms.local.platform import EXPORT_BATCH_DELAY_MS
@@ -60,11 +59,10 @@ def _call(method: str, url: str, body: Any = None, timeout_s: float = 30.0) -> d
     return doc
 
 
-class AttachedPlatform:
+class AttachedPlatform(SharedPlatformParts):
     name = "local"
     model = SERVED_MODEL
     export_batch_delay_s = EXPORT_BATCH_DELAY_MS / 1000  # `local up` started them as LocalPlatform does
-    silent: Mapping[str, str] = MappingProxyType({})  # filled by the suite (platforms.silence)
 
     def __init__(self, state: StackState, path: Path):
         self.state, self.state_file = state, path
@@ -81,21 +79,11 @@ class AttachedPlatform:
         self.traces = JaegerClient(state.jaeger_query_url)
         self.timings = {"stack ready (local up)": state.ready_after_s}
 
-    @property
-    def gateway_service(self) -> str | None:
-        return GatewayTracing.from_values(self.values).service
-
     def unfiltered_spans(self) -> list[Span]:
         return tap_spans(Path(self.state.tap_file))
 
     def filtered_span_count(self) -> float:
         return telemetry_counter(self.state.collector_telemetry_url, FILTERED_SPANS)
-
-    def logs_hint(self) -> str:
-        return str(self.artifacts)
-
-    def collector_config_is_guides(self) -> bool:
-        return self.collector_config.filter_conditions() == list(GUIDE_CONDITIONS)
 
     def diagnosis(self) -> Diagnosis:
         return Sources(StackDiagnosis(self.state.control_url), JaegerLedger(self.traces))
@@ -119,8 +107,8 @@ class AttachedPlatform:
     @staticmethod
     def check_options(options) -> None:
         """A live stack for --artifacts (a missing or stale state file fails in one line naming the fix)."""
-        given = [flag for flag, value in (("--profile", options.profile), ("--values", options.values_files),
-                                          ("--collector-config", options.collector_config)) if value]
+        given = [option.flag for option, value in ((PROFILE, options.profile), (VALUES, options.values_files),
+                                                   (COLLECTOR_CONFIG, options.collector_config)) if value]
         if given:
             raise ConfigError(f"--attach runs against the stack as `local up` started it: {', '.join(given)} "
                               "belong to `llmd-trace-e2e local up`")

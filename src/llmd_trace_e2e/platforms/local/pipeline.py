@@ -242,16 +242,31 @@ def collector_build() -> tuple[dict[str, set[str]], str]:
 
 @dataclass
 class TracePipeline:
-    """Collector -> Jaeger, started together; the collector exports to this Jaeger."""
+    """Collector -> Jaeger, started together; the collector exports to this Jaeger. The one way
+    the harness starts them: `start` (started and ready), or `launch` now and `wait_ready` later
+    (the local platform starts its slower processes in between)."""
 
     jaeger: LocalJaeger
     collector: LocalCollector
 
     @classmethod
-    def start(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig,
-              timeouts: PipelineTimeouts = PipelineTimeouts(), stats: WaitStats | None = None) -> "TracePipeline":
+    def launch(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig,
+               exporter_to: str | None = None) -> "TracePipeline":
+        """Both processes started, not yet awaited. `exporter_to` (fault tests) points the
+        collector's exporter at that OTLP gRPC address instead of this Jaeger."""
         jaeger = LocalJaeger(supervisor, run_dir).start()
-        collector = LocalCollector(supervisor, run_dir, config, jaeger.otlp_grpc_address, jaeger.otlp_http_url).start()
-        jaeger.wait_ready(timeouts.jaeger_ready_s, stats)
-        collector.wait_ready(timeouts.collector_ready_s, stats)
+        collector = LocalCollector(supervisor, run_dir, config, exporter_to or jaeger.otlp_grpc_address,
+                                   None if exporter_to else jaeger.otlp_http_url).start()
         return cls(jaeger, collector)
+
+    def wait_ready(self, timeouts: PipelineTimeouts = PipelineTimeouts(),
+                   stats: WaitStats | None = None) -> "TracePipeline":
+        self.jaeger.wait_ready(timeouts.jaeger_ready_s, stats)
+        self.collector.wait_ready(timeouts.collector_ready_s, stats)
+        return self
+
+    @classmethod
+    def start(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig,
+              timeouts: PipelineTimeouts = PipelineTimeouts(), stats: WaitStats | None = None,
+              exporter_to: str | None = None) -> "TracePipeline":
+        return cls.launch(supervisor, run_dir, config, exporter_to).wait_ready(timeouts, stats)

@@ -1,5 +1,5 @@
-"""The local platform: the llm-d request path as real processes on 127.0.0.1. (About 340 lines:
-the start order of six programs and what a variant restarts are one story, told here.)
+"""The local platform: the llm-d request path as real processes on 127.0.0.1: the order in which
+its programs start, and what a variant restarts.
 
     client -> Envoy -> (ext_proc) EPP -> vLLM          spans -> collector -> Jaeger
                           |                                (+ unfiltered tap)
@@ -26,7 +26,7 @@ from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.runtime.errors import ConfigError, StartupError
 from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.runtime.paths import tool
-from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger
+from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts, TracePipeline
 from llmd_trace_e2e.platforms.base import SDK_BATCH_DELAY_S, SharedPlatformParts
 from llmd_trace_e2e.platforms.options import with_overrides
 from llmd_trace_e2e.runtime.ports import free_ports
@@ -87,9 +87,8 @@ class LocalPlatform(SharedPlatformParts):
         self.gateway_port: int | None = None  # these are picked right before their processes start
         self.gateway_admin_port: int | None = None
         self.epp_ports: list[int] = []  # grpc, health, metrics
-        self.jaeger_process: LocalJaeger | None = None
+        self.pipeline: TracePipeline | None = None
         self.traces: JaegerClient | None = None
-        self.collector: LocalCollector | None = None
         self.control_plane: LocalControlPlane | None = None
         self.vllm: VllmServer | None = None
         self.replicas = decode_replicas(values)
@@ -105,6 +104,14 @@ class LocalPlatform(SharedPlatformParts):
         self.timings: dict[str, float] = {}
 
     # --- the Platform protocol -----------------------------------------------------------------
+
+    @property
+    def collector(self) -> LocalCollector | None:
+        return self.pipeline and self.pipeline.collector
+
+    @property
+    def jaeger_process(self) -> LocalJaeger | None:
+        return self.pipeline and self.pipeline.jaeger
 
     @property
     def gateway_url(self) -> str:
@@ -251,11 +258,8 @@ class LocalPlatform(SharedPlatformParts):
         t0 = time.monotonic()
         self.preflight()
         self.collector_config = collector_config
-        self.jaeger_process = LocalJaeger(self.supervisor, self.artifacts).start()
-        self.traces = self.jaeger_process.client()
-        self.collector = LocalCollector(self.supervisor, self.artifacts, collector_config,
-                                        self.jaeger_process.otlp_grpc_address,
-                                        self.jaeger_process.otlp_http_url).start()
+        self.pipeline = TracePipeline.launch(self.supervisor, self.artifacts, collector_config)
+        self.traces = self.pipeline.jaeger.client()
         vllm_launch_, epp_launch_ = self.launches(self.values)
         # vLLM is the slowest by far: start it first, wait for it last.
         self.vllm_scratch = vllm_scratch_dir()
@@ -267,8 +271,7 @@ class LocalPlatform(SharedPlatformParts):
         # Assigned before start(): an interrupt during it must still find the private folder to remove.
         self.control_plane = LocalControlPlane(self.supervisor)
         self.control_plane.start()
-        self.jaeger_process.wait_ready(self.timeouts.pipeline_ready_s)
-        self.collector.wait_ready(self.timeouts.pipeline_ready_s)
+        self.pipeline.wait_ready(PipelineTimeouts(self.timeouts.pipeline_ready_s, self.timeouts.pipeline_ready_s))
         self._timed("collector+jaeger ready", t0)
         self.control_plane.wait_ready(self.timeouts.control_plane_ready_s)
         for pod, address in self.model_servers.items():

@@ -31,7 +31,8 @@ import psutil
 from llmd_trace_e2e.runtime.diagnose import consult
 from llmd_trace_e2e.deployment.components import parse_component
 from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError, StartupError
-from llmd_trace_e2e.platforms.options import ARTIFACTS, LOCAL, RUN, RunOptions, add_options
+from llmd_trace_e2e.platforms.options import (
+    ARTIFACTS, COLLECTOR_CONFIG, COMPONENT, LOCAL, PROFILE, RUN, TIMEOUT, VALUES, RunOptions, add_options)
 from llmd_trace_e2e.runtime.ports import is_listening
 from llmd_trace_e2e.runtime.procs import log_tail, terminate_on_sigterm
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
@@ -190,17 +191,17 @@ def server_log(artifacts: Path) -> Path:
 
 def server_argv(options: RunOptions, path: Path) -> list[str]:
     argv = [sys.executable, "-m", "llmd_trace_e2e.platforms.local.stack", "serve", "--state", str(path),
-            "--artifacts", str(Path(options.artifacts).resolve())]
+            ARTIFACTS.flag, str(Path(options.artifacts).resolve())]
     if options.profile:
-        argv += ["--profile", options.profile]
+        argv += [PROFILE.flag, options.profile]
     for values in options.values_files:
-        argv += ["--values", str(Path(values).resolve())]
+        argv += [VALUES.flag, str(Path(values).resolve())]
     if options.collector_config:
-        argv += ["--collector-config", str(Path(options.collector_config).resolve())]
+        argv += [COLLECTOR_CONFIG.flag, str(Path(options.collector_config).resolve())]
     for timeout in options.timeouts:
-        argv += ["--wait-timeout", timeout]
+        argv += [TIMEOUT.flag, timeout]
     for component in options.components:  # checked by `up` before: PATH made absolute for the server
-        argv += ["--component", parse_component(component).absolute().spec()]
+        argv += [COMPONENT.flag, parse_component(component).absolute().spec()]
     return argv
 
 
