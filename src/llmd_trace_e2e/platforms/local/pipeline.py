@@ -23,7 +23,8 @@ from llmd_trace_e2e.runtime.diagnose import short_log_line
 from llmd_trace_e2e.runtime.paths import tool
 from llmd_trace_e2e.runtime.ports import free_ports, is_listening
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor, log_tail
-from llmd_trace_e2e.traces.jaeger import JaegerClient
+from llmd_trace_e2e.traces.backends import query_client
+from llmd_trace_e2e.traces.query import TraceQuery
 from llmd_trace_e2e.traces.model import Span, spans_from_otlp_json
 from llmd_trace_e2e.runtime.waits import Pending, WaitStats
 
@@ -61,8 +62,8 @@ class LocalJaeger:
     def otlp_http_url(self) -> str:
         return f"http://127.0.0.1:{self.otlp_http_port}"
 
-    def client(self) -> JaegerClient:
-        return JaegerClient(self.query_url)
+    def client(self) -> TraceQuery:
+        return query_client(self.query_url, "jaeger")
 
     def config(self) -> dict:
         local = lambda port: {"endpoint": f"127.0.0.1:{port}"}  # noqa: E731
