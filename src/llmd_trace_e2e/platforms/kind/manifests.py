@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable
 
-from llmd_trace_e2e.deployment.collector_adapt import adapt_for_cluster
+from llmd_trace_e2e.deployment.collector_adapt import TraceDestination, adapt_for_cluster
 from llmd_trace_e2e.deployment.collector_config import CollectorConfig
 from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.platforms.kind import yamlout
@@ -14,7 +14,9 @@ from llmd_trace_e2e.platforms.kind.options import (
 
 COLLECTOR_NAME = "opentelemetry-collector"  # the guide's default endpoint names this Service
 COLLECTOR_CONFIG_KEY = "collector.yaml"
-JAEGER_SERVICE = "jaeger-collector"
+JAEGER_SERVICE = "jaeger-collector"  # the tracing guide's name for Jaeger's Service, in llm-d's recipe too
+OTLP_GRPC_PORT, OTLP_HTTP_PORT = 4317, 4318  # where Jaeger takes OTLP in the cluster
+JAEGER_QUERY_SERVICE_PORT = 16686  # its query API, inside the cluster
 GATEWAY_NAME = "llm-d-inference-gateway"
 HTTPROUTE_NAME = "llmd-trace-e2e"
 TINY_MODEL_CONFIGMAP = "tiny-model-script"
@@ -61,32 +63,40 @@ def jaeger(image: str) -> list[dict[str, Any]]:
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "env": [{"name": "JAEGER_LISTEN_HOST", "value": "0.0.0.0"}],  # default is localhost only
-        "ports": [{"name": "otlp-grpc", "containerPort": 4317}, {"name": "otlp-http", "containerPort": 4318},
-                  {"name": "query", "containerPort": 16686}],
-        "readinessProbe": {"tcpSocket": {"port": 16686}, "periodSeconds": 2},
+        "ports": [{"name": "otlp-grpc", "containerPort": OTLP_GRPC_PORT},
+                  {"name": "otlp-http", "containerPort": OTLP_HTTP_PORT},
+                  {"name": "query", "containerPort": JAEGER_QUERY_SERVICE_PORT}],
+        "readinessProbe": {"tcpSocket": {"port": JAEGER_QUERY_SERVICE_PORT}, "periodSeconds": 2},
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
     }
     return [
         _deployment("jaeger", MONITORING_NAMESPACE, {"containers": [container]}),
         _service(JAEGER_SERVICE, MONITORING_NAMESPACE, "jaeger", [
-            {"name": "otlp-grpc", "port": 4317, "targetPort": 4317},
-            {"name": "otlp-http", "port": 4318, "targetPort": 4318},
-            {"name": "query", "port": 16686, "targetPort": 16686},
+            {"name": "otlp-grpc", "port": OTLP_GRPC_PORT, "targetPort": OTLP_GRPC_PORT},
+            {"name": "otlp-http", "port": OTLP_HTTP_PORT, "targetPort": OTLP_HTTP_PORT},
+            {"name": "query", "port": JAEGER_QUERY_SERVICE_PORT, "targetPort": JAEGER_QUERY_SERVICE_PORT},
         ]),
         _service("jaeger-query-host", MONITORING_NAMESPACE, "jaeger", [
-            {"name": "query", "port": 16686, "targetPort": 16686, "nodePort": JAEGER_QUERY_PORT},
+            {"name": "query", "port": JAEGER_QUERY_SERVICE_PORT, "targetPort": JAEGER_QUERY_SERVICE_PORT,
+             "nodePort": JAEGER_QUERY_PORT},
         ], node_port=True),
     ]
 
 
+def trace_destination(namespace: str = MONITORING_NAMESPACE) -> TraceDestination:
+    """Where a collector in the cluster exports: the run's Jaeger Service, in `namespace` ("": the
+    collector's own, by its short name)."""
+    host = f"{JAEGER_SERVICE}.{namespace}.svc.cluster.local" if namespace else JAEGER_SERVICE
+    return TraceDestination(f"{host}:{OTLP_GRPC_PORT}", f"http://{host}:{OTLP_HTTP_PORT}", "the cluster's Jaeger")
+
+
 def collector_config_for_cluster(config: CollectorConfig, config_text: str,
-                                 jaeger_host: str = f"{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local",
-                                 ) -> tuple[str, tuple[str, ...]]:
+                                 to: TraceDestination | None = None) -> tuple[str, tuple[str, ...]]:
     """The config the collector pod runs, made as the local platform makes it (collector_adapt.py):
-    its receiver on the Service's ports, backend exporters to this run's Jaeger (`jaeger_host`),
-    nothing else moved. The text as given when nothing had to move (the repo's config), else the
-    adapted config under a header that says what changed."""
-    adapted = adapt_for_cluster(config, f"{jaeger_host}:4317", f"http://{jaeger_host}:4318", 4317, 4318)
+    its receiver on the Service's ports, backend exporters to this run's Jaeger (`to`, by default
+    the harness's in `monitoring`), nothing else moved. The text as given when nothing had to move
+    (the repo's config), else the adapted config under a header that says what changed."""
+    adapted = adapt_for_cluster(config, to or trace_destination(), 4317, 4318)
     if adapted.config.body == config.body:
         return config_text, ()
     header = "".join(f"# run as written, except: {note}\n" for note in adapted.notes)

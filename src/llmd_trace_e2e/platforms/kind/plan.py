@@ -237,13 +237,13 @@ def build_plan(opts: KindOptions, profile: Profile | None = None, *, repo: Path 
         **urls,
         "forwards": {  # (namespace, Service, port) behind each URL, for a port-forward
             "gateway_url": (NAMESPACE, f"{manifests.GATEWAY_NAME}-host", 80),
-            "jaeger_query_url": (backend_ns, manifests.JAEGER_SERVICE, 16686),
+            "jaeger_query_url": (backend_ns, manifests.JAEGER_SERVICE, manifests.JAEGER_QUERY_SERVICE_PORT),
             "collector_otlp_grpc": (backend_ns, collector, 4317),
             "collector_otlp_http": (backend_ns, collector, 4318),
         },
         "in_cluster": {
             "gateway": f"{manifests.GATEWAY_NAME}-host.{NAMESPACE}.svc:80",
-            "jaeger_query": f"{manifests.JAEGER_SERVICE}.{backend_ns}.svc:16686",
+            "jaeger_query": f"{manifests.JAEGER_SERVICE}.{backend_ns}.svc:{manifests.JAEGER_QUERY_SERVICE_PORT}",
             "collector_otlp_grpc": profile.collector_endpoint or COLLECTOR_ENDPOINT,
         },
         "model": model,

@@ -80,7 +80,7 @@ class CollectorExport:
         except Exception:  # noqa: BLE001 - the collector may be down; the log still speaks
             counts = ""
         return [Finding("collector", f"spans never reached Jaeger: the collector's exporter to "
-                                     f"{self.collector.jaeger_endpoint} logged {len(errors)} export error(s){counts} "
+                                     f"{self.collector.backend_endpoint} logged {len(errors)} export error(s){counts} "
                                      f"(log: {self.collector.proc.log_path})",
                         tuple(errors[-EVIDENCE_LINES:]))]
 

@@ -254,8 +254,7 @@ class LocalPlatform(SharedPlatformParts):
         self.jaeger_process = LocalJaeger(self.supervisor, self.artifacts).start()
         self.traces = self.jaeger_process.client()
         self.collector = LocalCollector(self.supervisor, self.artifacts, collector_config,
-                                        self.jaeger_process.otlp_grpc_address,
-                                        self.jaeger_process.otlp_http_url).start()
+                                        self.jaeger_process.destination).start()
         vllm_launch_, epp_launch_ = self.launches(self.values)
         # vLLM is the slowest by far: start it first, wait for it last.
         self.vllm_scratch = vllm_scratch_dir()
