@@ -15,7 +15,7 @@ from llmd_trace_e2e.platforms.kind.options import (
 COLLECTOR_NAME = "opentelemetry-collector"  # the guide's default endpoint names this Service
 COLLECTOR_CONFIG_KEY = "collector.yaml"
 JAEGER_SERVICE = "jaeger-collector"  # the tracing guide's name for Jaeger's Service, in llm-d's recipe too
-OTLP_GRPC_PORT, OTLP_HTTP_PORT = 4317, 4318  # where Jaeger takes OTLP in the cluster
+JAEGER_OTLP_GRPC_PORT, JAEGER_OTLP_HTTP_PORT = 4317, 4318  # where Jaeger takes OTLP in the cluster
 JAEGER_QUERY_SERVICE_PORT = 16686  # its query API, inside the cluster
 GATEWAY_NAME = "llm-d-inference-gateway"
 HTTPROUTE_NAME = "llmd-trace-e2e"
@@ -63,8 +63,8 @@ def jaeger(image: str) -> list[dict[str, Any]]:
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "env": [{"name": "JAEGER_LISTEN_HOST", "value": "0.0.0.0"}],  # default is localhost only
-        "ports": [{"name": "otlp-grpc", "containerPort": OTLP_GRPC_PORT},
-                  {"name": "otlp-http", "containerPort": OTLP_HTTP_PORT},
+        "ports": [{"name": "otlp-grpc", "containerPort": JAEGER_OTLP_GRPC_PORT},
+                  {"name": "otlp-http", "containerPort": JAEGER_OTLP_HTTP_PORT},
                   {"name": "query", "containerPort": JAEGER_QUERY_SERVICE_PORT}],
         "readinessProbe": {"tcpSocket": {"port": JAEGER_QUERY_SERVICE_PORT}, "periodSeconds": 2},
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
@@ -72,8 +72,8 @@ def jaeger(image: str) -> list[dict[str, Any]]:
     return [
         _deployment("jaeger", MONITORING_NAMESPACE, {"containers": [container]}),
         _service(JAEGER_SERVICE, MONITORING_NAMESPACE, "jaeger", [
-            {"name": "otlp-grpc", "port": OTLP_GRPC_PORT, "targetPort": OTLP_GRPC_PORT},
-            {"name": "otlp-http", "port": OTLP_HTTP_PORT, "targetPort": OTLP_HTTP_PORT},
+            {"name": "otlp-grpc", "port": JAEGER_OTLP_GRPC_PORT, "targetPort": JAEGER_OTLP_GRPC_PORT},
+            {"name": "otlp-http", "port": JAEGER_OTLP_HTTP_PORT, "targetPort": JAEGER_OTLP_HTTP_PORT},
             {"name": "query", "port": JAEGER_QUERY_SERVICE_PORT, "targetPort": JAEGER_QUERY_SERVICE_PORT},
         ]),
         _service("jaeger-query-host", MONITORING_NAMESPACE, "jaeger", [
@@ -87,7 +87,7 @@ def trace_destination(namespace: str = MONITORING_NAMESPACE) -> TraceDestination
     """Where a collector in the cluster exports: the run's Jaeger Service, in `namespace` ("": the
     collector's own, by its short name)."""
     host = f"{JAEGER_SERVICE}.{namespace}.svc.cluster.local" if namespace else JAEGER_SERVICE
-    return TraceDestination(f"{host}:{OTLP_GRPC_PORT}", f"http://{host}:{OTLP_HTTP_PORT}", "the cluster's Jaeger")
+    return TraceDestination(f"{host}:{JAEGER_OTLP_GRPC_PORT}", f"http://{host}:{JAEGER_OTLP_HTTP_PORT}", "the cluster's Jaeger")
 
 
 def collector_config_for_cluster(config: CollectorConfig, config_text: str,
