@@ -23,14 +23,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 
+from llmd_trace_e2e.deployment.collector_adapt import TraceDestination
 from llmd_trace_e2e.deployment.collector_config import repo_collector_config
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.platforms.local.diagnosis import pipeline_diagnosis
 from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts, TracePipeline
 from llmd_trace_e2e.runtime.ports import free_ports, is_listening
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor
-from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
+from llmd_trace_e2e.traces.query import TraceQuery
 from llmd_trace_e2e.runtime.waits import Pending
 
 from .leaks import LeakGuard
@@ -111,7 +112,7 @@ class PipelineStack:
     folder: Path
     jaeger: LocalJaeger
     collector: LocalCollector
-    client: JaegerClient  # one client for the whole test: it remembers what it has read
+    client: TraceQuery  # one client for the whole test: it remembers what it has read
     since: datetime = field(default_factory=lambda: datetime.now(timezone.utc) - timedelta(minutes=1))
 
     @property
@@ -129,8 +130,9 @@ class PipelineStack:
 def start_pipeline(supervisor: Supervisor, folder: Path, exporter_to: str | None = None) -> PipelineStack:
     """Jaeger and the collector (the repo's config); `exporter_to` points the collector's
     exporter somewhere other than this Jaeger (a fault)."""
+    to = TraceDestination(exporter_to, f"http://{exporter_to}", "the fault's address") if exporter_to else None
     pipeline = TracePipeline.start(supervisor, folder, repo_collector_config(), PipelineTimeouts(READY_S, READY_S),
-                                   exporter_to=exporter_to)
+                                   exporter_to=to)
     return PipelineStack(supervisor, folder, pipeline.jaeger, pipeline.collector, pipeline.jaeger.client())
 
 

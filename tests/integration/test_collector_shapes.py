@@ -39,7 +39,7 @@ def verify(jaeger, tmp_path):
         def run(config: CollectorConfig, run: int = 0):
             folder = tmp_path / f"run-{run}"
             folder.mkdir()
-            collector = LocalCollector(supervisor, folder, config, jaeger.otlp_grpc_address, jaeger.otlp_http_url)
+            collector = LocalCollector(supervisor, folder, config, jaeger.destination)
             collector.start().wait_ready(PipelineTimeouts.collector_ready_s)
             try:
                 return canary_report(collector.otlp_grpc_endpoint, jaeger.client(), config, notes=collector.notes)

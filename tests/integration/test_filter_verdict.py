@@ -33,7 +33,7 @@ def run_canaries(jaeger, tmp_path):
     """Start a collector on a config, send it every canary, return the report; stop it after."""
     with Supervisor(tmp_path) as supervisor:
         def run(config: CollectorConfig, canaries=NOISE_CANARIES):
-            collector = LocalCollector(supervisor, tmp_path, config, jaeger.otlp_grpc_address, jaeger.otlp_http_url).start()
+            collector = LocalCollector(supervisor, tmp_path, config, jaeger.destination).start()
             collector.wait_ready(PipelineTimeouts.collector_ready_s)
             try:
                 return canary_report(collector.otlp_grpc_endpoint, jaeger.client(), config, canaries, collector.notes)

@@ -61,7 +61,7 @@ def test_up_status_attach_and_down_leave_nothing(guard, tmp_path):
             up = local("up", "--artifacts", str(artifacts), env=env)
             assert up.returncode == 0, f"`local up` failed: {said(up)}"
             state = running_state(path)
-            for line in (state.gateway_url, state.jaeger_query_url, state.collector_otlp_grpc,
+            for line in (state.gateway_url, state.trace_query_url, state.collector_otlp_grpc,
                          state.collector_otlp_http, state.run_dir):
                 assert line in up.stdout, f"`local up` did not print {line}: {said(up)}"
 
@@ -147,7 +147,7 @@ def fake_state(tmp_path: Path, private: Path) -> StackState:
     dead = ProcessRef("server", gone.pid, 1.0)
     return StackState(server=dead, run_dir=str(tmp_path), profile="local", collector_config=None,
                       started_at="2026-01-01T00:00:00+00:00", ready_after_s=1.0, gateway_url="http://127.0.0.1:1",
-                      jaeger_query_url="http://127.0.0.1:1", collector_otlp_grpc="http://127.0.0.1:1",
+                      trace_query_url="http://127.0.0.1:1", collector_otlp_grpc="http://127.0.0.1:1",
                       collector_otlp_http="http://127.0.0.1:1", collector_telemetry_url="http://127.0.0.1:1/metrics",
                       tap_file=str(tmp_path / "tap.jsonl"), control_url="http://127.0.0.1:1", baseline={}, values={},
                       private_dirs=[str(private)], components=[ProcessRef("gateway", gone.pid, 1.0, 1)])

@@ -9,7 +9,7 @@ import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.deployment.collector_adapt import (
-    TAP_PIPELINE, LocalTargets, adapt_for_cluster, adapt_for_local, check_components, local_ports_needed)
+    TAP_PIPELINE, LocalTargets, TraceDestination, adapt_for_cluster, adapt_for_local, check_components, local_ports_needed)
 from llmd_trace_e2e.deployment.collector_config import load_collector_config, parse_collector_config, repo_collector_config
 from llmd_trace_e2e.deployment.collector_paths import backend_paths
 
@@ -23,8 +23,8 @@ def shape(name):
 
 def targets(config, tmp_path):
     spare = list(range(20000, 20000 + local_ports_needed(config)))
-    return LocalTargets(10001, 10002, 10003, "127.0.0.1:10004", "http://127.0.0.1:10005", tmp_path,
-                        tmp_path / "tap.jsonl", spare)
+    to = TraceDestination("127.0.0.1:10004", "http://127.0.0.1:10005", "the run's Jaeger")
+    return LocalTargets(10001, 10002, 10003, to, tmp_path, tmp_path / "tap.jsonl", spare)
 
 
 @pytest.mark.parametrize("name", ["forward-two-stage.yaml", "two-traces-pipelines.yaml", "recipe-four-conditions.yaml"])
@@ -140,10 +140,11 @@ service:
 
 def test_the_cluster_runs_the_repos_config_unchanged_and_moves_only_addresses_of_others():
     guide = repo_collector_config()
-    same = adapt_for_cluster(guide, "jaeger-collector.monitoring.svc.cluster.local:4317", "http://j:4318", 4317, 4318)
+    to = TraceDestination("jaeger-collector.monitoring.svc.cluster.local:4317", "http://j:4318", "the cluster's Jaeger")
+    same = adapt_for_cluster(guide, to, 4317, 4318)
     assert same.config.body == guide.body and same.notes == ()
     recipe = shape("recipe-four-conditions.yaml")
-    moved = adapt_for_cluster(recipe, "jaeger-collector.monitoring.svc.cluster.local:4317", "http://j:4318", 4317, 4318)
+    moved = adapt_for_cluster(recipe, to, 4317, 4318)
     assert moved.config.body["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger-collector.monitoring.svc.cluster.local:4317"
     assert moved.config.body["service"] == recipe.body["service"]
     assert moved.notes == ("exporter otlp/jaeger: sends to the cluster's Jaeger",)

@@ -9,10 +9,15 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from llmd_trace_e2e.traces.jaeger import JaegerClient, JaegerQueryError
+from llmd_trace_e2e.runtime.errors import ConfigError
+
+from llmd_trace_e2e.traces.backends import query_client
+from llmd_trace_e2e.traces.jaeger import JaegerClient, JaegerQueryError, spans_from_response
+from llmd_trace_e2e.traces.query import TraceQueryError
 
 DATA = Path(__file__).parent.parent / "data"
 TRACE_ID = "28a5c2fb67761e8f078a758085a0a9d5"
+BROKEN_ID = "e" * 32
 NOT_FOUND = json.dumps({"error": {"httpCode": 404, "message": "No traces found"}})
 
 
@@ -27,7 +32,7 @@ class FakeJaeger(BaseHTTPRequestHandler):
             "/api/v3/services": (200, json.dumps({"services": ["vllm-decode", "llm-d-epp"]})),
             f"/api/v3/traces/{TRACE_ID}": (200, recorded),
             "/api/v3/traces": (200, recorded) if "query.service_name=vllm-decode" in url.query else (404, NOT_FOUND),
-            "/api/v3/operations": (500, "boom"),
+            f"/api/v3/traces/{BROKEN_ID}": (500, "boom"),
         }
         status, body = routes.get(url.path, (404, NOT_FOUND))
         self.send_response(status)
@@ -51,9 +56,13 @@ def test_services_sorted(client):
 
 
 def test_trace_by_id_and_404_means_none(client):
-    trace = client.trace(TRACE_ID)
-    assert trace and {s.name for s in trace.spans} == {"gateway.request", "forward_request", "llm_request"}
-    assert client.trace("f" * 32) is None
+    spans = client.trace_spans(TRACE_ID)
+    assert {s.name for s in spans} == {"gateway.request", "forward_request", "llm_request"}
+    assert [s.start_ns for s in spans] == sorted(s.start_ns for s in spans), "a trace's spans come by start"
+    assert client.trace_spans("f" * 32) == []
+    assert client.raw_trace("f" * 32) is None
+    raw_spans = spans_from_response(json.dumps(client.raw_trace(TRACE_ID)))
+    assert sorted(raw_spans, key=lambda s: s.start_ns) == spans, "the raw trace is the document the spans were read from"
 
 
 def test_search_sends_service_and_rfc3339_window(client):
@@ -67,12 +76,23 @@ def test_search_sends_service_and_rfc3339_window(client):
     assert client.find_spans("nobody", since) == []  # 404: none yet
 
 
-def test_by_attribute_filters_client_side(client):
+def test_all_spans_are_each_services_spans_once(client):
     since = datetime.now(timezone.utc) - timedelta(hours=1)
-    [span] = client.find_by_attribute("vllm-decode", "gen_ai.request.model", "tiny", since)
-    assert span.service == "vllm-decode"
+    spans = client.all_spans(since)
+    assert len(spans) == 3 and len({(s.trace_id, s.span_id) for s in spans}) == 3, spans
 
 
 def test_server_error_is_a_query_error_with_the_url(client):
-    with pytest.raises(JaegerQueryError, match="answered 500"):
-        client.operations("x")
+    with pytest.raises(JaegerQueryError, match="answered 500") as err:
+        client.trace_spans(BROKEN_ID)
+    assert isinstance(err.value, TraceQueryError), "callers above the backend catch TraceQueryError"
+    assert client.base_url in str(err.value)
+
+
+def test_the_backend_registry_builds_the_jaeger_client_and_refuses_an_unknown_name():
+    built = query_client("http://127.0.0.1:1")
+    assert isinstance(built, JaegerClient) and built.base_url == "http://127.0.0.1:1"
+    other = built.another_client()
+    assert other is not built and other.base_url == built.base_url
+    with pytest.raises(ConfigError, match="no trace backend named 'tempo': use one of jaeger"):
+        query_client("http://127.0.0.1:1", "tempo")

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from llmd_trace_e2e.traces.jaeger import _decode_result
+from llmd_trace_e2e.traces.jaeger import spans_from_response
 from llmd_trace_e2e.traces.model import Trace, group_traces, spans_from_otlp_json
 
 from .spans import CLIENT_PARENT, TRACE, full_path
@@ -48,7 +48,7 @@ def test_trace_structure_roots_children_ancestors():
 
 def test_recorded_jaeger_v3_trace_response_decodes():
     body = (DATA / "jaeger-v3-trace.json").read_text()
-    spans = _decode_result(body)
+    spans = spans_from_response(body)
     assert spans, "the recorded response holds spans"
     assert {s.service for s in spans} == set(json.loads((DATA / "jaeger-v3-trace.expect.json").read_text())["services"])
     assert all(len(s.trace_id) == 32 and len(s.span_id) == 16 for s in spans)

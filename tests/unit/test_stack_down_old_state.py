@@ -26,3 +26,21 @@ def test_down_reads_an_old_state_file_and_stops_its_processes(tmp_path):
     finally:
         if sleeper.poll() is None:
             sleeper.kill()
+
+
+def test_a_state_file_naming_jaeger_query_url_is_refused_in_one_line_and_still_stopped(tmp_path):
+    """Version 3 named the query URL `jaeger_query_url`; version 4 says `trace_query_url`."""
+    import pytest
+
+    from llmd_trace_e2e.platforms.local.state import STATE_VERSION, StackState, read_state
+    from llmd_trace_e2e.runtime.errors import ConfigError
+
+    ref = {"name": "server", "pid": 1, "started": 1.0, "port": None, "log": ""}
+    path = tmp_path / "stack.json"
+    path.write_text(json.dumps({"version": 3, "server": ref, "jaeger_query_url": "http://127.0.0.1:1",
+                                "components": [ref]}))
+    assert "trace_query_url" in StackState.__dataclass_fields__ and STATE_VERSION == 4, "positive control: the new name"
+    with pytest.raises(ConfigError, match=r"version 3, expected 4\): run `llmd-trace-e2e local down`") as refused:
+        read_state(path)
+    assert "\n" not in str(refused.value), str(refused.value)
+    assert [c.name for c in read_stop_list(path).components] == ["server"], "local down still reads what to stop"

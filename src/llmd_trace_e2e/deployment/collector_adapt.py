@@ -1,10 +1,12 @@
 """A user's collector config, made to run here as written.
 
 Only addresses change: the receivers' listen addresses, and the destination of each exporter
-that sends traces to a backend (it points at the run's Jaeger and stays in its pipelines).
+that sends traces to a backend (it points at the run's trace backend, a `TraceDestination`, and
+stays in its pipelines). Each platform decides the destination in one place: the local pipeline's
+`LocalJaeger.destination`, kind's `manifests.trace_destination`.
 Pipelines, connectors and processors are never touched; metrics and logs pipelines are left
 alone. What else changes is said in one line each (`Adapted.notes`):
-- TLS, auth and headers of an exporter pointed at the run's Jaeger are set aside (it takes plain
+- TLS, auth and headers of an exporter pointed at the run's backend are set aside (it takes plain
   OTLP), and so is an auth extension only they used;
 - locally, extensions that listen (health_check, pprof, zpages) move to free 127.0.0.1 ports,
   `file` exporters write into the run folder, the collector's own telemetry is served where the
@@ -36,7 +38,16 @@ class Adapted:
     config: CollectorConfig
     receiver: str  # the OTLP receiver the harness and the components send to
     notes: tuple[str, ...] = ()
-    backend_exporters: tuple[str, ...] = ()  # the exporters that send its traces to the run's Jaeger
+    backend_exporters: tuple[str, ...] = ()  # the exporters that send its traces to the run's backend
+
+
+@dataclass(frozen=True)
+class TraceDestination:
+    """Where the collector's trace exporters send: the run's trace backend, which takes plain OTLP."""
+
+    otlp_grpc: str  # host:port
+    otlp_http: str  # http://host:port
+    named: str  # how the notes name it, e.g. "the run's Jaeger"
 
 
 @dataclass
@@ -46,8 +57,7 @@ class LocalTargets:
     otlp_grpc_port: int
     otlp_http_port: int
     telemetry_port: int
-    jaeger_otlp_grpc: str  # host:port of the run's Jaeger
-    jaeger_otlp_http: str  # http://host:port
+    destination: TraceDestination
     run_dir: Path
     tap_file: Path | None = None
     spare_ports: list[int] = field(default_factory=list)  # for other receivers and extensions
@@ -83,9 +93,10 @@ def traces_backends(config: CollectorConfig) -> tuple[str, ...]:
     return tuple(sorted({p.exporter for p in backend_paths(config)}))
 
 
-def _redirect_backends(body: dict[str, Any], backends: tuple[str, ...], grpc: str, http: str, where: str,
+def _redirect_backends(body: dict[str, Any], backends: tuple[str, ...], to: TraceDestination,
                        notes: list[str]) -> None:
-    """Each backend exporter sends to the run's Jaeger, in plain OTLP; the rest of its settings stay."""
+    """Each backend exporter sends to the run's backend, in plain OTLP; the rest of its settings stay."""
+    where = f"{to.named} ({to.otlp_grpc})"
     exporters = body.get("exporters") or {}
     set_aside_auth: set[str] = set()
     for name, cfg in exporters.items():
@@ -98,9 +109,9 @@ def _redirect_backends(body: dict[str, Any], backends: tuple[str, ...], grpc: st
         for key in SET_ASIDE:
             cfg.pop(key, None)
         if component_type(name) in ("otlp", "otlp_grpc"):
-            cfg["endpoint"], cfg["tls"] = grpc, {"insecure": True}
+            cfg["endpoint"], cfg["tls"] = to.otlp_grpc, {"insecure": True}
         else:
-            cfg["endpoint"] = http
+            cfg["endpoint"] = to.otlp_http
             for key in ("traces_endpoint", "metrics_endpoint", "logs_endpoint"):
                 cfg.pop(key, None)
         exporters[name] = cfg
@@ -157,8 +168,7 @@ def adapt_for_local(config: CollectorConfig, to: LocalTargets) -> Adapted:
                 settings.pop("auth", None)
             protocols[proto] = {**settings, "endpoint": _endpoint(port)}
     backends = traces_backends(config)
-    _redirect_backends(body, backends, to.jaeger_otlp_grpc, to.jaeger_otlp_http,
-                       f"the run's Jaeger ({to.jaeger_otlp_grpc})", notes)
+    _redirect_backends(body, backends, to.destination, notes)
     for name, cfg in (body.get("exporters") or {}).items():
         if component_type(name) == "file":
             path = to.run_dir / f"exporter-{name.replace('/', '-')}.jsonl"
@@ -185,10 +195,9 @@ def adapt_for_local(config: CollectorConfig, to: LocalTargets) -> Adapted:
     return Adapted(CollectorConfig(f"{config.source} (adapted for 127.0.0.1)", body), receiver, tuple(notes), backends)
 
 
-def adapt_for_cluster(config: CollectorConfig, jaeger_grpc: str, jaeger_http: str,
-                      grpc_port: int, http_port: int) -> Adapted:
+def adapt_for_cluster(config: CollectorConfig, to: TraceDestination, grpc_port: int, http_port: int) -> Adapted:
     """The same change for a collector pod: the harness receiver listens on all interfaces at the
-    Service's ports, backend exporters send to the cluster's Jaeger; nothing else moves."""
+    Service's ports, backend exporters send to `to`; nothing else moves."""
     receiver = harness_receiver(config)
     body = copy.deepcopy(config.body)
     notes: list[str] = []
@@ -201,8 +210,8 @@ def adapt_for_cluster(config: CollectorConfig, jaeger_grpc: str, jaeger_http: st
                 notes.append(f"receiver {receiver} ({proto}): listens on {want} (the collector Service's port)")
     before = copy.deepcopy(body.get("exporters"))
     backends = traces_backends(config)
-    _redirect_backends(body, backends, jaeger_grpc, jaeger_http, f"the cluster's Jaeger ({jaeger_grpc})", notes)
+    _redirect_backends(body, backends, to, notes)
     for name, cfg in (body.get("exporters") or {}).items():
         if cfg != (before or {}).get(name):
-            notes.append(f"exporter {name}: sends to the cluster's Jaeger")
+            notes.append(f"exporter {name}: sends to {to.named}")
     return Adapted(CollectorConfig(config.source, body), receiver, tuple(notes), backends)

@@ -13,7 +13,7 @@ from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.deployment.profiles import Profile
 from llmd_trace_e2e.deployment.values import lookup
-from llmd_trace_e2e.traces.jaeger import JaegerClient
+from llmd_trace_e2e.traces.query import TraceQuery
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
 
@@ -37,7 +37,7 @@ class Platform(Protocol):
     gateway_service: str | None  # the service.name of the gateway's spans; None: it does not trace
     collector_config: CollectorConfig  # the config the run's collector runs, as given
     model: str
-    traces: JaegerClient  # the trace backend the collector exports to, asked for what arrived
+    traces: TraceQuery  # the trace backend the collector exports to, asked for what arrived
     started_at: datetime
     artifacts: Path
     timings: Mapping[str, float]  # seconds from the start to each component's readiness ({} where unmeasured)

@@ -1,4 +1,4 @@
-"""One test's artifacts folder: its traces as Jaeger returned them (v3 JSON), their waterfall
+"""One test's artifacts folder: its traces as the trace backend exports them, their waterfall
 (HTML and PNG), each component's log slice for the test's time window, and `test.json`.
 
 The pytest plugin (src/pytest_llmd_trace/reporting.py) only wires this up: it marks a test's start and end,
@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from llmd_trace_e2e.deployment.charts import epp_launch, vllm_launch
 from llmd_trace_e2e.deployment.sampling import root_ratio
 from llmd_trace_e2e.platforms.base import COMPONENTS, expected_service
-from llmd_trace_e2e.traces.jaeger import JaegerClient, JaegerQueryError
-from llmd_trace_e2e.traces.model import Span, spans_from_otlp_json
+from llmd_trace_e2e.traces.model import Span
+from llmd_trace_e2e.traces.query import TraceQuery, TraceQueryError
 from llmd_trace_e2e.traffic.completions import Completion
 from llmd_trace_e2e.report.summary import seen_by_service
 from llmd_trace_e2e.report.waterfall import write_waterfall
@@ -115,8 +115,8 @@ def completions_in(values: Iterable[Any], params: Mapping[str, Any] | None = Non
     return found
 
 
-def completion_trace_ids(jaeger: JaegerClient, completion: Completion, services: Sequence[str]) -> list[str]:
-    """The traces a request made: the caller's (absent from Jaeger if it was sent without a
+def completion_trace_ids(traces: TraceQuery, completion: Completion, services: Sequence[str]) -> list[str]:
+    """The traces a request made: the caller's (absent from the backend if it was sent without a
     traceparent), the one holding a span for its response id (vLLM's llm_request), and root spans
     started during the request by those of `services` with no span in the caller's trace (a
     component that ignores the caller's traceparent starts a trace of its own). All processes
@@ -125,16 +125,16 @@ def completion_trace_ids(jaeger: JaegerClient, completion: Completion, services:
     caller = completion.traceparent.trace_id
     ids = [caller]
     try:
-        joined = {s.service for s in jaeger.trace_spans(caller)}
-    except JaegerQueryError:
+        joined = {s.service for s in traces.trace_spans(caller)}
+    except TraceQueryError:
         joined = set()
     begin = completion.started.timestamp()
     end = begin + completion.seconds
     for service in services:
         try:
-            spans = jaeger.find_spans(service, completion.started - timedelta(seconds=1),
+            spans = traces.find_spans(service, completion.started - timedelta(seconds=1),
                                       completion.started + timedelta(seconds=completion.seconds + 1))
-        except JaegerQueryError:
+        except TraceQueryError:
             continue
         for span in spans:
             rooted_here = (span.service == service and service not in joined and not span.parent_span_id
@@ -175,24 +175,29 @@ class TestCapture:
 
 
 class TraceCache:
-    """Each trace fetched once per run: several tests share the session's requests."""
+    """Each trace fetched once per run: several tests share the session's requests. The backend's
+    own document goes to the folder unread; the harness reads the spans through the query."""
 
-    def __init__(self, jaeger: JaegerClient):
-        self.jaeger, self._raw = jaeger, {}
+    def __init__(self, traces: TraceQuery):
+        self.traces = traces
+        self._raw: dict[str, dict | None] = {}
+        self._spans: dict[str, list[Span]] = {}
 
     def raw(self, trace_id: str) -> dict | None:
         if trace_id not in self._raw:
             try:
-                self._raw[trace_id] = self.jaeger.raw_trace(trace_id)
-            except JaegerQueryError as err:
+                self._raw[trace_id] = self.traces.raw_trace(trace_id)
+            except TraceQueryError as err:
                 self._raw[trace_id] = {"error": str(err)}
         return self._raw[trace_id]
 
     def spans(self, trace_id: str) -> list[Span]:
-        raw = self.raw(trace_id)
-        if not raw or "error" in raw:
-            return []
-        return spans_from_otlp_json(raw.get("result", raw))
+        if trace_id not in self._spans:
+            try:
+                self._spans[trace_id] = self.traces.trace_spans(trace_id)
+            except TraceQueryError:
+                self._spans[trace_id] = []
+        return self._spans[trace_id]
 
 
 def write_test_artifacts(capture: TestCapture, cache: TraceCache, outcome: str) -> Path:
@@ -204,7 +209,7 @@ def write_test_artifacts(capture: TestCapture, cache: TraceCache, outcome: str) 
     for tid in capture.trace_ids[:MAX_TRACES_PER_TEST]:
         raw = cache.raw(tid)
         if raw is None:
-            fetched.append((tid, "not in Jaeger"))
+            fetched.append((tid, "not in the trace backend"))
             continue
         (folder / f"trace-{tid}.json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
         these = cache.spans(tid)
@@ -214,7 +219,7 @@ def write_test_artifacts(capture: TestCapture, cache: TraceCache, outcome: str) 
     title = f"{capture.nodeid} ({outcome})"
     write_waterfall(spans, folder, title, external_parents=capture.external_parents(),
                     empty_text=NO_TRAFFIC if not capture.trace_ids else
-                    "none of this test's traces is in Jaeger: " + ", ".join(capture.trace_ids[:4]))
+                    "none of this test's traces is in the trace backend: " + ", ".join(capture.trace_ids[:4]))
     if capture.failure_spans:
         write_waterfall(capture.failure_spans, folder, f"{capture.nodeid}: what the failed assertion saw",
                         stem="at-failure", external_parents=capture.external_parents())

@@ -1,7 +1,7 @@
-"""Jaeger v2 query client on the v3 API (OTLP/JSON).
+"""Jaeger v2 query client on the v3 API (OTLP/JSON): the harness's `TraceQuery` for Jaeger.
+Jaeger's wire format is read here only.
 
 A v3 search with no match answers 404: that means "none yet", never an error.
-The v3 HTTP API has no attribute filter, so attribute queries filter a service's traces here.
 The client remembers every span it returned (`seen`), so a failure can say which spans Jaeger
 has since lost (`vanished`: a restart empties its memory storage).
 """
@@ -15,10 +15,11 @@ from typing import Any
 
 import requests
 
-from llmd_trace_e2e.traces.model import Span, Trace, group_traces, spans_from_otlp_json
+from llmd_trace_e2e.traces.model import Span, spans_from_otlp_json
+from llmd_trace_e2e.traces.query import TraceQuery, TraceQueryError
 
 
-class JaegerQueryError(Exception):
+class JaegerQueryError(TraceQueryError):
     pass
 
 
@@ -32,8 +33,8 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _decode_result(body: str) -> list[Span]:
-    """The gateway wraps TracesData as {"result": ...}; tolerate NDJSON chunks of those too."""
+def spans_from_response(body: str) -> list[Span]:
+    """The spans of a v3 trace answer. The gateway wraps TracesData as {"result": ...}; tolerate NDJSON chunks of those too."""
     try:
         docs = [json.loads(body)]
     except json.JSONDecodeError:
@@ -42,7 +43,7 @@ def _decode_result(body: str) -> list[Span]:
 
 
 @dataclass
-class JaegerClient:
+class JaegerClient(TraceQuery):
     base_url: str  # e.g. http://127.0.0.1:16686
     timeout_s: float = 5.0
 
@@ -57,7 +58,7 @@ class JaegerClient:
 
     def _fetch_trace(self, trace_id: str) -> list[Span]:
         resp = self._get(f"/api/v3/traces/{trace_id}")
-        return _decode_result(resp.text) if resp else []
+        return spans_from_response(resp.text) if resp else []
 
     def vanished(self, max_traces: int = 50) -> list[Span]:
         """Spans this client returned earlier that Jaeger no longer has, checked for the
@@ -88,23 +89,14 @@ class JaegerClient:
         resp = self._get("/api/v3/services")
         return sorted(resp.json().get("services", [])) if resp else []
 
-    def operations(self, service: str) -> list[str]:
-        resp = self._get("/api/v3/operations", {"service": service})
-        return sorted({op["name"] for op in resp.json().get("operations", [])}) if resp else []
-
-    def trace(self, trace_id: str) -> Trace | None:
-        spans = self._remember(self._fetch_trace(trace_id))
-        return Trace(trace_id, tuple(sorted(spans, key=lambda s: s.start_ns))) if spans else None
-
     def stored_copies(self, trace_id: str) -> int:
         """How many times the trace's spans were written (`raw_traces`: before the query's
         deduplication). Two paths through a collector to this Jaeger store a span twice."""
         resp = self._get(f"/api/v3/traces/{trace_id}", {"raw_traces": "true"})
-        return len(_decode_result(resp.text)) if resp else 0
+        return len(spans_from_response(resp.text)) if resp else 0
 
     def trace_spans(self, trace_id: str) -> list[Span]:
-        found = self.trace(trace_id)
-        return list(found.spans) if found else []
+        return sorted(self._remember(self._fetch_trace(trace_id)), key=lambda s: s.start_ns)
 
     def find_spans(self, service: str, since: datetime, until: datetime | None = None,
                    operation: str | None = None, limit: int = 1000) -> list[Span]:
@@ -119,26 +111,12 @@ class JaegerClient:
         if operation:
             params["query.operation_name"] = operation
         resp = self._get("/api/v3/traces", params)
-        return self._remember(_decode_result(resp.text)) if resp else []
-
-    def all_spans(self, since: datetime, until: datetime | None = None) -> list[Span]:
-        """Every span of every service in the window, once each (a trace that spans several
-        services comes back in each service's search)."""
-        seen: dict[tuple[str, str], Span] = {}
-        for service in self.services():
-            for span in self.find_spans(service, since, until):
-                seen.setdefault((span.trace_id, span.span_id), span)
-        return list(seen.values())
-
-    def find_traces(self, service: str, since: datetime, until: datetime | None = None,
-                    operation: str | None = None) -> list[Trace]:
-        return group_traces(self.find_spans(service, since, until, operation))
-
-    def find_by_attribute(self, service: str, key: str, value: Any, since: datetime,
-                          until: datetime | None = None) -> list[Span]:
-        return [s for s in self.find_spans(service, since, until) if s.attributes.get(key) == value]
+        return self._remember(spans_from_response(resp.text)) if resp else []
 
     def raw_trace(self, trace_id: str) -> dict[str, Any] | None:
-        """The trace as Jaeger returns it, for the artifacts folder."""
+        """The trace as Jaeger returns it (v3 JSON), for the artifacts folder."""
         resp = self._get(f"/api/v3/traces/{trace_id}")
         return resp.json() if resp else None
+
+    def another_client(self) -> "JaegerClient":
+        return JaegerClient(self.base_url, self.timeout_s)

@@ -57,11 +57,11 @@ def incomplete_sampled_traces(spans: Sequence[Span], completions, root: tuple[st
     return problems
 
 
-def request_spans_in_jaeger(jaeger, completion, slack_s: float = 5.0) -> list[Span]:
-    """Every span of the request that reached Jaeger (`jaeger`: a JaegerClient): its caller's
-    trace, and every service's traces from shortly before it, narrowed by spans_of_request."""
+def request_spans_in_jaeger(traces, completion, slack_s: float = 5.0) -> list[Span]:
+    """Every span of the request that reached the trace backend (`traces`: a TraceQuery): its
+    caller's trace, and every service's traces from shortly before it, narrowed by spans_of_request."""
     since = completion.started - timedelta(seconds=slack_s)
-    spans = list(jaeger.trace_spans(completion.traceparent.trace_id))
-    for service in jaeger.services():
-        spans += jaeger.find_spans(service, since)
+    spans = list(traces.trace_spans(completion.traceparent.trace_id))
+    for service in traces.services():
+        spans += traces.find_spans(service, since)
     return spans_of_request(list({(s.trace_id, s.span_id): s for s in spans}.values()), completion)

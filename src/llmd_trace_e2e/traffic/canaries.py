@@ -25,6 +25,7 @@ from llmd_trace_e2e.traces.patterns import (
     parse_all)
 
 if TYPE_CHECKING:
+    from llmd_trace_e2e.traces.query import TraceQuery
     from llmd_trace_e2e.traffic.completions import Completion
 
 CANARY_SERVICE = "llmd-trace-e2e-canary"
@@ -154,9 +155,9 @@ def path_copies(config) -> int:
     return max(1, len(backend_paths(config, first_traces_receiver(config))))
 
 
-def barrier(otlp_grpc_endpoint: str, jaeger, timeout_s: float = 30.0,
+def barrier(otlp_grpc_endpoint: str, traces: "TraceQuery", timeout_s: float = 30.0,
             tap: Callable[[], Sequence[Span] | None] | None = None, copies: int = 1) -> None:
-    """Send one span through the collector and wait for `copies` of it in Jaeger (one per path
+    """Send one span through the collector and wait for `copies` of it in the trace backend (one per path
     to the backend) and in `tap`, the unfiltered spans, where the platform has one: whatever the
     collector received before it has then been filtered, batched and exported on every path too."""
     from llmd_trace_e2e.runtime.waits import Pending, wait_for
@@ -164,15 +165,15 @@ def barrier(otlp_grpc_endpoint: str, jaeger, timeout_s: float = 30.0,
     [sent] = send_canaries(otlp_grpc_endpoint, [Canary("barrier", "llmd-trace-e2e barrier", {}, False)])
 
     def through():
-        stored = jaeger.stored_copies(sent.trace_id)
+        stored = traces.stored_copies(sent.trace_id)
         if stored < copies:
-            return Pending(f"{stored} of {copies} copies in Jaeger (one per path to the backend)")
+            return Pending(f"{stored} of {copies} copies in the trace backend (one per path to the backend)")
         tapped = tap() if tap is not None else None
         if tapped is not None and not any(s.trace_id == sent.trace_id for s in tapped):
-            return Pending("in Jaeger, not in the collector's unfiltered tap yet")
+            return Pending("in the trace backend, not in the collector's unfiltered tap yet")
         return True
 
-    wait_for(f"the barrier span {sent.trace_id} to reach Jaeger", through, timeout_s)
+    wait_for(f"the barrier span {sent.trace_id} to reach the trace backend", through, timeout_s)
 
 
 EXPORT_IN_FLIGHT_S = 0.5  # a batch sent just then is still on its way to the collector

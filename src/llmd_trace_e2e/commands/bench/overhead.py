@@ -154,10 +154,10 @@ def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float,
                 _signal_group(proc, signal.SIGCONT)
         load_s = time.monotonic() - t_load
         time.sleep(7)  # the traced servers' last batch (5 s) and the collector's (1 s)
-        exported, jaeger = {}, pipeline.jaeger.client()
+        exported, traces = {}, pipeline.jaeger.client()
         for server in servers:
             if server.service:
-                spans = jaeger.find_spans(server.service, since, operation="llm_request", limit=5000)
+                spans = traces.find_spans(server.service, since, operation="llm_request", limit=5000)
                 exported[server.label] = sum(1 for s in spans if s.name == "llm_request")
     return OverheadPhase(rounds=rounds, concurrency=concurrency, burst=burst_size, max_tokens=max_tokens,
                          idle_servers_paused=pause_idle, load_seconds=round(load_s, 1),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.runtime.waits import Pending, WaitStats, wait_for
 from llmd_trace_e2e.commands.bench.probe import FirstTrue
 from llmd_trace_e2e.commands.bench.results import BarrierRun, PollingPhase
@@ -18,15 +17,15 @@ def polling_overhead(platform, runs: int = 8, max_interval_s: float = 1.0) -> Po
     """`runs` barrier waits with the harness's wait_for (backoff capped at `max_interval_s`)."""
     from llmd_trace_e2e.traffic.canaries import Canary, send_canaries
 
-    rows, own = [], JaegerClient(platform.traces.base_url)  # the probe's own connection
+    rows, own = [], platform.traces.another_client()  # the probe's own connection
     for i in range(runs):
         ended = time.time()  # the canary span ends at once: both clocks start here
         [one] = send_canaries(platform.collector_otlp_grpc, [Canary("barrier", f"bench barrier {i}", {}, False)])
-        oracle = FirstTrue(lambda: own.trace(one.trace_id) is not None)
+        oracle = FirstTrue(lambda: bool(own.trace_spans(one.trace_id)))
         oracle.start()
         stats = WaitStats()
         wait_for(f"canary {one.trace_id} in Jaeger",
-                 lambda: platform.traces.trace(one.trace_id) is not None or Pending("not yet"), 30.0, stats=stats,
+                 lambda: bool(platform.traces.trace_spans(one.trace_id)) or Pending("not yet"), 30.0, stats=stats,
                  max_interval_s=max_interval_s)
         seen = time.time()
         held = oracle.stop() or seen  # not seen by the probe yet: the wait saw it first, no lag

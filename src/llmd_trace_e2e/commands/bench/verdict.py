@@ -18,7 +18,6 @@ from pathlib import Path
 from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.runtime.errors import HarnessError
 from llmd_trace_e2e.runtime.paths import repo_root
-from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.runtime.waits import Pending, WaitStats, wait_for
 from llmd_trace_e2e.commands.bench.log import log
 from llmd_trace_e2e.commands.bench.probe import FirstTrue, response_end
@@ -27,7 +26,7 @@ from llmd_trace_e2e.commands.bench.results import MedianRun, ToolsTiming, Verdic
 VERDICT_TIMEOUT_S = 60.0
 
 
-def joined_trace(jaeger, done: traffic.Completion, epp: str, vllm: str):
+def joined_trace(traces, done: traffic.Completion, epp: str, vllm: str):
     """The verdict the suite reaches for one request: vLLM's llm_request for this response sits
     in the EPP's trace, below its gateway.request (test_epp_trace_continues_into_vllm)."""
     from llmd_trace_e2e.traces.assertions import JoinedInOneTrace
@@ -35,10 +34,10 @@ def joined_trace(jaeger, done: traffic.Completion, epp: str, vllm: str):
     since = done.started - timedelta(seconds=5)
 
     def probe():
-        mine = [s for s in jaeger.find_spans(vllm, since, operation="llm_request") if done.is_request_of(s)]
+        mine = [s for s in traces.find_spans(vllm, since, operation="llm_request") if done.is_request_of(s)]
         if not mine:
             return Pending("no llm_request for the response yet")
-        spans = jaeger.trace_spans(mine[0].trace_id)
+        spans = traces.trace_spans(mine[0].trace_id)
         failures = JoinedInOneTrace(mine[0].trace_id, ((epp, "gateway.request"), (vllm, "llm_request")))(spans)
         return spans if not failures else Pending(f"{len(failures)} check(s) failing: {failures[0].actual}")
 
@@ -53,7 +52,7 @@ def verdict_run(platform, label: str, folder: Path, epp: str, vllm: str, max_int
     done = traffic.send(platform.gateway_url, platform.model, propagate=False)
     first_request_s = time.monotonic() - t0
     probe = joined_trace(platform.traces, done, epp, vllm)
-    oracle = FirstTrue(joined_trace(JaegerClient(platform.traces.base_url), done, epp, vllm))  # its own connection
+    oracle = FirstTrue(joined_trace(platform.traces.another_client(), done, epp, vllm))  # its own connection
     oracle.start()
     stats = WaitStats()
     t1 = time.monotonic()

@@ -35,8 +35,7 @@ PREFILL_NAME = "trace-e2e-prefill"
 RECIPE_COLLECTOR = "otel-collector"
 RECIPE_COLLECTOR_CONFIGMAP = "otel-collector-config"
 RECIPE_CONFIG_KEY = "config.yaml"
-RECIPE_JAEGER = "jaeger"
-RECIPE_JAEGER_SERVICE = "jaeger-collector"
+RECIPE_JAEGER = "jaeger"  # its Deployment; its Service is manifests.JAEGER_SERVICE, the guide's name
 PROXY_SERVICE = "routing-proxy"  # the guide's example OTEL_SERVICE_NAME for the routing proxy
 USERS_STEP = "the user's step, not llm-d's recipe"
 
@@ -80,7 +79,7 @@ def _user_collector_config(path: Path) -> dict[str, Any]:
     harness's own collector runs it (manifests.collector_config_for_cluster)."""
     text = collector_config.read_collector_config(path)
     config = collector_config.parse_collector_config(text, str(path))
-    text, _ = manifests.collector_config_for_cluster(config, text, RECIPE_JAEGER_SERVICE)
+    text, _ = manifests.collector_config_for_cluster(config, text, manifests.trace_destination(namespace=""))
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": RECIPE_COLLECTOR_CONFIGMAP},
             "data": {RECIPE_CONFIG_KEY: text}}
 
@@ -125,7 +124,7 @@ def observability_steps(plan) -> tuple[str, str]:
                           "llm-d's tracing recipe (Step 1, Manual Deployment) in the workload's namespace; "
                           "the files are fetched at run time; images as versions.toml pins them"))
     steps.append(Apply(f"the recipe's OpenTelemetry Collector ({RECIPE_COLLECTOR}:{OTLP_GRPC_PORT}) and Jaeger "
-                       f"({RECIPE_JAEGER_SERVICE}) in namespace {NAMESPACE}", opts.rendered_dir / RECIPE_DIR,
+                       f"({manifests.JAEGER_SERVICE}) in namespace {NAMESPACE}", opts.rendered_dir / RECIPE_DIR,
                        kustomize=True, shows=tuple(shows)))
     steps.append(Wait("Jaeger ready", "deployments", "jaeger_ready", NAMESPACE, name=RECIPE_JAEGER))
     steps.append(Wait("collector ready", "deployments", "collector_ready", NAMESPACE, name=RECIPE_COLLECTOR))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable
 
-from llmd_trace_e2e.deployment.collector_adapt import adapt_for_cluster
+from llmd_trace_e2e.deployment.collector_adapt import TraceDestination, adapt_for_cluster
 from llmd_trace_e2e.deployment.collector_config import CollectorConfig
 from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.platforms.kind import yamlout
@@ -15,7 +15,7 @@ from llmd_trace_e2e.platforms.kind.ports import (
 
 COLLECTOR_NAME = "opentelemetry-collector"  # the guide's default endpoint names this Service
 COLLECTOR_CONFIG_KEY = "collector.yaml"
-JAEGER_SERVICE = "jaeger-collector"
+JAEGER_SERVICE = "jaeger-collector"  # the tracing guide's name for Jaeger's Service, in llm-d's recipe too
 GATEWAY_NAME = "llm-d-inference-gateway"
 HTTPROUTE_NAME = "llmd-trace-e2e"
 TINY_MODEL_CONFIGMAP = "tiny-model-script"
@@ -75,15 +75,20 @@ def jaeger(image: str) -> list[dict[str, Any]]:
     ]
 
 
+def trace_destination(namespace: str = MONITORING_NAMESPACE) -> TraceDestination:
+    """Where a collector in the cluster exports: the run's Jaeger Service, in `namespace` ("": the
+    collector's own, by its short name)."""
+    host = f"{JAEGER_SERVICE}.{namespace}.svc.cluster.local" if namespace else JAEGER_SERVICE
+    return TraceDestination(f"{host}:{OTLP_GRPC_PORT}", f"http://{host}:{OTLP_HTTP_PORT}", "the cluster's Jaeger")
+
+
 def collector_config_for_cluster(config: CollectorConfig, config_text: str,
-                                 jaeger_host: str = f"{JAEGER_SERVICE}.{MONITORING_NAMESPACE}.svc.cluster.local",
-                                 ) -> tuple[str, tuple[str, ...]]:
+                                 to: TraceDestination | None = None) -> tuple[str, tuple[str, ...]]:
     """The config the collector pod runs, made as the local platform makes it (collector_adapt.py):
-    its receiver on the Service's ports, backend exporters to this run's Jaeger (`jaeger_host`),
-    nothing else moved. The text as given when nothing had to move (the repo's config), else the
-    adapted config under a header that says what changed."""
-    adapted = adapt_for_cluster(config, f"{jaeger_host}:{OTLP_GRPC_PORT}", f"http://{jaeger_host}:{OTLP_HTTP_PORT}",
-                                OTLP_GRPC_PORT, OTLP_HTTP_PORT)
+    its receiver on the Service's ports, backend exporters to this run's Jaeger (`to`, by default
+    the harness's in `monitoring`), nothing else moved. The text as given when nothing had to move
+    (the repo's config), else the adapted config under a header that says what changed."""
+    adapted = adapt_for_cluster(config, to or trace_destination(), OTLP_GRPC_PORT, OTLP_HTTP_PORT)
     if adapted.config.body == config.body:
         return config_text, ()
     header = "".join(f"# run as written, except: {note}\n" for note in adapted.notes)

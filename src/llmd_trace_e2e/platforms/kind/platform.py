@@ -12,7 +12,7 @@ import yaml
 from llmd_trace_e2e.deployment.collector_config import load_collector_config, repo_collector_config
 from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.traces.jaeger import JaegerClient
+from llmd_trace_e2e.traces.backends import query_client
 from llmd_trace_e2e.platforms.base import SharedPlatformParts
 from llmd_trace_e2e.platforms.options import RunOptions
 from llmd_trace_e2e.deployment.traceability import check_traceable
@@ -71,7 +71,7 @@ class KindE2EPlatform(SharedPlatformParts):
         endpoints = deployed.endpoints  # an existing cluster's: port-forwards the runner opened
         self.gateway_url = endpoints["gateway_url"]
         self.model = endpoints["model"]
-        self.traces = JaegerClient(endpoints["jaeger_query_url"])
+        self.traces = query_client(endpoints["jaeger_query_url"])
         self.collector_otlp_grpc = endpoints["collector_otlp_grpc"]
         self.baseline = run_values(deployed.plan, user_values)
         self.values = dict(self.baseline)

@@ -20,10 +20,10 @@ from llmd_trace_e2e.platforms.options import COLLECTOR_CONFIG, PROFILE, VALUES
 from llmd_trace_e2e.platforms.local.pipeline import FILTERED_SPANS, tap_spans, telemetry_counter
 from llmd_trace_e2e.deployment.profiles import load_profile
 from llmd_trace_e2e.deployment.traceability import check_traceable
-from llmd_trace_e2e.traces.jaeger import JaegerClient
+from llmd_trace_e2e.traces.backends import query_client
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.deployment.values import deep_merge
-from llmd_trace_e2e.platforms.local.diagnosis import JaegerLedger
+from llmd_trace_e2e.platforms.local.diagnosis import TraceLedger
 from llmd_trace_e2e.platforms.local.platform import EXPORT_BATCH_DELAY_MS
 from llmd_trace_e2e.platforms.local.stack import APPLY_TIMEOUT_S
 from llmd_trace_e2e.platforms.local.state import StackState, running_state, state_path
@@ -76,7 +76,7 @@ class AttachedPlatform(SharedPlatformParts):
         self.collector_otlp_grpc = state.collector_otlp_grpc
         self.collector_config = load_collector_config(Path(state.collector_config)) if state.collector_config \
             else repo_collector_config()
-        self.traces = JaegerClient(state.jaeger_query_url)
+        self.traces = query_client(state.trace_query_url)
         self.timings = {"stack ready (local up)": state.ready_after_s}
 
     def unfiltered_spans(self) -> list[Span]:
@@ -86,7 +86,7 @@ class AttachedPlatform(SharedPlatformParts):
         return telemetry_counter(self.state.collector_telemetry_url, FILTERED_SPANS)
 
     def diagnosis(self) -> Diagnosis:
-        return Sources(StackDiagnosis(self.state.control_url), JaegerLedger(self.traces))
+        return Sources(StackDiagnosis(self.state.control_url), TraceLedger(self.traces))
 
     def apply(self, values: Mapping[str, Any]) -> None:
         """Ask the stack's server to run these values (it restarts only what they change)."""

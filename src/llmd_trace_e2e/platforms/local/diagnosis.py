@@ -1,6 +1,6 @@
 """What the local processes know about a failure (a `diagnose.Diagnosis`): components that died
 or were restarted, components whose span exporter complains in their log, the collector's own
-export errors, spans Jaeger has lost since the harness read them. The local platform's
+export errors, spans the trace backend has lost since the harness read them. The local platform's
 `diagnosis()` is these four; a fault test's stack of its own
 builds the same with `pipeline_diagnosis`."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from llmd_trace_e2e.runtime.diagnose import EVIDENCE_LINES, Diagnosis, Finding, 
 if TYPE_CHECKING:
     from llmd_trace_e2e.platforms.local.pipeline import LocalCollector
     from llmd_trace_e2e.runtime.procs import Supervisor
-    from llmd_trace_e2e.traces.jaeger import JaegerClient
+    from llmd_trace_e2e.traces.query import TraceQuery
 
 MAX_NAMED_SPANS = 12
 # A span exporter's complaint: the Python SDK's "Transient error ... while exporting traces to X"
@@ -80,24 +80,24 @@ class CollectorExport:
         except Exception:  # noqa: BLE001 - the collector may be down; the log still speaks
             counts = ""
         return [Finding("collector", f"spans never reached Jaeger: the collector's exporter to "
-                                     f"{self.collector.jaeger_endpoint} logged {len(errors)} export error(s){counts} "
+                                     f"{self.collector.backend_endpoint} logged {len(errors)} export error(s){counts} "
                                      f"(log: {self.collector.proc.log_path})",
                         tuple(errors[-EVIDENCE_LINES:]))]
 
 
 @dataclass(eq=False)
-class JaegerLedger:
-    """Spans the harness read from Jaeger earlier that Jaeger no longer returns."""
+class TraceLedger:
+    """Spans the harness read from the trace backend (the run's Jaeger) earlier that it no longer returns."""
 
-    client: "JaegerClient"
+    client: "TraceQuery"
     component: str = "jaeger"
 
     def findings(self) -> list[Finding]:
-        from llmd_trace_e2e.traces.jaeger import JaegerQueryError
+        from llmd_trace_e2e.traces.query import TraceQueryError
 
         try:
             gone = self.client.vanished()
-        except JaegerQueryError as exc:
+        except TraceQueryError as exc:
             return [Finding("jaeger", f"does not answer queries: {exc}")]
         if not gone:
             return []
@@ -109,11 +109,11 @@ class JaegerLedger:
 
 
 def pipeline_diagnosis(supervisor: "Supervisor", collector: "LocalCollector | None",
-                       jaeger: "JaegerClient | None") -> Sources:
-    """The diagnosis of a stack of local processes with (optionally) a collector and a Jaeger."""
+                       traces: "TraceQuery | None") -> Sources:
+    """The diagnosis of a stack of local processes with (optionally) a collector and a trace backend."""
     sources: list[Diagnosis] = [ProcessHealth(supervisor), ExporterErrors(supervisor)]
     if collector is not None:
         sources.append(CollectorExport(collector))
-    if jaeger is not None:
-        sources.append(JaegerLedger(jaeger))
+    if traces is not None:
+        sources.append(TraceLedger(traces))
     return Sources(*sources)

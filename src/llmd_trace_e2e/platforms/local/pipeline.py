@@ -17,13 +17,14 @@ import yaml
 
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.deployment.collector_adapt import (
-    SECTIONS, TAP_EXPORTER, LocalTargets, adapt_for_local, check_components, local_ports_needed)
+    SECTIONS, TAP_EXPORTER, LocalTargets, TraceDestination, adapt_for_local, check_components, local_ports_needed)
 from llmd_trace_e2e.deployment.collector_config import CollectorConfig
 from llmd_trace_e2e.runtime.diagnose import short_log_line
 from llmd_trace_e2e.runtime.paths import tool
 from llmd_trace_e2e.runtime.ports import free_ports, is_listening
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor, log_tail
-from llmd_trace_e2e.traces.jaeger import JaegerClient
+from llmd_trace_e2e.traces.backends import query_client
+from llmd_trace_e2e.traces.query import TraceQuery
 from llmd_trace_e2e.traces.model import Span, spans_from_otlp_json
 from llmd_trace_e2e.runtime.waits import Pending, WaitStats
 
@@ -61,8 +62,13 @@ class LocalJaeger:
     def otlp_http_url(self) -> str:
         return f"http://127.0.0.1:{self.otlp_http_port}"
 
-    def client(self) -> JaegerClient:
-        return JaegerClient(self.query_url)
+    @property
+    def destination(self) -> TraceDestination:
+        """Where the run's collector exports: this Jaeger."""
+        return TraceDestination(self.otlp_grpc_address, self.otlp_http_url, "the run's Jaeger")
+
+    def client(self) -> TraceQuery:
+        return query_client(self.query_url, "jaeger")
 
     def config(self) -> dict:
         local = lambda port: {"endpoint": f"127.0.0.1:{port}"}  # noqa: E731
@@ -110,14 +116,12 @@ class LocalCollector:
     """The run's collector: the config as written, addresses moved (collector_adapt.py); what
     moved is in `notes`."""
 
-    def __init__(self, supervisor: Supervisor, run_dir: Path, config: CollectorConfig, jaeger_otlp_grpc: str,
-                 jaeger_otlp_http: str | None = None):
+    def __init__(self, supervisor: Supervisor, run_dir: Path, config: CollectorConfig, destination: TraceDestination):
         self.supervisor, self.run_dir = supervisor, run_dir
         check_components(config, *collector_build())
         grpc_port, http_port, telemetry_port, *spare = free_ports(3 + local_ports_needed(config))
         self.tap_file = run_dir / "collector-tap.jsonl"
-        self.addresses = LocalTargets(grpc_port, http_port, telemetry_port, jaeger_otlp_grpc,
-                                      jaeger_otlp_http or f"http://{jaeger_otlp_grpc}", run_dir, self.tap_file, spare)
+        self.addresses = LocalTargets(grpc_port, http_port, telemetry_port, destination, run_dir, self.tap_file, spare)
         self.adapted = adapt_for_local(config, self.addresses)
         self.config = self.adapted.config
         self.notes = self.adapted.notes
@@ -159,8 +163,8 @@ class LocalCollector:
         self.wait_ready(timeout_s)
 
     @property
-    def jaeger_endpoint(self) -> str:
-        return self.addresses.jaeger_otlp_grpc
+    def backend_endpoint(self) -> str:
+        return self.addresses.destination.otlp_grpc
 
     def export_errors(self, limit: int = 2000) -> list[str]:
         """The collector's own log lines about failed exports to Jaeger (retries, dropped data),
@@ -251,12 +255,11 @@ class TracePipeline:
 
     @classmethod
     def launch(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig,
-               exporter_to: str | None = None) -> "TracePipeline":
+               exporter_to: TraceDestination | None = None) -> "TracePipeline":
         """Both processes started, not yet awaited. `exporter_to` (fault tests) points the
-        collector's exporter at that OTLP gRPC address instead of this Jaeger."""
+        collector's exporter there instead of at this Jaeger."""
         jaeger = LocalJaeger(supervisor, run_dir).start()
-        collector = LocalCollector(supervisor, run_dir, config, exporter_to or jaeger.otlp_grpc_address,
-                                   None if exporter_to else jaeger.otlp_http_url).start()
+        collector = LocalCollector(supervisor, run_dir, config, exporter_to or jaeger.destination).start()
         return cls(jaeger, collector)
 
     def wait_ready(self, timeouts: PipelineTimeouts = PipelineTimeouts(),
@@ -268,5 +271,5 @@ class TracePipeline:
     @classmethod
     def start(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig,
               timeouts: PipelineTimeouts = PipelineTimeouts(), stats: WaitStats | None = None,
-              exporter_to: str | None = None) -> "TracePipeline":
+              exporter_to: TraceDestination | None = None) -> "TracePipeline":
         return cls.launch(supervisor, run_dir, config, exporter_to).wait_ready(timeouts, stats)

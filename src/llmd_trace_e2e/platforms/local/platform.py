@@ -34,7 +34,7 @@ from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.deployment.components import parse_components
 from llmd_trace_e2e.deployment.profiles import Profile, load_profile
 from llmd_trace_e2e.deployment.traceability import check_traceable
-from llmd_trace_e2e.traces.jaeger import JaegerClient
+from llmd_trace_e2e.traces.query import TraceQuery
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.deployment.values import deep_merge, lookup, merge_values_files, tracing_values
 from llmd_trace_e2e.platforms.local.assets import model_dir, vllm_python
@@ -88,7 +88,7 @@ class LocalPlatform(SharedPlatformParts):
         self.gateway_admin_port: int | None = None
         self.epp_ports: list[int] = []  # grpc, health, metrics
         self.pipeline: TracePipeline | None = None
-        self.traces: JaegerClient | None = None
+        self.traces: TraceQuery | None = None
         self.control_plane: LocalControlPlane | None = None
         self.vllm: VllmServer | None = None
         self.replicas = decode_replicas(values)

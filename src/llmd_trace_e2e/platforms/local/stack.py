@@ -138,7 +138,7 @@ def describe(platform, control: Control, options: RunOptions, ready_after_s: flo
         run_dir=str(platform.artifacts), profile=platform.profile.name,
         collector_config=str(options.collector_config.resolve()) if options.collector_config else None,
         started_at=platform.started_at.astimezone(timezone.utc).isoformat(), ready_after_s=round(ready_after_s, 1),
-        gateway_url=platform.gateway_url, jaeger_query_url=platform.traces.base_url,
+        gateway_url=platform.gateway_url, trace_query_url=platform.traces.base_url,
         collector_otlp_grpc=platform.collector.otlp_grpc_endpoint,
         collector_otlp_http=platform.collector.otlp_http_endpoint,
         collector_telemetry_url=platform.collector.telemetry_url, tap_file=str(platform.collector.tap_file),

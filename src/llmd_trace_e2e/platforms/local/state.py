@@ -13,7 +13,7 @@ import psutil
 
 from llmd_trace_e2e.runtime.errors import ConfigError
 
-STATE_VERSION = 3
+STATE_VERSION = 4  # 4: jaeger_query_url became trace_query_url
 
 
 def state_path(artifacts: Path) -> Path:
@@ -50,7 +50,7 @@ class StackState:
     started_at: str  # ISO 8601, UTC
     ready_after_s: float
     gateway_url: str
-    jaeger_query_url: str
+    trace_query_url: str  # the trace backend's query API
     collector_otlp_grpc: str
     collector_otlp_http: str
     collector_telemetry_url: str  # the collector's own metrics (spans its filter dropped)
@@ -90,7 +90,7 @@ class StackState:
         tmp.replace(path)
 
     def summary(self) -> list[tuple[str, str]]:
-        return [("gateway", self.gateway_url), ("jaeger query", self.jaeger_query_url),
+        return [("gateway", self.gateway_url), ("jaeger query", self.trace_query_url),
                 ("collector OTLP gRPC", self.collector_otlp_grpc), ("collector OTLP HTTP", self.collector_otlp_http),
                 ("logs", self.run_dir), ("profile", self.profile),
                 *((f"runs as {role}", what) for role, what in self.shown_versions.items() if role in ("epp", "routing-proxy")),
