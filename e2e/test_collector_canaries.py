@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from llmd_trace_e2e.traffic.canaries import GUIDE, HEALTH, SCRAPE_CHILDREN, expected_span_names
-from llmd_trace_e2e.commands.missing_patterns import known_config_gap, missing_patterns
-from llmd_trace_e2e.commands.verify import FilterVerdictError, assert_controls_kept, assert_noise_dropped, canary_report
+from llmd_trace_e2e.traffic.missing_patterns import known_config_gap, missing_patterns
+from llmd_trace_e2e.traffic.filter_verdict import FilterVerdictError, assert_controls_kept, assert_noise_dropped, canary_report
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, matching_patterns
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 

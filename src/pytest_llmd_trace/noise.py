@@ -7,7 +7,7 @@ import pytest
 
 from llmd_trace_e2e.traffic.canaries import CANARY_SERVICE, barrier, path_copies
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.commands.verify import noise_gap_reason
+from llmd_trace_e2e.traffic.filter_verdict import noise_gap_reason
 
 NOISE_WAIT_S = 60.0  # a scrape every 2 s; vLLM's span exporter batches for 5 s
 

@@ -11,7 +11,7 @@ from llmd_trace_e2e.deployment.collector_config import CollectorConfig, repo_col
 from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts
 from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS, SpanPattern
-from llmd_trace_e2e.commands.verify import (
+from llmd_trace_e2e.traffic.filter_verdict import (
     FilterVerdictError, assert_controls_kept, assert_noise_dropped, canary_report)
 
 pytestmark = pytest.mark.integration

@@ -24,6 +24,7 @@ from llmd_trace_e2e.traces.jaeger import JaegerClient
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS
 from llmd_trace_e2e.deployment.values import deep_merge
+from llmd_trace_e2e.platforms.base import SharedPlatformParts
 from llmd_trace_e2e.platforms.local.diagnosis import JaegerLedger
 from llmd_trace_e2e.platforms.local.platform import EXPORT_BATCH_DELAY_MS
 from llmd_trace_e2e.platforms.local.stack import APPLY_TIMEOUT_S
@@ -60,7 +61,7 @@ def _call(method: str, url: str, body: Any = None, timeout_s: float = 30.0) -> d
     return doc
 
 
-class AttachedPlatform:
+class AttachedPlatform(SharedPlatformParts):
     name = "local"
     model = SERVED_MODEL
     export_batch_delay_s = EXPORT_BATCH_DELAY_MS / 1000  # `local up` started them as LocalPlatform does
@@ -105,12 +106,10 @@ class AttachedPlatform:
         doc = _call("POST", f"{self.state.control_url}/values", dict(values), timeout_s=APPLY_TIMEOUT_S + 10)
         self.values = doc["values"]
 
-    @contextmanager
-    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> Iterator[None]:
+    def apply_variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> None:
         values = deep_merge(self.baseline, overlay)
         check_traceable(values, self.profile, on_purpose)
         self.apply(values)
-        yield
 
     def reset(self) -> None:
         if self.values != self.baseline:

@@ -7,7 +7,7 @@ the start order of six programs and what a variant restarts are one story, told 
 
 Every process is the real program. Each gets the flags and env the charts would render for
 the run's Helm values; Envoy traces when `gateway.tracing.enabled` says so.
-`variant()` restarts only the components whose launch changes under other values.
+`apply_variant()` restarts only the components whose launch changes under other values.
 """
 from __future__ import annotations
 
@@ -114,21 +114,16 @@ class LocalPlatform(SharedPlatformParts):
     def collector_otlp_grpc(self) -> str:
         return self.collector.otlp_grpc_endpoint
 
-    def containers(self) -> None:
-        return None  # processes, not pods
-
     def unfiltered_spans(self) -> list[Span]:
         return self.collector.tap_spans()
 
     def filtered_span_count(self) -> float:
         return self.collector.filtered_spans()
 
-    @contextmanager
-    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> Iterator[None]:
+    def apply_variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> None:
         values = deep_merge(self.baseline, overlay)
         check_traceable(values, self.profile, on_purpose)
         self.apply(values)
-        yield
 
     def reset(self) -> None:
         """Back to the run's own values (restarting only what a variant changed)."""
