@@ -107,6 +107,6 @@ def test_imports_are_resolved_to_the_packages_modules():
     other that way), and so would relative ones."""
     graph = import_graph()
     assert f"{PACKAGE}.runtime.diagnose" in graph[f"{PACKAGE}.platforms.local.pipeline"]
-    assert f"{PACKAGE}.platforms.pipeline" in graph[f"{PACKAGE}.platforms.local.diagnosis"]  # under TYPE_CHECKING
+    assert f"{PACKAGE}.platforms.local.pipeline" in graph[f"{PACKAGE}.platforms.local.diagnosis"]  # under TYPE_CHECKING
     assert f"{PACKAGE}.platforms.local.platform" in graph[f"{PACKAGE}.commands.bench.run"]  # inside a function
     assert f"{PACKAGE}.commands.bench.cli" in graph[f"{PACKAGE}.commands.bench"]  # in __init__
