@@ -19,7 +19,6 @@ from llmd_trace_e2e.traffic.openai_sdk import INSTRUMENTED_KINDS, SdkCall, Trace
 from llmd_trace_e2e.traffic.resend import Sampled
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
-
 from llmd_trace_e2e.traces.span_queries import SpansOf
 
 from pytest_llmd_trace.abandoned_streams import Abandoned, abandoned_the_epp_sampled

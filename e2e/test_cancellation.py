@@ -15,7 +15,6 @@ import pytest
 
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
-
 from llmd_trace_e2e.traces.span_queries import SpansOf
 
 from pytest_llmd_trace.abandoned_streams import abandoned_the_epp_sampled

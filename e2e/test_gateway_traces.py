@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist
-
 from llmd_trace_e2e.traces.span_queries import SpansInTrace, SpansOf
 
 from pytest_llmd_trace.suite import declare_known_gap, fails_its_tests, send_traced_by_every_hop, service_or_skip

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from llmd_trace_e2e.traces.genai import MatchesResponse, semconv_gaps
-
 from llmd_trace_e2e.traces.span_queries import SpansOf
 
 from pytest_llmd_trace.suite import LlmRequestOf, declare_known_gap, service_or_skip

@@ -10,7 +10,6 @@ from llmd_trace_e2e.deployment.guide_promise import custom_command_env_promise, 
 from llmd_trace_e2e.platforms.kind.pods import epp_containers, vllm_containers
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.deployment.values import container_overlay, nest
-
 from llmd_trace_e2e.traces.span_queries import SpansOf
 
 from pytest_llmd_trace.suite import declare_known_gap

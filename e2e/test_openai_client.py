@@ -11,7 +11,6 @@ import pytest
 
 from llmd_trace_e2e.traffic.openai_sdk import CLIENT_SERVICE, INSTRUMENTED_KINDS, SdkCall, TracedOpenAI
 from llmd_trace_e2e.traces.assertions import Failure, JoinedInOneTrace, SpansExist
-
 from llmd_trace_e2e.traces.span_queries import SpansInTrace, SpansOf
 
 from pytest_llmd_trace.suite import (

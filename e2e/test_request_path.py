@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from llmd_trace_e2e.traces.assertions import ChildOfCaller, JoinedInOneTrace, SpansExist
-
 from llmd_trace_e2e.traces.span_queries import SpansInTrace, SpansOf
 
 from pytest_llmd_trace.suite import (

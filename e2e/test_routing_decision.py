@@ -13,7 +13,6 @@ import pytest
 
 from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
-
 from llmd_trace_e2e.traces.span_queries import SpansOf
 
 from pytest_llmd_trace.suite import LlmRequestOf, fails_its_tests, service_or_skip

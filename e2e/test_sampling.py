@@ -16,7 +16,6 @@ import pytest
 
 from llmd_trace_e2e.platforms.abilities import SpanTap
 from llmd_trace_e2e.traffic import completions as traffic
-
 from llmd_trace_e2e.deployment.sampling import binomial_bounds, tries_to_see_one
 from llmd_trace_e2e.traffic.completions import Completion
 from llmd_trace_e2e.traffic.resend import NeverSampled, Sampled

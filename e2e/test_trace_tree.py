@@ -8,11 +8,9 @@ expected tree beside the tree that arrived; after a deliberate upstream change,
 and its "1+" counts)."""
 from __future__ import annotations
 
-
 import pytest
 
 from llmd_trace_e2e.platforms.base import component_services
-
 from llmd_trace_e2e.runtime.paths import config_dir
 from llmd_trace_e2e.deployment.values import deep_merge
 from llmd_trace_e2e.traces.assertions import SpansExist
