@@ -11,6 +11,7 @@ import requests
 
 from llmd_trace_e2e.deployment.charts import vllm_launch
 from llmd_trace_e2e.deployment.sampling import root_ratio
+from llmd_trace_e2e.platforms.abilities import ModelServers
 from llmd_trace_e2e.traffic.canaries import HEALTH
 from llmd_trace_e2e.traffic.resend import send_until_sampled
 from llmd_trace_e2e.traces.patterns import HEALTH_CONDITIONS, HEALTH_PATTERNS, matching_patterns
@@ -34,7 +35,7 @@ def probe_until_sampled(platform) -> None:
     probe is a root that vLLM samples at its own ratio. So where no /health span has been tapped
     (none of those probes sampled, or not exported yet), probe again as a kubelet would, until one
     was (bounded by the ratio), before the control looks."""
-    servers = getattr(platform, "model_servers", None)
+    servers = platform.model_servers if isinstance(platform, ModelServers) else None
     if not servers or health_spans(tapped_components_spans(platform)):
         return
 

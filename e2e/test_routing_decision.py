@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from llmd_trace_e2e.platforms.abilities import ModelServers, lacks
 from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 from llmd_trace_e2e.traces.span_queries import SpansOf
@@ -25,9 +26,9 @@ VALUES = "config/values/two-endpoints.yaml"
 
 
 def model_servers_or_skip(platform) -> dict[str, str]:
-    servers = getattr(platform, "model_servers", None)
-    if servers is None:
-        pytest.skip(f"the {platform.name} platform does not name its model servers' addresses")
+    if not isinstance(platform, ModelServers):
+        pytest.skip(lacks(platform, ModelServers, "it does not name its model servers' addresses"))
+    servers = platform.model_servers
     if len(servers) < 2:
         pytest.skip(f"the pool has {len(servers)} model server: run `pytest e2e -m two_endpoints --values {VALUES}` "
                     "(make e2e-two-endpoints)")

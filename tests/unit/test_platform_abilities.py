@@ -1,10 +1,11 @@
 """Optional abilities are small interfaces only the platforms that have them implement; expecting
 spans is the platform's; a stale platform.variant() is refused in one line naming apply_variant."""
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import pytest
 
-from llmd_trace_e2e.platforms.abilities import FilterCounter, Pods, SpanTap
+from llmd_trace_e2e.platforms.abilities import FilterCounter, ModelServers, Pods, SpanTap
 from llmd_trace_e2e.platforms.base import SharedPlatformParts
 from llmd_trace_e2e.platforms.kind.platform import KindE2EPlatform
 from llmd_trace_e2e.platforms.local.attached import AttachedPlatform
@@ -23,6 +24,13 @@ from .spans import TRACE, full_path
 def test_each_platform_has_the_abilities_it_really_has(platform_class, abilities):
     has = {a for a in (SpanTap, FilterCounter, Pods) if issubclass(platform_class, a)}
     assert has == abilities, f"{platform_class.__name__} implements {sorted(a.__name__ for a in has)}"
+
+
+def test_only_the_local_platform_names_its_model_servers():
+    assert hasattr(LocalPlatform, "model_servers"), "LocalPlatform lost its model_servers"
+    assert not any(hasattr(p, "model_servers") for p in (AttachedPlatform, KindE2EPlatform))
+    assert isinstance(SimpleNamespace(model_servers={"decode-0": "127.0.0.1:8000"}), ModelServers)
+    assert not isinstance(SimpleNamespace(), ModelServers)
 
 
 class FakeBackend:

@@ -24,6 +24,14 @@ class FilterCounter(Protocol):
 
 
 @runtime_checkable
+class ModelServers(Protocol):
+    """Each model server of the pool, reachable from the suite (local): pod name -> host:port."""
+
+    @property
+    def model_servers(self) -> dict[str, str]: ...
+
+
+@runtime_checkable
 class Pods(Protocol):
     """The running containers as the cluster has them (kind)."""
 
