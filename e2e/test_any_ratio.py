@@ -23,7 +23,8 @@ from llmd_trace_e2e.traces.span_queries import SpansOf
 
 from pytest_llmd_trace.abandoned_streams import Abandoned, abandoned_the_epp_sampled
 from pytest_llmd_trace.suite import (
-    LlmRequestOf, epp_root_ratio, fails_its_tests, resend_until_the_epp_samples, send_traced_by_every_hop, service_or_skip, tracing_overlay)
+    LlmRequestOf, epp_root_ratio, fails_its_tests, resend_until_the_epp_samples, send_traced_by_every_hop,
+    service_or_skip, tracing_overlay)
 
 pytestmark = [pytest.mark.guide("Production Sampling"), pytest.mark.variant(from_baseline=True)]
 

@@ -9,13 +9,15 @@ import pytest
 from llmd_trace_e2e.platforms.abilities import SpanTap
 from llmd_trace_e2e.traffic.canaries import GUIDE, HEALTH, SCRAPE_CHILDREN, expected_span_names
 from llmd_trace_e2e.traffic.missing_patterns import known_config_gap, missing_patterns
-from llmd_trace_e2e.traffic.filter_verdict import FilterVerdictError, assert_controls_kept, assert_noise_dropped, canary_report
+from llmd_trace_e2e.traffic.filter_verdict import (
+    FilterVerdictError, assert_controls_kept, assert_noise_dropped, canary_report)
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, matching_patterns
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
 from pytest_llmd_trace.suite import fails_its_tests
 from pytest_llmd_trace.noise import (
-    NOISE_WAIT_S, barrier_on_every_path, components_spans, config_source, declare_known_noise_gap, run_patterns, stored_spans_since_start)
+    NOISE_WAIT_S, barrier_on_every_path, components_spans, config_source, declare_known_noise_gap, run_patterns,
+    stored_spans_since_start)
 
 pytestmark = pytest.mark.guide("Recommended Filters")
 

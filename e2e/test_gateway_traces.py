@@ -87,7 +87,6 @@ def test_epp_span_hangs_under_the_gateways_ext_proc_span(request, traced):
                           "the EPP's span for the request, in whatever trace (positive control)")
     platform.expect_spans(trace_of(done), [SpansExist(service, ext_proc)],
                           f"the gateway's ext_proc span in the caller's trace {tp.trace_id}")
-    platform.expect_spans_now(
-        trace_of(done), [JoinedInOneTrace(tp.trace_id, ((service, server), (service, ext_proc), (epp, "gateway.request")),
-                                          external_parent=tp.span_id)],
-        f"the EPP's gateway.request under the gateway's ext_proc span (trace {tp.trace_id})")
+    chain = ((service, server), (service, ext_proc), (epp, "gateway.request"))
+    platform.expect_spans_now(trace_of(done), [JoinedInOneTrace(tp.trace_id, chain, external_parent=tp.span_id)],
+                              f"the EPP's gateway.request under the gateway's ext_proc span (trace {tp.trace_id})")

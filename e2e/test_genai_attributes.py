@@ -31,7 +31,8 @@ def test_llm_request_matches_the_response(platform, completions, kind):
         f"positive control: the {kind} response carries no usage ({done.usage!r}); streams ask for it "
         "with stream_options.include_usage")
     spans, span = llm_request(platform, service, done)
-    platform.expect_spans_now([s for s in spans if s.trace_id == span.trace_id], [MatchesResponse(service, done, platform.model)],
+    its_trace = [s for s in spans if s.trace_id == span.trace_id]
+    platform.expect_spans_now(its_trace, [MatchesResponse(service, done, platform.model)],
                               f"vLLM's llm_request disagrees with the {kind} response it served (usage {done.usage})")
 
 

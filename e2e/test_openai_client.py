@@ -137,9 +137,9 @@ def test_epp_span_joins_the_clients_trace(request, platform, sdk_calls, kind):
     tp = call.completion.traceparent
     platform.expect_spans(SpansOf.around(epp, call.completion.started), [SpansExist(epp, "gateway.request")],
                           "the EPP's span for the request, in whatever trace (positive control)")
-    platform.expect_spans_now(
-        trace_of(call), [JoinedInOneTrace(tp.trace_id, ((CLIENT_SERVICE, client_span_name(platform)), (epp, "gateway.request")))],
-        f"the EPP's gateway.request under the OpenAI SDK's {kind} span (trace {tp.trace_id})")
+    chain = ((CLIENT_SERVICE, client_span_name(platform)), (epp, "gateway.request"))
+    platform.expect_spans_now(trace_of(call), [JoinedInOneTrace(tp.trace_id, chain)],
+                              f"the EPP's gateway.request under the OpenAI SDK's {kind} span (trace {tp.trace_id})")
 
 
 @pytest.mark.parametrize("kind", TRACED_KINDS)

@@ -7,7 +7,8 @@ from llmd_trace_e2e.traces.assertions import ChildOfCaller, JoinedInOneTrace, Sp
 from llmd_trace_e2e.traces.span_queries import SpansInTrace, SpansOf
 
 from pytest_llmd_trace.suite import (
-    LlmRequestOf, declare_known_gap, declare_known_gaps, expect_spans_unless_gap, send_traced_by_every_hop, service_or_skip)
+    LlmRequestOf, declare_known_gap, declare_known_gaps, expect_spans_unless_gap, send_traced_by_every_hop,
+    service_or_skip)
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 

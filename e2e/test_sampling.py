@@ -24,7 +24,8 @@ from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.request import incomplete_sampled_traces, root_during, spans_of_request
 
 from pytest_llmd_trace.suite import (
-    EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, declare_known_gap, fails_its_tests, resend_until_the_epp_samples, send_traced_by_every_hop, service_or_skip, tracing_overlay)
+    EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, declare_known_gap, fails_its_tests, resend_until_the_epp_samples,
+    send_traced_by_every_hop, service_or_skip, tracing_overlay)
 
 pytestmark = pytest.mark.guide("Production Sampling")
 
