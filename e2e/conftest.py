@@ -24,7 +24,7 @@ def completions(platform):
 def silent_components(platform):
     """Components whose tracing is on but whose spans never reach the collector, found once from
     the session's first request (platform.silent: component -> why). A test that needs one fails
-    with that reason at once (checks.service_or_skip); the others run as usual."""
+    with that reason at once (suite.service_or_skip); the others run as usual."""
     platform.reset()
     watching = watched(platform)
     silent: dict[str, str] = {}

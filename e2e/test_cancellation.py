@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
+from llmd_trace_e2e.traces.span_queries import SpansOf
 
 from pytest_llmd_trace.abandoned_streams import abandoned_the_epp_sampled
-from pytest_llmd_trace.suite import LlmRequestOf, expect_gap, expect_spans, fails_its_tests, service_or_skip, spans_around
+from pytest_llmd_trace.suite import LlmRequestOf, declare_known_gap, fails_its_tests, service_or_skip
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
@@ -38,14 +38,14 @@ def abandoned(platform):
     return found.completion, found.finished_anyway
 
 
-@pytest.mark.checks("cancellation: the EPP exports an ended gateway.request for a stream the client abandons")
+@pytest.mark.promise("cancellation: the EPP exports an ended gateway.request for a stream the client abandons")
 def test_the_epp_exports_its_span_for_an_abandoned_stream(platform, abandoned):
     epp = service_or_skip(platform, "epp")
     abandoned, _ = abandoned
     assert abandoned.response_id, "positive control: the stream answered chunks before the client left"
-    spans = expect_spans(platform, lambda: request_spans_in_jaeger(platform.traces, abandoned),
-                         [SpansExist(epp, "gateway.request")],
-                         f"the EPP's gateway.request for the abandoned stream (trace {abandoned.traceparent.trace_id})")
+    spans = platform.expect_spans(lambda: request_spans_in_jaeger(platform.traces, abandoned),
+                                  [SpansExist(epp, "gateway.request")],
+                                  f"the EPP's gateway.request for the abandoned stream (trace {abandoned.traceparent.trace_id})")
     root = next(s for s in spans if s.service == epp and s.name == "gateway.request")
     print(f"EPP gateway.request for the abandoned stream: status {root.status}, events {list(root.events)}, "
           f"{root.duration_ms:.0f} ms (client left after {abandoned.seconds * 1000:.0f} ms)")
@@ -54,19 +54,19 @@ def test_the_epp_exports_its_span_for_an_abandoned_stream(platform, abandoned):
                                    f"{EPP_ON_CANCEL}: update this test and its docstring (trace {root.trace_id})")
 
 
-@pytest.mark.checks("cancellation: vLLM exports llm_request for a request aborted midway")
+@pytest.mark.promise("cancellation: vLLM exports llm_request for a request aborted midway")
 def test_vllm_exports_llm_request_for_an_abandoned_stream(request, platform, completions, abandoned):
     vllm = service_or_skip(platform, "vllm-decode")
     abandoned, finished_anyway = abandoned
     finished = completions["stream"]
-    expect_spans(platform, spans_around(platform, vllm, finished), [LlmRequestOf(vllm, finished)],
-                 "an llm_request for a stream read to its end (positive control)")
+    platform.expect_spans(SpansOf.around(vllm, finished.started), [LlmRequestOf(vllm, finished)],
+                          "an llm_request for a stream read to its end (positive control)")
     assert not finished_anyway, (f"vLLM's request_success count rose {ABANDON_ATTEMPTS} times in a row (last: "
                                  f"{abandoned.response_id}): each stream finished before the client's close "
                                  "reached vLLM, so none was aborted")
-    expect_gap(request, platform, "vllm-no-span-for-aborted-request")
-    settle(platform, abandoned)
-    spans = spans_around(platform, vllm, abandoned)()
+    declare_known_gap(request, platform, "vllm-no-span-for-aborted-request")
+    platform.settle(abandoned)
+    spans = SpansOf.around(vllm, abandoned.started)()
     hits = [s for s in spans if s.service == vllm and s.name == "llm_request" and abandoned.is_request_of(s)]
     assert hits, (f"vLLM aborted {abandoned.response_id} (the client left after {abandoned.seconds:.2f} s) and "
                   f"exported no llm_request for it (logs: {platform.logs_hint()})")

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import pytest
 
+from llmd_trace_e2e.platforms.abilities import SpanTap
 from llmd_trace_e2e.traffic.canaries import GUIDE, HEALTH, SCRAPE_CHILDREN, expected_span_names
-from llmd_trace_e2e.commands.missing_patterns import known_config_gap, missing_patterns
-from llmd_trace_e2e.commands.verify import FilterVerdictError, assert_controls_kept, assert_noise_dropped, canary_report
+from llmd_trace_e2e.traffic.missing_patterns import known_config_gap, missing_patterns
+from llmd_trace_e2e.traffic.filter_verdict import (
+    FilterVerdictError, assert_controls_kept, assert_noise_dropped, canary_report)
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS, matching_patterns
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
 from pytest_llmd_trace.suite import fails_its_tests
 from pytest_llmd_trace.noise import (
-    NOISE_WAIT_S, barrier_on_every_path, components_spans, config_source, expect_noise_gap,
-    jaeger_spans_since_start, run_patterns)
+    NOISE_WAIT_S, barrier_on_every_path, components_spans, config_source, declare_known_noise_gap, run_patterns,
+    stored_spans_since_start)
 
 pytestmark = pytest.mark.guide("Recommended Filters")
 
@@ -31,15 +33,17 @@ def components_evidence(platform):
     """What the run's components sent, before the filter (None where the platform cannot see
     it) and in Jaeger, once a scrape span is in the tap (the positive control) and a barrier
     is through every path."""
-    if platform.unfiltered_spans() is not None:
-        def scraped():
-            tapped = components_spans(platform.unfiltered_spans())
-            return [s for s in tapped if matching_patterns(s, GUIDE_PATTERNS)] or Pending(
-                f"{len(tapped)} span(s) tapped, none from /metrics")
-        wait_for("a /metrics span of the run's components in the tap (positive control)", scraped, NOISE_WAIT_S)
+    if not isinstance(platform, SpanTap):
+        barrier_on_every_path(platform)
+        return None, stored_spans_since_start(platform)
+
+    def scraped():
+        tapped = components_spans(platform.unfiltered_spans())
+        return [s for s in tapped if matching_patterns(s, GUIDE_PATTERNS)] or Pending(
+            f"{len(tapped)} span(s) tapped, none from /metrics")
+    wait_for("a /metrics span of the run's components in the tap (positive control)", scraped, NOISE_WAIT_S)
     barrier_on_every_path(platform)
-    tapped = platform.unfiltered_spans()
-    return (None if tapped is None else components_spans(tapped)), jaeger_spans_since_start(platform)
+    return components_spans(platform.unfiltered_spans()), stored_spans_since_start(platform)
 
 
 def test_each_of_the_guides_metrics_patterns_is_dropped(request, platform, canaries):
@@ -65,12 +69,12 @@ def test_the_request_paths_spans_pass_the_filter(platform, canaries):
 
 
 def test_children_of_scrape_spans_are_dropped(request, platform, canaries):
-    expect_noise_gap(request, platform, SCRAPE_CHILDREN)
+    declare_known_noise_gap(request, platform, SCRAPE_CHILDREN)
     assert_noise_dropped(canaries, SCRAPE_CHILDREN, platform.logs_hint())
 
 
 def test_health_check_spans_are_dropped(request, platform, canaries):
-    expect_noise_gap(request, platform, HEALTH)
+    declare_known_noise_gap(request, platform, HEALTH)
     assert_noise_dropped(canaries, HEALTH, platform.logs_hint())
 
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.platforms.base import expected_service
-from llmd_trace_e2e.traces.assertions import NoSpansFrom, SpansExist, expect_now
-
+from llmd_trace_e2e.traces.assertions import NoSpansFrom, SpansExist
+from llmd_trace_e2e.traces.span_queries import SpansOf
 from llmd_trace_e2e.deployment.values import deep_merge
 
-from pytest_llmd_trace.suite import (LlmRequestOf, expect_spans, send_traced_by_every_hop, service_or_skip, spans_around,
-                    tracing_overlay)
+from pytest_llmd_trace.suite import LlmRequestOf, send_traced_by_every_hop, service_or_skip, tracing_overlay
 
 pytestmark = [pytest.mark.variant, pytest.mark.guide("Disabling Tracing")]
 
@@ -27,27 +25,25 @@ def test_epp_tracing_off_and_vllm_renamed(platform):
     overlay = deep_merge(tracing_overlay(platform, {"enabled": False}, ("epp",)),
                          tracing_overlay(platform, {"serviceNames": {"vllmDecode": "vllm-decode-renamed"}},
                                          ("modelservice",)))
-    with platform.variant(overlay):
-        assert expected_service(platform.values, platform.profile, "vllm-decode") == "vllm-decode-renamed"
-        done = send_traced_by_every_hop(platform).completion
-        expect_spans(platform, spans_around(platform, "vllm-decode-renamed", done),
-                     [SpansExist("vllm-decode-renamed", "llm_request")],
-                     "vLLM spans under the serviceNames override (positive control)")
-        settle(platform, done)
-        expect_now(spans_around(platform, old_epp, done)(), [NoSpansFrom(old_epp)],
-                   context="EPP tracing disabled in the values, yet EPP spans arrived", logs_hint=platform.logs_hint(),
-                   diagnosis=platform.diagnosis())
+    platform.apply_variant(overlay)
+    assert expected_service(platform.values, platform.profile, "vllm-decode") == "vllm-decode-renamed"
+    done = send_traced_by_every_hop(platform).completion
+    platform.expect_spans(SpansOf.around("vllm-decode-renamed", done.started),
+                          [SpansExist("vllm-decode-renamed", "llm_request")],
+                          "vLLM spans under the serviceNames override (positive control)")
+    platform.settle(done)
+    platform.expect_spans_now(SpansOf.around(old_epp, done.started), [NoSpansFrom(old_epp)],
+                              "EPP tracing disabled in the values, yet EPP spans arrived")
 
 
 def test_vllm_tracing_off(platform):
     """tracing.enabled=false in the model-service values: vLLM exports nothing, the EPP still does."""
     epp = service_or_skip(platform, "epp")
     vllm = service_or_skip(platform, "vllm-decode")
-    with platform.variant(tracing_overlay(platform, {"enabled": False}, ("modelservice",))):
-        done = send_traced_by_every_hop(platform).completion
-        expect_spans(platform, spans_around(platform, epp, done), [SpansExist(epp, "gateway.request")],
-                     "EPP spans with vLLM's tracing off (positive control)")
-        settle(platform, done)
-        expect_now(spans_around(platform, vllm, done)(), [LlmRequestOf(vllm, done, present=False)],
-                   context="vLLM tracing disabled in the values, yet vLLM exported the request's span",
-                   logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())
+    platform.apply_variant(tracing_overlay(platform, {"enabled": False}, ("modelservice",)))
+    done = send_traced_by_every_hop(platform).completion
+    platform.expect_spans(SpansOf.around(epp, done.started), [SpansExist(epp, "gateway.request")],
+                          "EPP spans with vLLM's tracing off (positive control)")
+    platform.settle(done)
+    platform.expect_spans_now(SpansOf.around(vllm, done.started), [LlmRequestOf(vllm, done, present=False)],
+                              "vLLM tracing disabled in the values, yet vLLM exported the request's span")

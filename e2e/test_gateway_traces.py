@@ -8,14 +8,12 @@ On the local platform the traced mode is a variant (only Envoy restarts); on kin
 run's own values (`--values` with gateway.tracing.enabled: true)."""
 from __future__ import annotations
 
-from contextlib import ExitStack
-
 import pytest
 
-from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist, expect_now
+from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist
+from llmd_trace_e2e.traces.span_queries import SpansInTrace, SpansOf
 
-from pytest_llmd_trace.suite import (expect_gap, expect_spans, fails_its_tests, send_traced_by_every_hop, service_or_skip,
-                    spans_around)
+from pytest_llmd_trace.suite import declare_known_gap, fails_its_tests, send_traced_by_every_hop, service_or_skip
 
 pytestmark = [pytest.mark.variant(restarts="gateway"), pytest.mark.guide("What Gets Traced")]
 TRACED = {"gateway": {"tracing": {"enabled": True}}}
@@ -28,13 +26,12 @@ def traced(platform):
     if not {"server", "ext_proc"} <= set(platform.profile.gateway_spans):
         pytest.skip(f"profile {platform.profile.name} does not name its gateway's spans "
                     "(config/profiles.yaml gateway.spans: server, ext_proc)")
-    with ExitStack() as stack:
-        if platform.gateway_service is None:
-            if platform.name != "local":
-                pytest.skip("the run's values leave the gateway transparent: pass --values with "
-                            "gateway.tracing.enabled: true to check the gateway's spans")
-            stack.enter_context(platform.variant(TRACED))
-        yield platform, send_traced_by_every_hop(platform).completion
+    if platform.gateway_service is None:
+        if platform.name != "local":
+            pytest.skip("the run's values leave the gateway transparent: pass --values with "
+                        "gateway.tracing.enabled: true to check the gateway's spans")
+        platform.apply_variant(TRACED)
+    yield platform, send_traced_by_every_hop(platform).completion
     platform.reset()
 
 
@@ -43,16 +40,16 @@ def gateway(platform) -> tuple[str, str, str]:
     return platform.gateway_service, names["server"], names["ext_proc"]
 
 
-def trace_of(platform, completion):
-    return lambda: platform.traces.trace_spans(completion.traceparent.trace_id)
+def trace_of(completion) -> SpansInTrace:
+    return SpansInTrace(completion.traceparent.trace_id)
 
 
 def test_gateway_span_continues_the_callers_trace(traced):
     platform, done = traced
     service, server, ext_proc = gateway(platform)
     tp = done.traceparent
-    expect_spans(platform, trace_of(platform, done),
-                 [SpansExist(service, server), SpansExist(service, ext_proc),
+    platform.expect_spans(trace_of(done),
+                          [SpansExist(service, server), SpansExist(service, ext_proc),
                   JoinedInOneTrace(tp.trace_id, ((service, server), (service, ext_proc)), external_parent=tp.span_id)],
                  f"the gateway's spans in the caller's trace {tp.trace_id}")
 
@@ -67,9 +64,9 @@ def test_vllm_span_is_a_child_of_the_gateways_span(traced):
     tp = done.traceparent
     chain = ((service, server), *(((proxy, platform.profile.spans["routing-proxy"][0]),) if proxy else ()),
              (vllm, "llm_request"))
-    spans = expect_spans(platform, trace_of(platform, done),
-                         [JoinedInOneTrace(tp.trace_id, chain, external_parent=tp.span_id)],
-                         f"vLLM's llm_request under the gateway's {server} span (trace {tp.trace_id})")
+    spans = platform.expect_spans(trace_of(done),
+                                  [JoinedInOneTrace(tp.trace_id, chain, external_parent=tp.span_id)],
+                                  f"vLLM's llm_request under the gateway's {server} span (trace {tp.trace_id})")
     gateway_span = next(s for s in spans if s.service == service and s.name == server)
     ids = {s.span_id: s for s in spans}
     hop = next((s for s in spans if proxy and s.service == proxy and getattr(ids.get(s.parent_span_id), "service", None) != proxy),
@@ -84,14 +81,12 @@ def test_epp_span_hangs_under_the_gateways_ext_proc_span(request, traced):
     platform, done = traced
     service, server, ext_proc = gateway(platform)
     epp = service_or_skip(platform, "epp")
-    expect_gap(request, platform, "epp-ignores-gateway-context")
+    declare_known_gap(request, platform, "epp-ignores-gateway-context")
     tp = done.traceparent
-    expect_spans(platform, spans_around(platform, epp, done), [SpansExist(epp, "gateway.request")],
-                 "the EPP's span for the request, in whatever trace (positive control)")
-    expect_spans(platform, trace_of(platform, done), [SpansExist(service, ext_proc)],
-                 f"the gateway's ext_proc span in the caller's trace {tp.trace_id}")
-    expect_now(trace_of(platform, done)(),
-               [JoinedInOneTrace(tp.trace_id, ((service, server), (service, ext_proc), (epp, "gateway.request")),
-                                 external_parent=tp.span_id)],
-               context=f"the EPP's gateway.request under the gateway's ext_proc span (trace {tp.trace_id})",
-               logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())
+    platform.expect_spans(SpansOf.around(epp, done.started), [SpansExist(epp, "gateway.request")],
+                          "the EPP's span for the request, in whatever trace (positive control)")
+    platform.expect_spans(trace_of(done), [SpansExist(service, ext_proc)],
+                          f"the gateway's ext_proc span in the caller's trace {tp.trace_id}")
+    chain = ((service, server), (service, ext_proc), (epp, "gateway.request"))
+    platform.expect_spans_now(trace_of(done), [JoinedInOneTrace(tp.trace_id, chain, external_parent=tp.span_id)],
+                              f"the EPP's gateway.request under the gateway's ext_proc span (trace {tp.trace_id})")

@@ -11,14 +11,16 @@ import requests
 
 from llmd_trace_e2e.deployment.charts import vllm_launch
 from llmd_trace_e2e.deployment.sampling import root_ratio
-from llmd_trace_e2e.traffic.canaries import HEALTH, settle
+from llmd_trace_e2e.platforms.abilities import ModelServers
+from llmd_trace_e2e.traffic.canaries import HEALTH
 from llmd_trace_e2e.traffic.resend import send_until_sampled
 from llmd_trace_e2e.traces.patterns import HEALTH_CONDITIONS, HEALTH_PATTERNS, matching_patterns
 from llmd_trace_e2e.traces.render import render_inventory
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 
 from pytest_llmd_trace.suite import service_or_skip
-from pytest_llmd_trace.noise import NOISE_WAIT_S, barrier_on_every_path, expect_noise_gap, jaeger_spans_since_start, tapped_or_skip
+from pytest_llmd_trace.noise import (
+    NOISE_WAIT_S, barrier_on_every_path, declare_known_noise_gap, stored_spans_since_start, tapped_components_spans)
 
 pytestmark = pytest.mark.guide("Recommended Filters")
 
@@ -33,8 +35,8 @@ def probe_until_sampled(platform) -> None:
     probe is a root that vLLM samples at its own ratio. So where no /health span has been tapped
     (none of those probes sampled, or not exported yet), probe again as a kubelet would, until one
     was (bounded by the ratio), before the control looks."""
-    servers = getattr(platform, "model_servers", None)
-    if not servers or health_spans(tapped_or_skip(platform)):
+    servers = platform.model_servers if isinstance(platform, ModelServers) else None
+    if not servers or health_spans(tapped_components_spans(platform)):
         return
 
     def probe() -> float:
@@ -44,8 +46,8 @@ def probe_until_sampled(platform) -> None:
         return sent
 
     def first_sampled(batch):
-        settle(platform, time.time())
-        return batch[0] if health_spans(tapped_or_skip(platform)) else None
+        platform.settle(time.time())
+        return batch[0] if health_spans(tapped_components_spans(platform)) else None
 
     ratio = root_ratio(vllm_launch(platform.values, platform.profile).env)
     sampled = send_until_sampled(probe, first_sampled, ratio, "vLLM's sampler, for GET /health")
@@ -58,19 +60,19 @@ def health_spans_upstream(platform):
     probe_until_sampled(platform)
 
     def probe():
-        tapped = tapped_or_skip(platform)
+        tapped = tapped_components_spans(platform)
         return health_spans(tapped) or Pending(f"{len(tapped)} span(s) tapped, none from /health; tapped: "
                                                f"{render_inventory(tapped)}")
 
     return wait_for("a /health span to reach the collector (positive control)", probe, NOISE_WAIT_S)
 
 
-def test_health_check_spans_are_produced_and_then_dropped(request, platform):
-    produced = health_spans_upstream(platform)
+def test_health_check_spans_are_produced_and_then_dropped(request, platform, span_tap):
+    produced = health_spans_upstream(span_tap)
     barrier_on_every_path(platform)
-    stored = {(s.trace_id, s.span_id) for s in jaeger_spans_since_start(platform)}
+    stored = {(s.trace_id, s.span_id) for s in stored_spans_since_start(platform)}
     leaked = [s for s in produced if (s.trace_id, s.span_id) in stored]
-    expect_noise_gap(request, platform, HEALTH)
+    declare_known_noise_gap(request, platform, HEALTH)
     assert not leaked, (
         f"{len(leaked)} of {len(produced)} health-check span(s) reached Jaeger: "
         + ", ".join(sorted({f"{s.service}:{s.name}" for s in leaked}))

@@ -10,14 +10,14 @@ from llmd_trace_e2e.deployment.guide_promise import custom_command_env_promise, 
 from llmd_trace_e2e.platforms.kind.pods import epp_containers, vllm_containers
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.deployment.values import container_overlay, nest
+from llmd_trace_e2e.traces.span_queries import SpansOf
 
-from pytest_llmd_trace.suite import expect_gap, expect_spans, spans_around
+from pytest_llmd_trace.suite import declare_known_gap
 
 
 @pytest.fixture(autouse=True)
-def _kind_only(platform):
-    if platform.name != "kind":
-        pytest.skip(f"kind only: inspects the pods the charts render (this run: {platform.name} platform)")
+def _inspects_pods(pods):
+    """Every test here inspects the pods the charts render: skipped loudly where there are none."""
 
 
 def ms(platform, block):
@@ -49,8 +49,8 @@ def test_epp_pod_carries_the_guides_endpoint_and_sampling(platform):
 @pytest.mark.guide("Disabling Tracing")
 @pytest.mark.variant
 def test_tracing_disabled_injects_nothing(platform):
-    with platform.variant(ms(platform, {"enabled": False})):
-        assert_kept(vllm_promise(platform.values, platform.profile), the_vllm(platform))
+    platform.apply_variant(ms(platform, {"enabled": False}))
+    assert_kept(vllm_promise(platform.values, platform.profile), the_vllm(platform))
 
 
 def chart_only(platform):
@@ -69,39 +69,39 @@ def custom_command(platform):
 @pytest.mark.guide("Custom Commands (Advanced)")
 @pytest.mark.variant
 def test_custom_command_gets_no_tracing_args(platform):
-    with platform.variant(custom_command(platform)):
-        promise = vllm_promise(platform.values, platform.profile)
-        assert promise.no_args, "positive control: the promise for custom commands names the args it rules out"
-        assert_kept(promise, the_vllm(platform))
+    platform.apply_variant(custom_command(platform))
+    promise = vllm_promise(platform.values, platform.profile)
+    assert promise.no_args, "positive control: the promise for custom commands names the args it rules out"
+    assert_kept(promise, the_vllm(platform))
 
 
 @pytest.mark.guide("Custom Commands (Advanced)")
 @pytest.mark.variant
 def test_custom_command_gets_no_tracing_env(request, platform):
-    expect_gap(request, platform, "custom-command-gets-otel-env")
-    with platform.variant(custom_command(platform)):
-        assert_kept(custom_command_env_promise(), the_vllm(platform))
+    declare_known_gap(request, platform, "custom-command-gets-otel-env")
+    platform.apply_variant(custom_command(platform))
+    assert_kept(custom_command_env_promise(), the_vllm(platform))
 
 
 @pytest.mark.guide("Overriding Per-Component")
 @pytest.mark.variant
 def test_per_container_service_name_override_wins(request, platform):
     chart_only(platform)
-    expect_gap(request, platform, "otel-service-name-override-loses")
+    declare_known_gap(request, platform, "otel-service-name-override-loses")
     override = container_overlay(platform.values, env=[
         *platform.values["decode"]["containers"][0].get("env", []),
         {"name": "OTEL_SERVICE_NAME", "value": "my-special-decode"}])
-    with platform.variant(override):
-        done = traffic.send(platform.gateway_url, platform.model)
-        expect_spans(platform, spans_around(platform, "my-special-decode", done),
-                     [SpansExist("my-special-decode", "llm_request")], "vLLM spans under the per-container override")
+    platform.apply_variant(override)
+    done = traffic.send(platform.gateway_url, platform.model)
+    platform.expect_spans(SpansOf.around("my-special-decode", done.started),
+                          [SpansExist("my-special-decode", "llm_request")], "vLLM spans under the per-container override")
 
 
 @pytest.mark.guide("Changing the Collector Endpoint")
 @pytest.mark.variant
 def test_endpoint_override_is_rendered(platform):
     endpoint = "http://my-collector.observability.svc.cluster.local:4317"
-    with platform.variant(ms(platform, {"otlpEndpoint": endpoint})):
-        promise = vllm_promise(platform.values, platform.profile)
-        assert promise.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
-        assert_kept(promise, the_vllm(platform))
+    platform.apply_variant(ms(platform, {"otlpEndpoint": endpoint}))
+    promise = vllm_promise(platform.values, platform.profile)
+    assert promise.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
+    assert_kept(promise, the_vllm(platform))

@@ -5,17 +5,16 @@ gateway's spans (when it traces) and the EPP's (where its version joins, else a 
 hang under it; the client's GenAI attributes agree with the response and with vLLM's."""
 from __future__ import annotations
 
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
 
 from llmd_trace_e2e.traffic.openai_sdk import CLIENT_SERVICE, INSTRUMENTED_KINDS, SdkCall, TracedOpenAI
-from llmd_trace_e2e.traces.assertions import Failure, JoinedInOneTrace, SpansExist, expect_now
+from llmd_trace_e2e.traces.assertions import Failure, JoinedInOneTrace, SpansExist
+from llmd_trace_e2e.traces.span_queries import SpansInTrace, SpansOf
 
-from pytest_llmd_trace.suite import (LlmRequestOf, expect_gaps, expect_spans, fails_its_tests, resend_until_the_epp_samples,
-                    service_or_skip,
-                    spans_around)
+from pytest_llmd_trace.suite import (
+    LlmRequestOf, declare_known_gaps, fails_its_tests, resend_until_the_epp_samples, service_or_skip)
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
@@ -51,8 +50,8 @@ def client_span_name(platform) -> str:
     return f"chat {platform.model}"
 
 
-def trace_of(platform, call: SdkCall):
-    return lambda: platform.traces.trace_spans(call.completion.traceparent.trace_id)
+def trace_of(call: SdkCall) -> SpansInTrace:
+    return SpansInTrace(call.completion.traceparent.trace_id)
 
 
 @dataclass(frozen=True)
@@ -116,8 +115,8 @@ def test_client_span_is_the_root_of_the_requests_trace(platform, sdk_calls, kind
     assert call.sent_traceparent is not None, (
         f"the SDK's {kind} request carried no traceparent: the OpenAI instrumentation made no span for it "
         f"(logs: {platform.logs_hint()})")
-    expect_spans(platform, trace_of(platform, call), [ClientSpanIsRoot(call, client_span_name(platform))],
-                 f"the OpenAI SDK's {kind} span as the root of trace {call.sent_traceparent.trace_id}")
+    platform.expect_spans(trace_of(call), [ClientSpanIsRoot(call, client_span_name(platform))],
+                          f"the OpenAI SDK's {kind} span as the root of trace {call.sent_traceparent.trace_id}")
 
 
 @pytest.mark.parametrize("kind", TRACED_KINDS)
@@ -125,31 +124,30 @@ def test_vllm_span_joins_the_clients_trace(platform, sdk_calls, kind):
     vllm = service_or_skip(platform, "vllm-decode")
     call = sdk_calls[kind]
     tp = call.completion.traceparent
-    expect_spans(platform, trace_of(platform, call),
-                 [JoinedInOneTrace(tp.trace_id, ((CLIENT_SERVICE, client_span_name(platform)), (vllm, "llm_request")))],
-                 f"vLLM's llm_request under the OpenAI SDK's {kind} span (trace {tp.trace_id})")
+    platform.expect_spans(trace_of(call),
+                          [JoinedInOneTrace(tp.trace_id, ((CLIENT_SERVICE, client_span_name(platform)), (vllm, "llm_request")))],
+                          f"vLLM's llm_request under the OpenAI SDK's {kind} span (trace {tp.trace_id})")
 
 
 @pytest.mark.parametrize("kind", TRACED_KINDS)
 def test_epp_span_joins_the_clients_trace(request, platform, sdk_calls, kind):
     epp = service_or_skip(platform, "epp")
-    expect_gaps(request, platform, ["epp"], ("no-spans", "no-join"))
+    declare_known_gaps(request, platform, ["epp"], ("no-spans", "no-join"))
     call = sdk_calls[kind]
     tp = call.completion.traceparent
-    expect_spans(platform, spans_around(platform, epp, call.completion), [SpansExist(epp, "gateway.request")],
-                 "the EPP's span for the request, in whatever trace (positive control)")
-    expect_now(trace_of(platform, call)(),
-               [JoinedInOneTrace(tp.trace_id, ((CLIENT_SERVICE, client_span_name(platform)), (epp, "gateway.request")))],
-               context=f"the EPP's gateway.request under the OpenAI SDK's {kind} span (trace {tp.trace_id})",
-               logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())
+    platform.expect_spans(SpansOf.around(epp, call.completion.started), [SpansExist(epp, "gateway.request")],
+                          "the EPP's span for the request, in whatever trace (positive control)")
+    chain = ((CLIENT_SERVICE, client_span_name(platform)), (epp, "gateway.request"))
+    platform.expect_spans_now(trace_of(call), [JoinedInOneTrace(tp.trace_id, chain)],
+                              f"the EPP's gateway.request under the OpenAI SDK's {kind} span (trace {tp.trace_id})")
 
 
 @pytest.mark.parametrize("kind", TRACED_KINDS)
 def test_client_genai_attributes_agree_with_the_response_and_vllm(platform, sdk_calls, kind):
     vllm = service_or_skip(platform, "vllm-decode")
     call = sdk_calls[kind]
-    expect_spans(platform, trace_of(platform, call), [GenAiAgrees(call, platform.model, vllm)],
-                 f"GenAI attributes of the OpenAI SDK's {kind} call (trace {call.completion.traceparent.trace_id})")
+    platform.expect_spans(trace_of(call), [GenAiAgrees(call, platform.model, vllm)],
+                          f"GenAI attributes of the OpenAI SDK's {kind} call (trace {call.completion.traceparent.trace_id})")
 
 
 @pytest.mark.parametrize("kind", UNTRACED_KINDS)
@@ -158,11 +156,11 @@ def test_completions_call_makes_no_client_span(platform, sdk_calls, kind):
     traceparent; the request still goes through and vLLM still traces it (positive control)."""
     vllm = service_or_skip(platform, "vllm-decode")
     call = sdk_calls[kind]
-    expect_spans(platform, spans_around(platform, vllm, call.completion), [LlmRequestOf(vllm, call.completion)],
-                 f"vLLM's llm_request for the SDK's {kind} call (positive control)")
+    platform.expect_spans(SpansOf.around(vllm, call.completion.started), [LlmRequestOf(vllm, call.completion)],
+                          f"vLLM's llm_request for the SDK's {kind} call (positive control)")
     chat = sdk_calls["chat"]
-    expect_spans(platform, trace_of(platform, chat), [SpansExist(CLIENT_SERVICE, client_span_name(platform))],
-                 "the same client's chat span (positive control: the client exports)")
+    platform.expect_spans(trace_of(chat), [SpansExist(CLIENT_SERVICE, client_span_name(platform))],
+                          "the same client's chat span (positive control: the client exports)")
     assert call.sent_traceparent is None, (
         f"the SDK's {kind} request carried traceparent {call.sent_traceparent.header}: the OpenAI instrumentation "
         "now traces completions; add 'completion' to INSTRUMENTED_KINDS in llmd_trace_e2e/traffic/openai_sdk.py")
@@ -176,13 +174,12 @@ def test_traced_gateway_joins_the_clients_trace(platform):
     if "server" not in platform.profile.gateway_spans:
         pytest.skip(f"profile {platform.profile.name} does not name its gateway's spans (gateway.spans.server)")
     vllm = service_or_skip(platform, "vllm-decode")
-    with ExitStack() as stack:
-        if platform.gateway_service is None:
-            stack.enter_context(platform.variant(TRACED_GATEWAY))
-        call = send_all(platform, ["chat"])["chat"]
-        tp = call.completion.traceparent
-        members = ((CLIENT_SERVICE, client_span_name(platform)),
-                   (platform.gateway_service, platform.profile.gateway_spans["server"]), (vllm, "llm_request"))
-        expect_spans(platform, trace_of(platform, call), [JoinedInOneTrace(tp.trace_id, members)],
-                     f"the OpenAI SDK's span, then the gateway's, then vLLM's (trace {tp.trace_id})")
+    if platform.gateway_service is None:
+        platform.apply_variant(TRACED_GATEWAY)
+    call = send_all(platform, ["chat"])["chat"]
+    tp = call.completion.traceparent
+    members = ((CLIENT_SERVICE, client_span_name(platform)),
+               (platform.gateway_service, platform.profile.gateway_spans["server"]), (vllm, "llm_request"))
+    platform.expect_spans(trace_of(call), [JoinedInOneTrace(tp.trace_id, members)],
+                          f"the OpenAI SDK's span, then the gateway's, then vLLM's (trace {tp.trace_id})")
     platform.reset()

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from llmd_trace_e2e.platforms.abilities import ModelServers, lacks
 from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
+from llmd_trace_e2e.traces.span_queries import SpansOf
 
-from pytest_llmd_trace.suite import LlmRequestOf, expect_spans, fails_its_tests, service_or_skip, spans_around
+from pytest_llmd_trace.suite import LlmRequestOf, fails_its_tests, service_or_skip
 
 pytestmark = [pytest.mark.two_endpoints, pytest.mark.guide("What Gets Traced")]
 ACCESS_LOG_WAIT_S = 10.0
@@ -24,9 +26,9 @@ VALUES = "config/values/two-endpoints.yaml"
 
 
 def model_servers_or_skip(platform) -> dict[str, str]:
-    servers = getattr(platform, "model_servers", None)
-    if servers is None:
-        pytest.skip(f"the {platform.name} platform does not name its model servers' addresses")
+    if not isinstance(platform, ModelServers):
+        pytest.skip(lacks(platform, ModelServers, "it does not name its model servers' addresses"))
+    servers = platform.model_servers
     if len(servers) < 2:
         pytest.skip(f"the pool has {len(servers)} model server: run `pytest e2e -m two_endpoints --values {VALUES}` "
                     "(make e2e-two-endpoints)")
@@ -56,7 +58,7 @@ def routed(platform):
     return servers, vllm, sent
 
 
-@pytest.mark.checks("routing: the EPP picks both model servers (positive control)")
+@pytest.mark.promise("routing: the EPP picks both model servers (positive control)")
 def test_the_epp_spreads_requests_over_both_servers(platform, routed):
     """Positive control for the match below: a check that only ever sees one server cannot tell."""
     servers, _, sent = routed
@@ -65,14 +67,14 @@ def test_the_epp_spreads_requests_over_both_servers(platform, routed):
         f"over {len(sent)} requests the EPP chose only {sorted(chosen)} of {sorted(servers.values())}")
 
 
-@pytest.mark.checks("routing: the endpoint the EPP chose is the vLLM whose llm_request carries the request")
+@pytest.mark.promise("routing: the endpoint the EPP chose is the vLLM whose llm_request carries the request")
 def test_the_server_the_epp_chose_is_the_one_that_answered(platform, routed):
     servers, vllm, sent = routed
     by_address = {address: pod for pod, address in servers.items()}
     wrong = []
     for done in sent:
-        spans = expect_spans(platform, spans_around(platform, vllm, done), [LlmRequestOf(vllm, done)],
-                             f"vLLM's llm_request for response {done.response_id}")
+        spans = platform.expect_spans(SpansOf.around(vllm, done.started), [LlmRequestOf(vllm, done)],
+                                      f"vLLM's llm_request for response {done.response_id}")
         span = next(s for s in spans if s.service == vllm and s.name == "llm_request" and done.is_request_of(s))
         endpoint = chosen_endpoint(platform, done)
         answered = span.resource.get(POD_ATTRIBUTE)

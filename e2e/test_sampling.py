@@ -14,8 +14,8 @@ from datetime import timedelta
 
 import pytest
 
+from llmd_trace_e2e.platforms.abilities import SpanTap
 from llmd_trace_e2e.traffic import completions as traffic
-from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.deployment.sampling import binomial_bounds, tries_to_see_one
 from llmd_trace_e2e.traffic.completions import Completion
 from llmd_trace_e2e.traffic.resend import NeverSampled, Sampled
@@ -23,8 +23,9 @@ from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.request import incomplete_sampled_traces, root_during, spans_of_request
 
-from pytest_llmd_trace.suite import (EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, expect_gap, expect_spans, fails_its_tests,
-                    resend_until_the_epp_samples, send_traced_by_every_hop, service_or_skip, tracing_overlay)
+from pytest_llmd_trace.suite import (
+    EPP_IGNORES_TRACEPARENT, EPP_ROOT_SPAN, declare_known_gap, fails_its_tests, resend_until_the_epp_samples,
+    send_traced_by_every_hop, service_or_skip, tracing_overlay)
 
 pytestmark = pytest.mark.guide("Production Sampling")
 
@@ -35,9 +36,8 @@ CONFIDENCE = 0.999
 
 def all_spans(platform, since):
     """Every span exported since `since`: before the filter where observable, else in Jaeger."""
-    tapped = platform.unfiltered_spans()
-    if tapped is not None:
-        return [s for s in tapped if s.end_ns / 1e9 >= since.timestamp()]
+    if isinstance(platform, SpanTap):
+        return [s for s in platform.unfiltered_spans() if s.end_ns / 1e9 >= since.timestamp()]
     return platform.traces.all_spans(since)
 
 
@@ -71,17 +71,17 @@ def sampled_and_not(platform) -> tuple[Completion, list[Completion]]:
     return sampled, unsampled
 
 
-@pytest.mark.checks("sampling: a traceparent with flags 00 leaves no span from the component; its sampled twin does")
+@pytest.mark.promise("sampling: a traceparent with flags 00 leaves no span from the component; its sampled twin does")
 @component_param()
 def test_unsampled_traceparent_leaves_no_span(request, platform, sampled_and_not, component):
     service = service_or_skip(platform, component)
     sampled, unsampled = sampled_and_not
     since = sampled.started - timedelta(seconds=1)
-    expect_spans(platform, lambda: of_service(spans_of_request(all_spans(platform, since), sampled), service),
-                 [SpansExist(service)], f"{component}'s spans for the sampled request (positive control)")
+    platform.expect_spans(lambda: of_service(spans_of_request(all_spans(platform, since), sampled), service),
+                          [SpansExist(service)], f"{component}'s spans for the sampled request (positive control)")
     if component == "epp":
-        expect_gap(request, platform, EPP_IGNORES_TRACEPARENT)
-    settle(platform, unsampled[-1])
+        declare_known_gap(request, platform, EPP_IGNORES_TRACEPARENT)
+    platform.settle(unsampled[-1])
     spans = all_spans(platform, since)
     left = [s for done in unsampled for s in of_service(spans_of_request(spans, done), service)]
     assert not left, (
@@ -109,17 +109,17 @@ def at_ratio(platform) -> AtRatio:
     sampled one, and the suite's way of asking for a request every hop traced; then every span
     exported meanwhile."""
     epp, vllm = service_or_skip(platform, "epp"), service_or_skip(platform, "vllm-decode")
-    with platform.variant(tracing_overlay(platform, {"sampling": {"samplerArg": RATIO}})):
-        t0 = time.monotonic()
-        rooted = [traffic.send(platform.gateway_url, platform.model, propagate=False, max_tokens=1)
-                  for _ in range(REQUESTS_AT_RATIO)]
-        asked = [traffic.send(platform.gateway_url, platform.model, max_tokens=1) for _ in range(20)]
-        sending_s = time.monotonic() - t0
-        t1 = time.monotonic()
-        every_hop = send_traced_by_every_hop(platform, max_tokens=1)
-        print(f"a request every hop traced: {every_hop.sent} sent, {time.monotonic() - t1:.1f} s")
-        settle(platform, every_hop.completion)
-        spans = all_spans(platform, rooted[0].started - timedelta(seconds=1))
+    platform.apply_variant(tracing_overlay(platform, {"sampling": {"samplerArg": RATIO}}))
+    t0 = time.monotonic()
+    rooted = [traffic.send(platform.gateway_url, platform.model, propagate=False, max_tokens=1)
+              for _ in range(REQUESTS_AT_RATIO)]
+    asked = [traffic.send(platform.gateway_url, platform.model, max_tokens=1) for _ in range(20)]
+    sending_s = time.monotonic() - t0
+    t1 = time.monotonic()
+    every_hop = send_traced_by_every_hop(platform, max_tokens=1)
+    print(f"a request every hop traced: {every_hop.sent} sent, {time.monotonic() - t1:.1f} s")
+    platform.settle(every_hop.completion)
+    spans = all_spans(platform, rooted[0].started - timedelta(seconds=1))
     print(f"{len(rooted) + len(asked)} requests at sampler arg {RATIO} sent in {sending_s:.1f} s")
     return AtRatio(epp, vllm, rooted, asked, every_hop, spans)
 
@@ -128,7 +128,7 @@ def sampled_at_root(at: AtRatio) -> list[Completion]:
     return [done for done in at.rooted if root_during(at.spans, at.epp, done, EPP_ROOT_SPAN)]
 
 
-@pytest.mark.checks("sampling: at sampler arg 0.1, the share of sampled root traces is within 99.9% binomial bounds")
+@pytest.mark.promise("sampling: at sampler arg 0.1, the share of sampled root traces is within 99.9% binomial bounds")
 @pytest.mark.variant
 def test_sampled_share_at_ratio_is_within_binomial_bounds(platform, at_ratio):
     rooted = at_ratio.rooted
@@ -140,7 +140,7 @@ def test_sampled_share_at_ratio_is_within_binomial_bounds(platform, at_ratio):
         f"outside [{lo}, {hi}], where {CONFIDENCE:.1%} of runs fall (logs: {platform.logs_hint()})")
 
 
-@pytest.mark.checks("sampling: at sampler arg 0.1, every sampled trace is complete and no llm_request is an orphan")
+@pytest.mark.promise("sampling: at sampler arg 0.1, every sampled trace is complete and no llm_request is an orphan")
 @pytest.mark.variant
 def test_every_sampled_trace_is_complete_at_ratio(platform, at_ratio):
     sampled = len(sampled_at_root(at_ratio))
@@ -151,7 +151,7 @@ def test_every_sampled_trace_is_complete_at_ratio(platform, at_ratio):
                         + "\n  ".join(broken[:20]) + f"\n(logs: {platform.logs_hint()})")
 
 
-@pytest.mark.checks("sampling: at sampler arg 0.1, a request with a sampled traceparent is still traced")
+@pytest.mark.promise("sampling: at sampler arg 0.1, a request with a sampled traceparent is still traced")
 @pytest.mark.variant
 @component_param()
 def test_a_sampled_traceparent_is_traced_at_ratio(request, platform, at_ratio, component):
@@ -159,7 +159,7 @@ def test_a_sampled_traceparent_is_traced_at_ratio(request, platform, at_ratio, c
     asked = at_ratio.asked
     service = service_or_skip(platform, component)
     if component == "epp":
-        expect_gap(request, platform, EPP_IGNORES_TRACEPARENT)
+        declare_known_gap(request, platform, EPP_IGNORES_TRACEPARENT)
     untraced = [done.traceparent.trace_id for done in asked
                 if not of_service(spans_of_request(at_ratio.spans, done), service)]
     assert not untraced, (
@@ -167,7 +167,7 @@ def test_a_sampled_traceparent_is_traced_at_ratio(request, platform, at_ratio, c
         f"sampler arg {RATIO}: traces {', '.join(untraced[:5])} (logs: {platform.logs_hint()})")
 
 
-@pytest.mark.checks("sampling: at sampler arg 0.1, the suite still gets a request every component traced, "
+@pytest.mark.promise("sampling: at sampler arg 0.1, the suite still gets a request every component traced, "
                     "resending (within a bound) where the EPP decides alone")
 @pytest.mark.variant
 def test_every_hop_is_checkable_at_ratio(platform, at_ratio):
@@ -186,7 +186,7 @@ def test_every_hop_is_checkable_at_ratio(platform, at_ratio):
 
 
 @pytest.mark.variant(from_baseline=True)
-def test_sampler_arg_zero_exports_nothing(platform):
+def test_sampler_arg_zero_exports_nothing(platform, span_tap):
     """samplerArg "0" in both charts: a request without traceparent (the EPP decides at the root)
     leaves no span at all, not even upstream of the collector's filter."""
     platform.reset()  # the positive control needs the baseline sampler, whatever variant ran before
@@ -195,21 +195,21 @@ def test_sampler_arg_zero_exports_nothing(platform):
     ours = {epp, vllm}
 
     def tapped_since(count):
-        return [s for s in (platform.unfiltered_spans() or [])[count:] if s.service in ours]
+        return [s for s in span_tap.unfiltered_spans()[count:] if s.service in ours]
 
-    before = len(platform.unfiltered_spans() or [])
+    before = len(span_tap.unfiltered_spans())
     # at a baseline ratio below 1, sent again until the EPP sampled one (else the control proves nothing)
     control = send_traced_by_every_hop(platform, propagate=False)
-    expect_spans(platform, lambda: tapped_since(before), [SpansExist(epp, "gateway.request")],
-                 f"a request without traceparent is traced at the baseline sampler (positive control, "
-                 f"{control.sent} sent)")
+    platform.expect_spans(lambda: tapped_since(before), [SpansExist(epp, "gateway.request")],
+                          f"a request without traceparent is traced at the baseline sampler (positive control, "
+                          f"{control.sent} sent)")
     zero = {"sampling": {"samplerArg": "0"}}
-    with platform.variant(tracing_overlay(platform, zero), on_purpose="the absence of every span at sampler ratio 0"):
-        before = len(platform.unfiltered_spans() or [])
-        done = traffic.send(platform.gateway_url, platform.model, propagate=False)
-        settle(platform, done)
-        arrived = tapped_since(before)
-        assert done.status == 200
-        assert not arrived, (
-            f"sampler arg 0, yet {len(arrived)} span(s) of {sorted(ours)} reached the collector: "
-            + ", ".join(sorted({f"{s.service}:{s.name}" for s in arrived})) + f" (logs: {platform.logs_hint()})")
+    platform.apply_variant(tracing_overlay(platform, zero), on_purpose="the absence of every span at sampler ratio 0")
+    before = len(span_tap.unfiltered_spans())
+    done = traffic.send(platform.gateway_url, platform.model, propagate=False)
+    platform.settle(done)
+    arrived = tapped_since(before)
+    assert done.status == 200
+    assert not arrived, (
+        f"sampler arg 0, yet {len(arrived)} span(s) of {sorted(ours)} reached the collector: "
+        + ", ".join(sorted({f"{s.service}:{s.name}" for s in arrived})) + f" (logs: {platform.logs_hint()})")

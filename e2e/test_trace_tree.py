@@ -8,19 +8,16 @@ expected tree beside the tree that arrived; after a deliberate upstream change,
 and its "1+" counts)."""
 from __future__ import annotations
 
-from contextlib import ExitStack
-
 import pytest
 
 from llmd_trace_e2e.platforms.base import component_services
-from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.runtime.paths import config_dir
 from llmd_trace_e2e.deployment.values import deep_merge
 from llmd_trace_e2e.traces.assertions import SpansExist
 from llmd_trace_e2e.traces.request import request_spans_in_jaeger
 from llmd_trace_e2e.traces.tree import FORMAT, compare, forest, load_expected, resolve, to_components, write_expected
 
-from pytest_llmd_trace.suite import LlmRequestOf, expect_spans, send_traced_by_every_hop, service_or_skip, tracing_overlay
+from pytest_llmd_trace.suite import LlmRequestOf, send_traced_by_every_hop, service_or_skip, tracing_overlay
 
 pytestmark = pytest.mark.guide("What Gets Traced")
 
@@ -54,22 +51,21 @@ def leaves_the_expected_tree(request, platform, mode: str, overlay: dict | None 
                     "record it from a real run with --update-expected-traces")
     service_or_skip(platform, "vllm-decode")  # before any restart: a component that cannot be checked fails here
     service_or_skip(platform, "epp")
-    with ExitStack() as stack:
-        traced = platform.gateway_service is not None
-        if (mode == "traced") != traced:
-            if platform.name != "local":
-                pytest.skip(f"the run's gateway is {'traced' if traced else 'transparent'}; this case needs "
-                            f"it {mode} (--values with gateway.tracing.enabled: {str(mode == 'traced').lower()})")
-            overlay = deep_merge(overlay or {}, TRACED if mode == "traced" else {})
-        if overlay is not None:  # stays until the next variant or reset (e2e/conftest.py): each restart once
-            stack.enter_context(platform.variant(overlay))
-        services = component_services(platform.values, platform.profile, platform.gateway_service)
-        done = send_traced_by_every_hop(platform).completion
-        expect_spans(platform, lambda: request_spans_in_jaeger(platform.traces, done, slack_s=2.0),
-                     [LlmRequestOf(services["vllm-decode"], done), SpansExist(services["epp"])],
-                     f"the completion's spans (trace {done.traceparent.trace_id})")
-        settle(platform, done)
-        tree = forest(request_spans_in_jaeger(platform.traces, done, slack_s=2.0), done.traceparent.span_id)
+    traced = platform.gateway_service is not None
+    if (mode == "traced") != traced:
+        if platform.name != "local":
+            pytest.skip(f"the run's gateway is {'traced' if traced else 'transparent'}; this case needs "
+                        f"it {mode} (--values with gateway.tracing.enabled: {str(mode == 'traced').lower()})")
+        overlay = deep_merge(overlay or {}, TRACED if mode == "traced" else {})
+    if overlay is not None:  # stays until the next variant or reset (e2e/conftest.py): each restart once
+        platform.apply_variant(overlay)
+    services = component_services(platform.values, platform.profile, platform.gateway_service)
+    done = send_traced_by_every_hop(platform).completion
+    platform.expect_spans(lambda: request_spans_in_jaeger(platform.traces, done, slack_s=2.0),
+                          [LlmRequestOf(services["vllm-decode"], done), SpansExist(services["epp"])],
+                          f"the completion's spans (trace {done.traceparent.trace_id})")
+    platform.settle(done)
+    tree = forest(request_spans_in_jaeger(platform.traces, done, slack_s=2.0), done.traceparent.span_id)
     if update:
         old = load_expected(path) if path.exists() else None
         roots = compare(resolve(old.roots, services), tree).actual if old else tree
@@ -89,13 +85,13 @@ def leaves_the_expected_tree(request, platform, mode: str, overlay: dict | None 
         f"(logs: {platform.logs_hint()})")
 
 
-@pytest.mark.checks("tree: the whole trace of one completion is config/expected-traces/<profile>-<mode>.yaml")
+@pytest.mark.promise("tree: the whole trace of one completion is config/expected-traces/<profile>-<mode>.yaml")
 @pytest.mark.parametrize("mode", MODES)
 def test_one_completion_leaves_the_expected_trace_tree(request, platform, mode):
     leaves_the_expected_tree(request, platform, mode)
 
 
-@pytest.mark.checks("tree: with the services renamed in the values, the same expected tree holds")
+@pytest.mark.promise("tree: with the services renamed in the values, the same expected tree holds")
 @pytest.mark.variant
 @pytest.mark.parametrize("mode", ("transparent", "traced"))
 def test_the_expected_tree_follows_renamed_services(request, platform, mode):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import requests
 
+from llmd_trace_e2e.platforms.abilities import ModelServers
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
 from llmd_trace_e2e.traffic import completions as traffic
 from llmd_trace_e2e.traffic.completions import Completion
@@ -41,10 +42,9 @@ def model_servers_metric(platform, metric: re.Pattern) -> float | None:
     """The sum over every vLLM of the pool (the EPP picks one) of the samples `metric` matches in
     its /metrics: FINISHED counts requests that finished (stop or length; an aborted one is not
     among them), RUNNING those in progress. None: the platform cannot reach them."""
-    servers = getattr(platform, "model_servers", None)
-    if platform.name != "local" or not servers:
+    if not isinstance(platform, ModelServers) or not platform.model_servers:
         return None
-    texts = [requests.get(f"http://{address}/metrics", timeout=5).text for address in servers.values()]
+    texts = [requests.get(f"http://{address}/metrics", timeout=5).text for address in platform.model_servers.values()]
     return sum(float(m.group(1)) for text in texts for m in metric.finditer(text))
 
 

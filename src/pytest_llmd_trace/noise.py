@@ -7,7 +7,7 @@ import pytest
 
 from llmd_trace_e2e.traffic.canaries import CANARY_SERVICE, barrier, path_copies
 from llmd_trace_e2e.runtime.errors import ConfigError
-from llmd_trace_e2e.commands.verify import noise_gap_reason
+from llmd_trace_e2e.traffic.filter_verdict import noise_gap_reason
 
 NOISE_WAIT_S = 60.0  # a scrape every 2 s; vLLM's span exporter batches for 5 s
 
@@ -33,7 +33,7 @@ def config_source(platform) -> str:
     return platform.collector_config.source
 
 
-def expect_noise_gap(request, platform, group: str) -> None:
+def declare_known_noise_gap(request, platform, group: str) -> None:
     """A strict expected failure when the run's conditions leave this noise through (a known gap)."""
     reason = noise_gap_reason(platform.profile, run_path_patterns(platform), group)
     if reason:
@@ -45,15 +45,13 @@ def components_spans(spans):
     return [s for s in spans if s.service != CANARY_SERVICE]
 
 
-def tapped_or_skip(platform):
-    """What the components sent the collector, before its filter (a loud skip where unobservable)."""
-    tapped = platform.unfiltered_spans()
-    if tapped is None:
-        pytest.skip(f"the {platform.name} platform cannot observe spans before the filter")
-    return components_spans(tapped)
+def tapped_components_spans(span_tap):
+    """What the components sent the collector, before its filter (the `span_tap` fixture's)."""
+    return components_spans(span_tap.unfiltered_spans())
 
 
-def jaeger_spans_since_start(platform):
+def stored_spans_since_start(platform):
+    """What the components' spans the backend stored since the platform started."""
     return components_spans(platform.traces.all_spans(platform.started_at - timedelta(minutes=1)))
 
 

@@ -1,4 +1,6 @@
-"""How the suite reads the platform's profile: expected services and spans, known gaps."""
+"""The suite's helpers: which service a component exports under (or a loud skip), sending traffic
+that every hop traced, declaring the known gaps a test may meet, and making a fixture's failure
+its tests' failure. Expecting spans is the platform's: platform.expect_spans(...)."""
 from __future__ import annotations
 
 import functools
@@ -9,17 +11,16 @@ from typing import Any, Callable, TypeVar
 import pytest
 
 from llmd_trace_e2e.traffic import completions as traffic
-from llmd_trace_e2e.traffic.canaries import settle
 from llmd_trace_e2e.traffic.resend import Sampled, send_until_sampled
+from llmd_trace_e2e.platforms.abilities import SpanTap
 from llmd_trace_e2e.platforms.base import expected_service
 from llmd_trace_e2e.deployment.charts import epp_launch
 from llmd_trace_e2e.deployment.releases import Status
 from llmd_trace_e2e.deployment.sampling import root_ratio
 from llmd_trace_e2e.deployment.values import deep_merge, nest
-from llmd_trace_e2e.traces.assertions import Failure, expect, expect_now
+from llmd_trace_e2e.traces.assertions import Check, Failure
 from llmd_trace_e2e.traces.request import root_during
 
-SPAN_TIMEOUT_S = 30.0  # the collector's batch timeout is 1 s; Jaeger ingests at once
 EPP_ROOT_SPAN = "gateway.request"
 EPP_IGNORES_TRACEPARENT = "epp-new-root-trace"  # the known gap: the EPP decides on its own
 T = TypeVar("T")
@@ -77,16 +78,17 @@ def resend_until_the_epp_samples(platform, send: Callable[[], T], *, propagate: 
         return Sampled(send(), 1)
 
     def first_sampled(batch):
-        settle(platform, completion_of(batch[-1]))
-        spans = platform.unfiltered_spans()
-        if spans is None:
+        platform.settle(completion_of(batch[-1]))
+        if isinstance(platform, SpanTap):
+            spans = platform.unfiltered_spans()
+        else:
             spans = platform.traces.find_spans(epp, completion_of(batch[0]).started - timedelta(seconds=1))
         return next((sent for sent in batch if root_during(spans, epp, completion_of(sent), EPP_ROOT_SPAN)), None)
 
     return send_until_sampled(send, first_sampled, ratio, f"the EPP ({epp})")
 
 
-def expect_gap(request, platform, gap_id: str) -> None:
+def declare_known_gap(request, platform, gap_id: str) -> None:
     """Turn a known upstream gap into a strict expected failure naming the upstream change, where
     the run's release has it; on a release with the fix, or of unknown version, the test runs as
     a plain check (the summary names the parts whose version was unknown)."""
@@ -95,7 +97,7 @@ def expect_gap(request, platform, gap_id: str) -> None:
         _mark(request, platform, gap)
 
 
-def expect_gaps(request, platform, components, effects) -> None:
+def declare_known_gaps(request, platform, components, effects) -> None:
     """The same for every gap of these effects ("no-spans", "no-join") on these components."""
     for gap in platform.profile.gaps:
         if gap.effect in effects and any(gap.applies_to(c) for c in components):
@@ -116,26 +118,15 @@ def epp_may_ignore_traceparent(platform) -> bool:
     return judgement is not None and judgement.status in (Status.APPLIES, Status.UNKNOWN)
 
 
-def spans_around(platform, service: str, completion):
-    """The spans of `service` in traces that started around the completion's time."""
-    since = completion.started - timedelta(seconds=5)
-    return lambda: platform.traces.find_spans(service, since)
-
-
-def expect_spans(platform, fetch, checks, what: str):
-    return expect(fetch, checks, SPAN_TIMEOUT_S, context=what, logs_hint=platform.logs_hint(),
-                  diagnosis=platform.diagnosis())
-
-
-def expect_spans_unless_gap(request, platform, fetch, checks, what: str, *ended):
-    """expect_spans; but where a known gap has made the test a strict expected failure, the
-    missing spans are proven missing by `settle` (the slowest exporter's batch after `ended`,
-    then a barrier) and one look, instead of waiting out SPAN_TIMEOUT_S. Fixed upstream, the
-    spans are there by then: the test passes, and strict xfail turns it red at once."""
+def expect_spans_unless_gap(request, platform, wanted, checks: list[Check], what: str, *ended):
+    """platform.expect_spans; but where a declared known gap has made the test a strict expected
+    failure, the missing spans are proven missing by platform.settle(*ended) and one look, instead
+    of waiting out the full timeout. Fixed upstream, the spans are there by then: the test passes,
+    and strict xfail turns it red at once."""
     if request.node.get_closest_marker("xfail") is None:
-        return expect_spans(platform, fetch, checks, what)
-    settle(platform, *ended)
-    return expect_now(fetch(), checks, context=what, logs_hint=platform.logs_hint(), diagnosis=platform.diagnosis())
+        return platform.expect_spans(wanted, checks, what)
+    platform.settle(*ended)
+    return platform.expect_spans_now(wanted, checks, what)
 
 
 class LlmRequestOf:

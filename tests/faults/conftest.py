@@ -166,7 +166,7 @@ def routing_stack(tmp_path):
     from llmd_trace_e2e.platforms.local.envoy import GatewaySettings, start_envoy
     from llmd_trace_e2e.platforms.local.epp import prepare_pool, start_epp
     from llmd_trace_e2e.platforms.local.kube import LocalControlPlane
-    from llmd_trace_e2e.platforms.local.platform import POD_LABELS, baseline_values, with_batch_delay
+    from llmd_trace_e2e.platforms.local.launches import POD_LABELS, baseline_values, with_batch_delay
     from llmd_trace_e2e.deployment.profiles import load_profile
 
     folder = tmp_path / "run"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmd_trace_e2e.commands.verify import canary_report
+from llmd_trace_e2e.traffic.filter_verdict import canary_report
 from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.runtime.procs import Supervisor

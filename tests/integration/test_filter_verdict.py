@@ -11,7 +11,7 @@ from llmd_trace_e2e.deployment.collector_config import CollectorConfig, repo_col
 from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts
 from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.traces.patterns import GUIDE_CONDITIONS, SpanPattern
-from llmd_trace_e2e.commands.verify import (
+from llmd_trace_e2e.traffic.filter_verdict import (
     FilterVerdictError, assert_controls_kept, assert_noise_dropped, canary_report)
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,7 @@ def test_a_config_lacking_one_guide_pattern_fails_naming_that_pattern(run_canari
         assert_noise_dropped(report, GUIDE)
     text = str(info.value)
     label = SpanPattern.parse(missing).label
-    assert f"let 1 of 6 canaries of the guide's /metrics patterns through" in text, text
+    assert "let 1 of 6 canaries of the guide's /metrics patterns through" in text, text
     assert f"  - {label}: canary" in text and f"the condition that drops it: {missing}" in text, text
     others = [c for c in GUIDE_CONDITIONS if c != missing]
     assert not [c for c in others if f"drops it: {c}\n" in text + "\n"], text

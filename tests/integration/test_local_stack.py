@@ -77,10 +77,10 @@ def test_up_status_attach_and_down_leave_nothing(guard, tmp_path):
                 done = traffic.send(attached.gateway_url, attached.model)
                 assert done.status == 200
                 before = pids(read_state(path))
-                with attached.variant(TRACED_GATEWAY):
-                    assert attached.gateway_service is not None, "the traced-gateway variant did not take"
-                    during = pids(read_state(path))
-                    assert traffic.send(attached.gateway_url, attached.model).status == 200
+                attached.apply_variant(TRACED_GATEWAY)
+                assert attached.gateway_service is not None, "the traced-gateway variant did not take"
+                during = pids(read_state(path))
+                assert traffic.send(attached.gateway_url, attached.model).status == 200
                 assert during["gateway"] != before["gateway"], "the variant did not restart the gateway"
                 assert {k: v for k, v in during.items() if k != "gateway"} == \
                        {k: v for k, v in before.items() if k != "gateway"}, \

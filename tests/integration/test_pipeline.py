@@ -5,7 +5,7 @@ import pytest
 from llmd_trace_e2e.traffic.canaries import CONTROL_CANARIES, metrics_canaries, send_canaries
 from llmd_trace_e2e.traces.assertions import JoinedInOneTrace, SpansExist, TraceAssertionError, expect
 from llmd_trace_e2e.traces.patterns import GUIDE_PATTERNS
-from llmd_trace_e2e.commands.verify import check_canaries
+from llmd_trace_e2e.traffic.filter_verdict import check_canaries
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@ import pytest
 
 from llmd_trace_e2e.deployment.chart_render import ChartRefused
 from llmd_trace_e2e.deployment.charts import epp_launch, localize, vllm_launch
-from llmd_trace_e2e.platforms.local.platform import baseline_values
+from llmd_trace_e2e.platforms.local.launches import baseline_values
 from llmd_trace_e2e.platforms.base import expected_service
 from llmd_trace_e2e.deployment.profiles import load_profile
 from llmd_trace_e2e.deployment.values import COLLECTOR_ENDPOINT, container_overlay, deep_merge

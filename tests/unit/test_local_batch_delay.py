@@ -1,6 +1,6 @@
 """The local platform's one addition to the exporters' env (a shorter batch delay) keeps what the
 chart rendered, and a value that sets the same variable still wins."""
-from llmd_trace_e2e.platforms.local.platform import EXPORT_BATCH_DELAY_MS, batch_delay_s, with_batch_delay
+from llmd_trace_e2e.platforms.local.launches import EXPORT_BATCH_DELAY_MS, batch_delay_s, with_batch_delay
 from llmd_trace_e2e.deployment.charts import Launch
 
 

@@ -1,7 +1,7 @@
 """decode.replicas on the local platform: each replica its own Pod name, given to it as the
 Downward API would (the charts' metadata.name fieldRef)."""
 from llmd_trace_e2e.deployment.charts import Launch
-from llmd_trace_e2e.platforms.local.platform import decode_replicas, for_replica, replica_pod
+from llmd_trace_e2e.platforms.local.launches import decode_replicas, for_replica, replica_pod
 
 
 def test_replicas_default_to_one():

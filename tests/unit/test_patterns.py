@@ -8,7 +8,7 @@ from llmd_trace_e2e.deployment.profiles import load_profile, profile_names
 from llmd_trace_e2e.traces.patterns import (
     GUIDE_CONDITIONS, GUIDE_PATTERNS, HEALTH_CONDITIONS, SCRAPE_CHILD_CONDITIONS, SpanPattern,
     matching_patterns, parse_all)
-from llmd_trace_e2e.commands.verify import noise_gap_reason
+from llmd_trace_e2e.traffic.filter_verdict import noise_gap_reason
 
 from .spans import span
 

@@ -79,7 +79,7 @@ def test_a_requests_traces_include_the_root_a_component_started_on_its_own():
 def test_expected_spans_follow_the_values_in_effect():
     from types import SimpleNamespace
 
-    from llmd_trace_e2e.platforms.local.platform import baseline_values
+    from llmd_trace_e2e.platforms.local.launches import baseline_values
     from llmd_trace_e2e.deployment.profiles import load_profile
     from llmd_trace_e2e.report.artifacts import expected_spans
     from llmd_trace_e2e.deployment.values import deep_merge, nest

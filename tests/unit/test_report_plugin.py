@@ -25,7 +25,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from llmd_trace_e2e.platforms.local.platform import baseline_values
+from llmd_trace_e2e.platforms.local.launches import baseline_values
 from llmd_trace_e2e.deployment.profiles import load_profile
 
 TRACE = "ab" * 16

@@ -1,6 +1,6 @@
 """A component that exports nothing at run time (platforms/silence.py), on FAKE platforms: which
 components the first request must bring spans from, the one-line reason for one that brought
-none, and (e2e/checks.py) a fixture that cannot provide making its tests fail with the reason."""
+none, and (pytest_llmd_trace/suite.py) a fixture that cannot provide making its tests fail with the reason."""
 from __future__ import annotations
 
 import time
@@ -8,9 +8,7 @@ from datetime import datetime, timezone
 from dataclasses import replace
 from types import SimpleNamespace
 
-import pytest
-
-from llmd_trace_e2e.platforms.local.platform import baseline_values
+from llmd_trace_e2e.platforms.local.launches import baseline_values
 from llmd_trace_e2e.platforms.silence import Watched, find_silent, watched
 from llmd_trace_e2e.runtime.diagnose import Finding
 from llmd_trace_e2e.runtime.paths import repo_root

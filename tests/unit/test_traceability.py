@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmd_trace_e2e.platforms.local.platform import baseline_values
+from llmd_trace_e2e.platforms.local.launches import baseline_values
 from llmd_trace_e2e.deployment.profiles import load_profile, profile_names
 from llmd_trace_e2e.deployment.traceability import Untraceable, blockers, check_traceable
 from llmd_trace_e2e.deployment.values import deep_merge, nest
@@ -47,7 +47,7 @@ def test_a_parent_based_ratio_of_zero_on_vllm_alone_still_lets_sampled_parents_t
 def test_a_sampler_that_never_samples_is_refused_on_any_component(profile):
     [line] = lines(with_tracing(profile, ("modelservice",), sampling={"sampler": "always_off"}), profile)
     path = profile.values_schema["modelservice"].path
-    assert f"vLLM (decode) samples nothing (OTEL_TRACES_SAMPLER=always_off" in line
+    assert "vLLM (decode) samples nothing (OTEL_TRACES_SAMPLER=always_off" in line
     assert f"from {path}.sampling.sampler: 'always_off'" in line
     assert f"set {path}.sampling.sampler to parentbased_traceidratio" in line
 

@@ -5,7 +5,7 @@ from llmd_trace_e2e.traffic.canaries import (
     CONTROL_CANARIES, GUIDE, HEALTH, NOISE_CANARIES, SCRAPE_CHILDREN, SentCanary)
 from llmd_trace_e2e.deployment.collector_config import repo_collector_config
 from llmd_trace_e2e.traces.patterns import SpanPattern
-from llmd_trace_e2e.commands.verify import (
+from llmd_trace_e2e.traffic.filter_verdict import (
     CanaryOutcome, FilterVerdictError, VerifyReport, assert_controls_kept, assert_noise_dropped)
 
 
@@ -96,7 +96,7 @@ def test_a_leak_names_the_path_that_carries_it_past_no_filter():
 
 
 def test_a_missing_pattern_no_component_leaked_is_the_recipes_known_gap_and_a_real_leak_is_not():
-    from llmd_trace_e2e.commands.missing_patterns import known_config_gap, missing_patterns
+    from llmd_trace_e2e.traffic.missing_patterns import known_config_gap, missing_patterns
     from llmd_trace_e2e.deployment.profiles import load_profile
 
     from tests.unit.spans import span

@@ -16,7 +16,7 @@ import yaml
 from llmd_trace_e2e.runtime.errors import ConfigError
 from llmd_trace_e2e.deployment import releases as rel
 from llmd_trace_e2e.deployment.gaps import Gap, parse_gaps
-from llmd_trace_e2e.deployment.releases import RunVersion
+from llmd_trace_e2e.deployment.releases import Judgement, RunVersion
 
 COMPONENTS = ("epp", "routing-proxy", "vllm-decode", "vllm-prefill")
 # Changes a profile makes to a chart's render before it is applied (helm --post-renderer), by name.

@@ -1,7 +1,7 @@
 """Components that export nothing at run time: their tracing is on, yet no span of theirs reaches
 the collector (an endpoint where nothing listens, a crashed exporter). Found once, from the
 session's first request that every component should have traced: after the slowest exporter's
-batch delay and a barrier through the collector (traffic.canaries.settle), a component with no
+batch delay and a barrier through the collector (platform.settle), a component with no
 span for that request is silent. Every test that needs it then fails with that one reason at
 once, instead of each waiting out its own timeout, and the tests that do not need it still run.
 """
@@ -17,7 +17,7 @@ from llmd_trace_e2e.runtime.diagnose import consult
 from llmd_trace_e2e.runtime.ports import is_listening
 from llmd_trace_e2e.deployment.charts import Launch, epp_launch, localize, vllm_launch
 from llmd_trace_e2e.traces.model import Span
-from llmd_trace_e2e.traffic.canaries import settle
+from llmd_trace_e2e.platforms.abilities import SpanTap
 from llmd_trace_e2e.traffic.completions import Completion
 
 SINCE_SLACK = timedelta(seconds=1)  # clocks of the processes and the harness's, on one host
@@ -111,20 +111,20 @@ def spans_since(platform, services: Sequence[str], completion: Completion) -> li
     """Every span of these services that started with or after the completion: the collector's
     unfiltered tap where the platform has one (what reached the collector), else Jaeger."""
     since = completion.started - SINCE_SLACK
-    tapped = platform.unfiltered_spans()
-    if tapped is not None:
-        return [s for s in tapped if s.service in services and s.start_ns / 1e9 >= since.timestamp()]
+    if isinstance(platform, SpanTap):
+        return [s for s in platform.unfiltered_spans()
+                if s.service in services and s.start_ns / 1e9 >= since.timestamp()]
     return [s for service in services for s in platform.traces.find_spans(service, since)]
 
 
 def find_silent(platform, completion: Completion, watching: Sequence[Watched] | None = None,
-                settled: Callable[..., object] = settle) -> Mapping[str, str]:
+                settled: Callable[..., object] | None = None) -> Mapping[str, str]:
     """component -> why it is silent, for each watched component with no span for `completion`
     (sent with the values in effect, a sampled traceparent, and sampled by every component)."""
     watching = list(watched(platform) if watching is None else watching)
     if not watching:
         return {}
-    settled(platform, completion)
+    (settled or (lambda on, done: on.settle(done)))(platform, completion)
     spans = spans_since(platform, [w.service for w in watching], completion)
     return {w.component: silence_reason(platform, w, completion) for w in watching
             if not any(s.service == w.service and s.name in w.names for s in spans)}

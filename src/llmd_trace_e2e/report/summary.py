@@ -40,7 +40,7 @@ class TestRecord:
     # nothing to count)
     artifacts: Path | None = None
     note: str = ""  # why it failed or was skipped, one line
-    checks: str = ""  # the property the test checks (its `checks` marker), shown under its name
+    promise: str = ""  # the property the test proves (its `promise` marker), shown under its name
     section: str = ""  # the tracing guide's section the test checks (its `guide` marker)
 
 
@@ -141,7 +141,7 @@ def render_summary(records: Sequence[TestRecord], *, title: str = "llm-d tracing
             promise = guide_sections().get(section)
             if promise:
                 lines += [f"The guide promises: {promise}. {totals(group)}.", ""]
-        rows = [(f"`{r.nodeid}`" + (f"<br>checks: {r.checks}" if r.checks else ""), VERDICTS.get(r.outcome, r.outcome),
+        rows = [(f"`{r.nodeid}`" + (f"<br>promise: {r.promise}" if r.promise else ""), VERDICTS.get(r.outcome, r.outcome),
                  f"{r.duration_s:.1f} s",
                  services_cell(r.seen, r.expected) if r.trace_ids and r.outcome != "skipped" else "-",
                  _traces_cell(r.trace_ids) if r.outcome != "skipped" else "-", _link(r, link_base), _note(r.note))

@@ -148,22 +148,35 @@ class ChildOfCaller:
 
 
 @dataclass(frozen=True)
-class NoMetricsSpans:
-    patterns: tuple[SpanPattern, ...] = GUIDE_PATTERNS
+class EverySpan:
+    """A check of every span: `problem(span)` says what is wrong with one span (None: nothing).
+    On no span it fails, for a check over no span proves nothing: it is its own positive control."""
 
-    @property
-    def description(self) -> str:
-        return "no span matches a /metrics pattern"
+    description: str
+    problem: Callable[[Span], str | None]
+    expected: str = "every span"
 
     def __call__(self, spans: Sequence[Span]) -> list[Failure]:
-        failures = []
-        for span in spans:
-            hits = matching_patterns(span, self.patterns)
-            if hits:
-                failures.append(Failure(self.description, "0 matches",
-                                        f"{span.service}:{span.name} (trace {span.trace_id}) matches "
-                                        + "; ".join(p.label for p in hits)))
-        return failures
+        if not spans:
+            return [Failure(self.description, "at least one span to check",
+                            "none: the spans this check is about never arrived (fetch them, or wait for them first)")]
+        return [Failure(self.description, self.expected, f"{s.service}:{s.name} (trace {s.trace_id}) {why}")
+                for s in spans if (why := self.problem(s))]
+
+
+@dataclass(frozen=True)
+class NoMetricsSpans:
+    """Of every span (at least one): it matches none of the /metrics patterns."""
+
+    patterns: tuple[SpanPattern, ...] = GUIDE_PATTERNS
+    description = "no span matches a /metrics pattern"
+
+    def _matches(self, span: Span) -> str | None:
+        hits = matching_patterns(span, self.patterns)
+        return "matches " + "; ".join(p.label for p in hits) if hits else None
+
+    def __call__(self, spans: Sequence[Span]) -> list[Failure]:
+        return EverySpan(self.description, self._matches, "0 matches")(spans)
 
 
 def evaluate(checks: Sequence[Check], spans: Sequence[Span]) -> list[Failure]:

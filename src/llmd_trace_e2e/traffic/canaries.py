@@ -156,7 +156,7 @@ def path_copies(config) -> int:
 
 
 def barrier(otlp_grpc_endpoint: str, traces: "TraceQuery", timeout_s: float = 30.0,
-            tap: Callable[[], Sequence[Span] | None] | None = None, copies: int = 1) -> None:
+            tap: Callable[[], Sequence[Span]] | None = None, copies: int = 1) -> None:
     """Send one span through the collector and wait for `copies` of it in the trace backend (one per path
     to the backend) and in `tap`, the unfiltered spans, where the platform has one: whatever the
     collector received before it has then been filtered, batched and exported on every path too."""
@@ -168,8 +168,7 @@ def barrier(otlp_grpc_endpoint: str, traces: "TraceQuery", timeout_s: float = 30
         stored = traces.stored_copies(sent.trace_id)
         if stored < copies:
             return Pending(f"{stored} of {copies} copies in the trace backend (one per path to the backend)")
-        tapped = tap() if tap is not None else None
-        if tapped is not None and not any(s.trace_id == sent.trace_id for s in tapped):
+        if tap is not None and not any(s.trace_id == sent.trace_id for s in tap()):
             return Pending("in the trace backend, not in the collector's unfiltered tap yet")
         return True
 
@@ -179,15 +178,17 @@ def barrier(otlp_grpc_endpoint: str, traces: "TraceQuery", timeout_s: float = 30
 EXPORT_IN_FLIGHT_S = 0.5  # a batch sent just then is still on its way to the collector
 
 
-def settle(platform, *ended: "Completion | float", timeout_s: float = 30.0) -> float:
+def settle(platform, *ended: "Completion | float", tap: Callable[[], Sequence[Span]] | None = None,
+           timeout_s: float = 30.0) -> float:
     """Return once everything the components exported for work that ended by `ended` (responses,
-    or epoch seconds) is in Jaeger and the tap: the slowest exporter's batch delay after the
-    last of them (no barrier can answer for a batch still in a component's memory), then a
-    barrier through the collector. A span absent afterwards is not coming. Returns the seconds waited."""
+    or epoch seconds) is in Jaeger and in `tap` (the platform's unfiltered spans, where it has
+    them): the slowest exporter's batch delay after the last of them (no barrier can answer for a
+    batch still in a component's memory), then a barrier through the collector. A span absent
+    afterwards is not coming. Returns the seconds waited. The suite calls it as platform.settle()."""
     start = time.monotonic()
     last = max((e if isinstance(e, (int, float)) else e.started.timestamp() + e.seconds for e in ended),
                default=time.time())
     time.sleep(max(0.0, last + platform.export_batch_delay_s + EXPORT_IN_FLIGHT_S - time.time()))
-    barrier(platform.collector_otlp_grpc, platform.traces, timeout_s, tap=platform.unfiltered_spans,
+    barrier(platform.collector_otlp_grpc, platform.traces, timeout_s, tap=tap,
             copies=path_copies(platform.collector_config))
     return time.monotonic() - start

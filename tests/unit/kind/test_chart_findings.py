@@ -10,8 +10,7 @@ import yaml
 
 from llmd_trace_e2e.deployment import chart_emulation as em
 from llmd_trace_e2e.deployment.chart_render import ChartRefused, render_chart
-from llmd_trace_e2e.deployment.charts import predict, split_values
-from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.deployment.charts import split_values
 from llmd_trace_e2e.runtime.paths import repo_root
 from llmd_trace_e2e.platforms.base import expected_service
 from llmd_trace_e2e.deployment.profiles import load_profile

@@ -51,7 +51,7 @@ def samplers_that_fit(available_gib: float) -> tuple[list[str], str | None]:
 
 
 def sampler_values(profile, label: str) -> dict:
-    from llmd_trace_e2e.platforms.local.platform import baseline_values
+    from llmd_trace_e2e.platforms.local.launches import baseline_values
     from llmd_trace_e2e.deployment.values import deep_merge, nest
 
     path = profile.values_schema["modelservice"].path

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 
 from llmd_trace_e2e.runtime.errors import HarnessError
 from llmd_trace_e2e.platforms.options import KIND, RUN, RunOptions, add_options

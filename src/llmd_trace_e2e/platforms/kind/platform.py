@@ -92,12 +92,6 @@ class KindE2EPlatform(SharedPlatformParts):
         endpoints = self.deployed.endpoints
         return container_views(list_pods(self.deployed.kubeconfig, endpoints.get("context"), endpoints["namespace"]))
 
-    def unfiltered_spans(self):
-        return None  # the cluster runs the collector config verbatim: no tap pipeline
-
-    def filtered_span_count(self):
-        return None
-
     def diagnosis(self) -> Diagnosis:
         """Pods not running or not ready, containers that restarted (their previous run's last log
         lines), warning events since the run began, in every namespace the run installs into."""
@@ -143,12 +137,10 @@ class KindE2EPlatform(SharedPlatformParts):
         wait_for("the model server's variant rolled out", kube.deployments_ready(
             self.deployed.endpoints["namespace"], kustomize_plan.DECODE_NAME), self.opts.timeouts.model_server_ready)
 
-    @contextmanager
-    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> Iterator[None]:
+    def apply_variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> None:
         check_traceable(deep_merge(self.baseline, overlay), self.profile, on_purpose)
         self._upgrade(overlay)
         self._overlay, self.values = overlay, deep_merge(self.baseline, overlay)
-        yield
 
     def reset(self) -> None:
         if self._overlay:

@@ -24,7 +24,7 @@ from llmd_trace_e2e.traces.backends import query_client
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.deployment.values import deep_merge
 from llmd_trace_e2e.platforms.local.diagnosis import TraceLedger
-from llmd_trace_e2e.platforms.local.platform import EXPORT_BATCH_DELAY_MS
+from llmd_trace_e2e.platforms.local.launches import EXPORT_BATCH_DELAY_MS
 from llmd_trace_e2e.platforms.local.stack import APPLY_TIMEOUT_S
 from llmd_trace_e2e.platforms.local.state import StackState, running_state, state_path
 from llmd_trace_e2e.platforms.local.vllm import SERVED_MODEL
@@ -93,12 +93,10 @@ class AttachedPlatform(SharedPlatformParts):
         doc = _call("POST", f"{self.state.control_url}/values", dict(values), timeout_s=APPLY_TIMEOUT_S + 10)
         self.values = doc["values"]
 
-    @contextmanager
-    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> Iterator[None]:
+    def apply_variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> None:
         values = deep_merge(self.baseline, overlay)
         check_traceable(values, self.profile, on_purpose)
         self.apply(values)
-        yield
 
     def reset(self) -> None:
         if self.values != self.baseline:

@@ -7,14 +7,13 @@ its programs start, and what a variant restarts.
 
 Every process is the real program. Each gets the flags and env the charts would render for
 the run's Helm values; Envoy traces when `gateway.tracing.enabled` says so.
-`variant()` restarts only the components whose launch changes under other values.
+`apply_variant()` restarts only the components whose launch changes under other values.
 """
 from __future__ import annotations
 
-import re
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +26,7 @@ from llmd_trace_e2e.runtime.errors import ConfigError, StartupError
 from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.runtime.paths import tool
 from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts, TracePipeline
-from llmd_trace_e2e.platforms.base import SDK_BATCH_DELAY_S, SharedPlatformParts
+from llmd_trace_e2e.platforms.base import SharedPlatformParts
 from llmd_trace_e2e.platforms.options import with_overrides
 from llmd_trace_e2e.runtime.ports import free_ports
 from llmd_trace_e2e.runtime.procs import Supervisor
@@ -36,15 +35,14 @@ from llmd_trace_e2e.deployment.profiles import Profile, load_profile
 from llmd_trace_e2e.deployment.traceability import check_traceable
 from llmd_trace_e2e.traces.query import TraceQuery
 from llmd_trace_e2e.traces.model import Span
-from llmd_trace_e2e.deployment.values import deep_merge, lookup, merge_values_files, tracing_values
+from llmd_trace_e2e.deployment.values import deep_merge, merge_values_files
 from llmd_trace_e2e.platforms.local.assets import model_dir, vllm_python
 from llmd_trace_e2e.platforms.local.diagnosis import pipeline_diagnosis
 from llmd_trace_e2e.platforms.local.epp import EppServer, prepare_pool, start_epp
 from llmd_trace_e2e.platforms.local.envoy import EnvoyGateway, GatewaySettings, start_envoy
 from llmd_trace_e2e.platforms.local.kube import LocalControlPlane
-from llmd_trace_e2e.platforms.local.launches import (  # noqa: F401 - callers import them from here too
-    EXPORT_BATCH_DELAY_MS, POD_LABELS, POD_NAME, baseline_values, batch_delay_s, decode_replicas, for_replica,
-    render_argv, replica_pod, with_batch_delay)
+from llmd_trace_e2e.platforms.local.launches import (
+    POD_LABELS, baseline_values, batch_delay_s, decode_replicas, for_replica, render_argv, replica_pod, with_batch_delay)
 from llmd_trace_e2e.platforms.local.components import (
     LocalBinaries, RunBinary, choose_profile, local_profiles, probe_components, refuse_unfit, resolve_binaries)
 from llmd_trace_e2e.platforms.local.proxy import RoutingProxy, start_sidecar
@@ -121,21 +119,16 @@ class LocalPlatform(SharedPlatformParts):
     def collector_otlp_grpc(self) -> str:
         return self.collector.otlp_grpc_endpoint
 
-    def containers(self) -> None:
-        return None  # processes, not pods
-
     def unfiltered_spans(self) -> list[Span]:
         return self.collector.tap_spans()
 
     def filtered_span_count(self) -> float:
         return self.collector.filtered_spans()
 
-    @contextmanager
-    def variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> Iterator[None]:
+    def apply_variant(self, overlay: Mapping[str, Any], on_purpose: str = "") -> None:
         values = deep_merge(self.baseline, overlay)
         check_traceable(values, self.profile, on_purpose)
         self.apply(values)
-        yield
 
     def reset(self) -> None:
         """Back to the run's own values (restarting only what a variant changed)."""

@@ -14,7 +14,7 @@ from llmd_trace_e2e.deployment.profiles import Gap, Profile
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.traces.patterns import SpanPattern
 from llmd_trace_e2e.traffic.canaries import GUIDE
-from llmd_trace_e2e.commands.verify import VerifyReport
+from llmd_trace_e2e.traffic.filter_verdict import VerifyReport
 
 
 @dataclass(frozen=True)
