@@ -133,7 +133,7 @@ def start_pipeline(supervisor: Supervisor, folder: Path, exporter_to: str | None
     to = TraceDestination(exporter_to, f"http://{exporter_to}", "the fault's address") if exporter_to else None
     pipeline = TracePipeline.start(supervisor, folder, repo_collector_config(), PipelineTimeouts(READY_S, READY_S),
                                    exporter_to=to)
-    return PipelineStack(supervisor, folder, pipeline.jaeger, pipeline.collector, pipeline.jaeger.client())
+    return PipelineStack(supervisor, folder, pipeline.backend, pipeline.collector, pipeline.backend.client())
 
 
 @pytest.fixture

@@ -147,7 +147,7 @@ def fake_state(tmp_path: Path, private: Path) -> StackState:
     dead = ProcessRef("server", gone.pid, 1.0)
     return StackState(server=dead, run_dir=str(tmp_path), profile="local", collector_config=None,
                       started_at="2026-01-01T00:00:00+00:00", ready_after_s=1.0, gateway_url="http://127.0.0.1:1",
-                      trace_query_url="http://127.0.0.1:1", collector_otlp_grpc="http://127.0.0.1:1",
+                      trace_backend="jaeger", trace_query_url="http://127.0.0.1:1", collector_otlp_grpc="http://127.0.0.1:1",
                       collector_otlp_http="http://127.0.0.1:1", collector_telemetry_url="http://127.0.0.1:1/metrics",
                       tap_file=str(tmp_path / "tap.jsonl"), control_url="http://127.0.0.1:1", baseline={}, values={},
                       private_dirs=[str(private)], components=[ProcessRef("gateway", gone.pid, 1.0, 1)])

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 
 def outcomes_by_label(pipeline):
-    outcomes = check_canaries(pipeline.collector.otlp_grpc_endpoint, pipeline.jaeger.client())
+    outcomes = check_canaries(pipeline.collector.otlp_grpc_endpoint, pipeline.backend.client())
     return {o.sent.canary.label: o for o in outcomes}
 
 
@@ -39,7 +39,7 @@ def test_without_the_filter_every_metrics_canary_arrives(unfiltered_pipeline):
 
 def test_a_missing_span_fails_with_what_arrived(pipeline):
     [sent] = send_canaries(pipeline.collector.otlp_grpc_endpoint, [CONTROL_CANARIES[2]], service="vllm-decode")
-    client = pipeline.jaeger.client()
+    client = pipeline.backend.client()
     expect(lambda: client.trace_spans(sent.trace_id), [SpansExist("vllm-decode", "llm_request")], timeout_s=10)
     with pytest.raises(TraceAssertionError) as info:
         expect(lambda: client.trace_spans(sent.trace_id),

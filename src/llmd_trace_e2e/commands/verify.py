@@ -19,7 +19,7 @@ def verify_collector_config(config: CollectorConfig, run_dir: Path | None = None
         folder = run_dir or Path(tmp)
         with Supervisor(folder) as supervisor:
             pipeline = TracePipeline.start(supervisor, folder, config)
-            return canary_report(pipeline.collector.otlp_grpc_endpoint, pipeline.jaeger.client(), config,
+            return canary_report(pipeline.collector.otlp_grpc_endpoint, pipeline.backend.client(), config,
                                  notes=pipeline.collector.notes)
 
 

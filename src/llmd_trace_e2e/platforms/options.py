@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from llmd_trace_e2e.runtime.errors import ConfigError
+from llmd_trace_e2e.traces.backends import BACKENDS, DEFAULT_BACKEND
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,10 @@ ATTACH = Option("--attach", "local: run against the stack `llmd-trace-e2e local 
 COMPONENT = Option("--component", "local: run this binary as the EPP or the routing proxy (repeatable): "
                                   "epp=PATH[@VERSION] or routing-proxy=PATH[@VERSION]",
                    {"action": "append", "default": [], "metavar": "ROLE=PATH[@VERSION]"})
+TRACE_BACKEND = Option("--trace-backend", "the trace backend the collector exports to and the suite queries "
+                                        "(traces/backends.py)", {"choices": tuple(BACKENDS), "default": DEFAULT_BACKEND})
 # What every entry point that starts a platform takes.
-RUN = (PROFILE, VALUES, COLLECTOR_CONFIG, ARTIFACTS, TIMEOUT)
+RUN = (PROFILE, VALUES, COLLECTOR_CONFIG, ARTIFACTS, TIMEOUT, TRACE_BACKEND)
 LOCAL = (COMPONENT,)  # what only the local platform's entry points take
 
 # The kind platform's own options: each dest is a field of KindOptions (kind/options.py), which
@@ -89,6 +92,7 @@ class RunOptions:
     collector_config: Path | None = None
     artifacts: Path = Path("artifacts")
     timeouts: tuple[str, ...] = ()  # NAME=SECONDS overrides of the platform's named timeouts
+    trace_backend: str = DEFAULT_BACKEND
     attach: bool = False  # local: run against the stack `llmd-trace-e2e local up` left running
     components: tuple[str, ...] = ()  # local: --component ROLE=PATH[@VERSION], as given
     kind: Mapping[str, Any] = field(default_factory=dict)  # the KIND options given, by dest
@@ -104,7 +108,7 @@ class RunOptions:
         kind = {o.dest: (tuple(v) if isinstance(v, list) else v) for o in KIND for v in [value(o, o.default)]}
         return cls(platform=get("platform") or cls.platform, profile=value(PROFILE), values_files=tuple(value(VALUES, [])),
                    collector_config=value(COLLECTOR_CONFIG), artifacts=Path(value(ARTIFACTS, "artifacts")),
-                   timeouts=tuple(value(TIMEOUT, [])), attach=bool(value(ATTACH, False)),
+                   timeouts=tuple(value(TIMEOUT, [])), trace_backend=value(TRACE_BACKEND, DEFAULT_BACKEND), attach=bool(value(ATTACH, False)),
                    components=tuple(value(COMPONENT, [])), kind=kind)
 
     @classmethod

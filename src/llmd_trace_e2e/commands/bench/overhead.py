@@ -154,7 +154,7 @@ def tracing_overhead(run_dir: Path, labels: Sequence[str], load_budget_s: float,
                 _signal_group(proc, signal.SIGCONT)
         load_s = time.monotonic() - t_load
         time.sleep(7)  # the traced servers' last batch (5 s) and the collector's (1 s)
-        exported, traces = {}, pipeline.jaeger.client()
+        exported, traces = {}, pipeline.backend.client()
         for server in servers:
             if server.service:
                 spans = traces.find_spans(server.service, since, operation="llm_request", limit=5000)

@@ -76,7 +76,7 @@ class AttachedPlatform(SharedPlatformParts):
         self.collector_otlp_grpc = state.collector_otlp_grpc
         self.collector_config = load_collector_config(Path(state.collector_config)) if state.collector_config \
             else repo_collector_config()
-        self.traces = query_client(state.trace_query_url)
+        self.traces = query_client(state.trace_query_url, state.trace_backend)
         self.timings = {"stack ready (local up)": state.ready_after_s}
 
     def unfiltered_spans(self) -> list[Span]:

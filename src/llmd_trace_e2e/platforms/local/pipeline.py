@@ -23,7 +23,7 @@ from llmd_trace_e2e.runtime.diagnose import short_log_line
 from llmd_trace_e2e.runtime.paths import tool
 from llmd_trace_e2e.runtime.ports import free_ports, is_listening
 from llmd_trace_e2e.runtime.procs import ManagedProcess, ProcessSpec, Supervisor, log_tail
-from llmd_trace_e2e.traces.backends import query_client
+from llmd_trace_e2e.traces.backends import DEFAULT_BACKEND, query_client
 from llmd_trace_e2e.traces.query import TraceQuery
 from llmd_trace_e2e.traces.model import Span, spans_from_otlp_json
 from llmd_trace_e2e.runtime.waits import Pending, WaitStats
@@ -44,6 +44,8 @@ def _http_ok(url: str) -> bool | Pending:
 
 
 class LocalJaeger:
+    name = "jaeger"  # its client's name in traces/backends.py
+
     def __init__(self, supervisor: Supervisor, run_dir: Path):
         self.supervisor, self.run_dir = supervisor, run_dir
         self.otlp_grpc_port, self.otlp_http_port, self.query_port, self.query_grpc_port, \
@@ -68,7 +70,7 @@ class LocalJaeger:
         return TraceDestination(self.otlp_grpc_address, self.otlp_http_url, "the run's Jaeger")
 
     def client(self) -> TraceQuery:
-        return query_client(self.query_url, "jaeger")
+        return query_client(self.query_url, self.name)
 
     def config(self) -> dict:
         local = lambda port: {"endpoint": f"127.0.0.1:{port}"}  # noqa: E731
@@ -244,32 +246,36 @@ def collector_build() -> tuple[dict[str, set[str]], str]:
     return build, f"otelcol {(listing.get('buildinfo') or {}).get('version', '?')}"
 
 
+# The trace backends the local pipeline runs, by their name in traces/backends.py.
+LOCAL_BACKENDS = {LocalJaeger.name: LocalJaeger}
+
+
 @dataclass
 class TracePipeline:
     """Collector -> Jaeger, started together; the collector exports to this Jaeger. The one way
     the harness starts them: `start` (started and ready), or `launch` now and `wait_ready` later
     (the local platform starts its slower processes in between)."""
 
-    jaeger: LocalJaeger
+    backend: LocalJaeger  # the trace backend's process (LOCAL_BACKENDS)
     collector: LocalCollector
 
     @classmethod
     def launch(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig,
-               exporter_to: TraceDestination | None = None) -> "TracePipeline":
+               exporter_to: TraceDestination | None = None, backend: str = DEFAULT_BACKEND) -> "TracePipeline":
         """Both processes started, not yet awaited. `exporter_to` (fault tests) points the
-        collector's exporter there instead of at this Jaeger."""
-        jaeger = LocalJaeger(supervisor, run_dir).start()
-        collector = LocalCollector(supervisor, run_dir, config, exporter_to or jaeger.destination).start()
-        return cls(jaeger, collector)
+        collector's exporter there instead of at the trace backend."""
+        store = LOCAL_BACKENDS[backend](supervisor, run_dir).start()
+        collector = LocalCollector(supervisor, run_dir, config, exporter_to or store.destination).start()
+        return cls(store, collector)
 
     def wait_ready(self, timeouts: PipelineTimeouts = PipelineTimeouts(),
                    stats: WaitStats | None = None) -> "TracePipeline":
-        self.jaeger.wait_ready(timeouts.jaeger_ready_s, stats)
+        self.backend.wait_ready(timeouts.jaeger_ready_s, stats)
         self.collector.wait_ready(timeouts.collector_ready_s, stats)
         return self
 
     @classmethod
     def start(cls, supervisor: Supervisor, run_dir: Path, config: CollectorConfig,
               timeouts: PipelineTimeouts = PipelineTimeouts(), stats: WaitStats | None = None,
-              exporter_to: TraceDestination | None = None) -> "TracePipeline":
-        return cls.launch(supervisor, run_dir, config, exporter_to).wait_ready(timeouts, stats)
+              exporter_to: TraceDestination | None = None, backend: str = DEFAULT_BACKEND) -> "TracePipeline":
+        return cls.launch(supervisor, run_dir, config, exporter_to, backend).wait_ready(timeouts, stats)

@@ -33,6 +33,7 @@ from llmd_trace_e2e.runtime.procs import Supervisor
 from llmd_trace_e2e.deployment.components import parse_components
 from llmd_trace_e2e.deployment.profiles import Profile, load_profile
 from llmd_trace_e2e.deployment.traceability import check_traceable
+from llmd_trace_e2e.traces.backends import DEFAULT_BACKEND
 from llmd_trace_e2e.traces.query import TraceQuery
 from llmd_trace_e2e.traces.model import Span
 from llmd_trace_e2e.deployment.values import deep_merge, merge_values_files
@@ -75,10 +76,11 @@ class LocalPlatform(SharedPlatformParts):
     model = SERVED_MODEL
 
     def __init__(self, profile: Profile, values: Mapping[str, Any], run_dir: Path, supervisor: Supervisor,
-                 timeouts: Timeouts = Timeouts(), binaries: LocalBinaries | None = None):
+                 timeouts: Timeouts = Timeouts(), binaries: LocalBinaries | None = None,
+                 trace_backend: str = DEFAULT_BACKEND):
         self.profile, self.baseline, self.values = profile, dict(values), dict(values)
         self.binaries = binaries or LocalBinaries(RunBinary("epp", tool("epp"), None, "make tools"))
-        self.timeouts = timeouts
+        self.timeouts, self.trace_backend_name = timeouts, trace_backend
         self.artifacts, self.supervisor = run_dir, supervisor
         self.started_at = datetime.now(timezone.utc)
         [self.vllm_port] = free_ports(1)
@@ -108,8 +110,8 @@ class LocalPlatform(SharedPlatformParts):
         return self.pipeline and self.pipeline.collector
 
     @property
-    def jaeger_process(self) -> LocalJaeger | None:
-        return self.pipeline and self.pipeline.jaeger
+    def trace_backend(self) -> LocalJaeger | None:
+        return self.pipeline and self.pipeline.backend
 
     @property
     def gateway_url(self) -> str:
@@ -251,8 +253,9 @@ class LocalPlatform(SharedPlatformParts):
         t0 = time.monotonic()
         self.preflight()
         self.collector_config = collector_config
-        self.pipeline = TracePipeline.launch(self.supervisor, self.artifacts, collector_config)
-        self.traces = self.pipeline.jaeger.client()
+        self.pipeline = TracePipeline.launch(self.supervisor, self.artifacts, collector_config,
+                                             backend=self.trace_backend_name)
+        self.traces = self.pipeline.backend.client()
         vllm_launch_, epp_launch_ = self.launches(self.values)
         # vLLM is the slowest by far: start it first, wait for it last.
         self.vllm_scratch = vllm_scratch_dir()
@@ -323,7 +326,7 @@ class LocalPlatform(SharedPlatformParts):
         run_dir = writable_run_dir(Path(options.artifacts))
         with Supervisor(run_dir) as supervisor:
             platform = cls(profile, values, run_dir, supervisor, with_overrides(Timeouts(), options.timeouts),
-                           binaries)
+                           binaries, options.trace_backend)
             try:
                 platform.start(config)
                 yield platform

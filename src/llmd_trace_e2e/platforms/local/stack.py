@@ -32,7 +32,7 @@ from llmd_trace_e2e.runtime.diagnose import consult
 from llmd_trace_e2e.deployment.components import parse_component
 from llmd_trace_e2e.runtime.errors import ConfigError, HarnessError, StartupError
 from llmd_trace_e2e.platforms.options import (
-    ARTIFACTS, COLLECTOR_CONFIG, COMPONENT, LOCAL, PROFILE, RUN, TIMEOUT, VALUES, RunOptions, add_options)
+    ARTIFACTS, COLLECTOR_CONFIG, COMPONENT, LOCAL, PROFILE, RUN, TIMEOUT, TRACE_BACKEND, VALUES, RunOptions, add_options)
 from llmd_trace_e2e.runtime.ports import is_listening
 from llmd_trace_e2e.runtime.procs import log_tail, terminate_on_sigterm
 from llmd_trace_e2e.runtime.waits import Pending, wait_for
@@ -138,7 +138,7 @@ def describe(platform, control: Control, options: RunOptions, ready_after_s: flo
         run_dir=str(platform.artifacts), profile=platform.profile.name,
         collector_config=str(options.collector_config.resolve()) if options.collector_config else None,
         started_at=platform.started_at.astimezone(timezone.utc).isoformat(), ready_after_s=round(ready_after_s, 1),
-        gateway_url=platform.gateway_url, trace_query_url=platform.traces.base_url,
+        gateway_url=platform.gateway_url, trace_backend=platform.trace_backend_name, trace_query_url=platform.traces.base_url,
         collector_otlp_grpc=platform.collector.otlp_grpc_endpoint,
         collector_otlp_http=platform.collector.otlp_http_endpoint,
         collector_telemetry_url=platform.collector.telemetry_url, tap_file=str(platform.collector.tap_file),
@@ -191,7 +191,7 @@ def server_log(artifacts: Path) -> Path:
 
 def server_argv(options: RunOptions, path: Path) -> list[str]:
     argv = [sys.executable, "-m", "llmd_trace_e2e.platforms.local.stack", "serve", "--state", str(path),
-            ARTIFACTS.flag, str(Path(options.artifacts).resolve())]
+            ARTIFACTS.flag, str(Path(options.artifacts).resolve()), TRACE_BACKEND.flag, options.trace_backend]
     if options.profile:
         argv += [PROFILE.flag, options.profile]
     for values in options.values_files:

@@ -13,7 +13,7 @@ import psutil
 
 from llmd_trace_e2e.runtime.errors import ConfigError
 
-STATE_VERSION = 4  # 4: jaeger_query_url became trace_query_url
+STATE_VERSION = 4  # 4: jaeger_query_url became trace_query_url, beside the trace_backend it answers for
 
 
 def state_path(artifacts: Path) -> Path:
@@ -50,6 +50,7 @@ class StackState:
     started_at: str  # ISO 8601, UTC
     ready_after_s: float
     gateway_url: str
+    trace_backend: str  # its name in traces/backends.py
     trace_query_url: str  # the trace backend's query API
     collector_otlp_grpc: str
     collector_otlp_http: str
@@ -99,7 +100,7 @@ class StackState:
 
 def component_ports(platform) -> dict[str, int]:
     """The port that answers when each component is up (status checks it)."""
-    ports = {"jaeger": platform.jaeger_process.query_port, "collector": platform.collector.addresses.otlp_grpc_port,
+    ports = {platform.trace_backend.name: platform.trace_backend.query_port, "collector": platform.collector.addresses.otlp_grpc_port,
              "epp": platform.epp.grpc_port, "gateway": platform.gateway.settings.port, "vllm-decode": platform.vllm.port}
     ports.update({v.proc.name: v.port for v in getattr(platform, "extra_vllms", None) or []})
     ports.update({p.proc.name: p.port for p in getattr(platform, "proxies", None) or []})
