@@ -73,3 +73,11 @@ def test_a_run_given_no_kind_options_gets_kindoptions_defaults():
 def test_platform_choices_are_the_registry():
     assert PLATFORM.kwargs["choices"] == tuple(PLATFORMS) == ("local", "kind")
     assert PLATFORM.dest == "platform" and PLATFORM.kwargs["default"] == RunOptions().platform
+
+
+def test_kind_refuses_a_trace_backend_it_does_not_deploy():
+    from llmd_trace_e2e.platforms.kind.platform import KindE2EPlatform
+
+    with pytest.raises(ConfigError, match="drop --trace-backend in-memory"):
+        KindE2EPlatform.check_options(RunOptions(platform="kind", trace_backend="in-memory"))
+    assert RunOptions.read(lambda dest: None).trace_backend == "jaeger", "positive control: the default is what kind deploys"

@@ -15,6 +15,7 @@ from llmd_trace_e2e.platforms.kind.ports import (
 
 COLLECTOR_NAME = "opentelemetry-collector"  # the guide's default endpoint names this Service
 COLLECTOR_CONFIG_KEY = "collector.yaml"
+TRACE_BACKEND = "jaeger"  # what jaeger() deploys, by its name in traces/backends.py
 JAEGER_SERVICE = "jaeger-collector"  # the tracing guide's name for Jaeger's Service, in llm-d's recipe too
 GATEWAY_NAME = "llm-d-inference-gateway"
 HTTPROUTE_NAME = "llmd-trace-e2e"

@@ -17,7 +17,7 @@ from llmd_trace_e2e.platforms.base import SharedPlatformParts
 from llmd_trace_e2e.platforms.options import RunOptions
 from llmd_trace_e2e.deployment.traceability import check_traceable
 from llmd_trace_e2e.deployment.values import deep_merge, tracing_values
-from llmd_trace_e2e.platforms.kind import runner, valuesfiles
+from llmd_trace_e2e.platforms.kind import manifests, runner, valuesfiles
 from llmd_trace_e2e.platforms.kind.diagnostics import ClusterDiagnosis
 from llmd_trace_e2e.platforms.kind.options import KindOptions, Timeouts
 from llmd_trace_e2e.platforms.kind.plan import Command
@@ -71,7 +71,7 @@ class KindE2EPlatform(SharedPlatformParts):
         endpoints = deployed.endpoints  # an existing cluster's: port-forwards the runner opened
         self.gateway_url = endpoints["gateway_url"]
         self.model = endpoints["model"]
-        self.traces = query_client(endpoints["jaeger_query_url"])
+        self.traces = query_client(endpoints["jaeger_query_url"], manifests.TRACE_BACKEND)
         self.collector_otlp_grpc = endpoints["collector_otlp_grpc"]
         self.baseline = run_values(deployed.plan, user_values)
         self.values = dict(self.baseline)
@@ -150,6 +150,9 @@ class KindE2EPlatform(SharedPlatformParts):
     @staticmethod
     def check_options(options) -> None:
         """The run's own values, refused in one line when the suite could check nothing with them."""
+        if options.trace_backend != manifests.TRACE_BACKEND:
+            raise ConfigError(f"the kind platform deploys {manifests.TRACE_BACKEND} as its trace backend: "
+                              f"drop --trace-backend {options.trace_backend}, or run it on the local platform")
         opts = kind_options(options)
         plan = runner.build_plan(opts)
         check_traceable(run_values(plan, user_values(opts, plan.profile)), plan.profile)

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from llmd_trace_e2e.platforms.local.pipeline import LOCAL_BACKENDS
 from llmd_trace_e2e.runtime.diagnose import EVIDENCE_LINES, Diagnosis, Finding, Sources, short_log_line
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ MAX_NAMED_SPANS = 12
 EXPORT_ERROR = re.compile(r"exporting (traces|spans)|export(ing)? (traces|spans) (to|batch)|traces export|"
                           r"failed to export", re.IGNORECASE)
 EXPORT_LOG_LINES = 400  # how far back in a component's log to look
-PIPELINE = ("collector", "jaeger", "otelcol")  # their own export is CollectorExport's
+PIPELINE = ("collector", "otelcol", *LOCAL_BACKENDS)  # their own export is CollectorExport's
 
 
 @dataclass(eq=False)

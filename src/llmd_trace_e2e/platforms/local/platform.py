@@ -25,7 +25,8 @@ from llmd_trace_e2e.runtime.diagnose import Diagnosis
 from llmd_trace_e2e.runtime.errors import ConfigError, StartupError
 from llmd_trace_e2e.deployment.gateway_values import GatewayTracing
 from llmd_trace_e2e.runtime.paths import tool
-from llmd_trace_e2e.platforms.local.pipeline import LocalCollector, LocalJaeger, PipelineTimeouts, TracePipeline
+from llmd_trace_e2e.platforms.local.pipeline import (
+    LOCAL_BACKENDS, LocalCollector, LocalJaeger, PipelineTimeouts, TracePipeline)
 from llmd_trace_e2e.platforms.base import SharedPlatformParts
 from llmd_trace_e2e.platforms.options import with_overrides
 from llmd_trace_e2e.runtime.ports import free_ports
@@ -50,7 +51,7 @@ from llmd_trace_e2e.platforms.local.proxy import RoutingProxy, start_sidecar
 from llmd_trace_e2e.platforms.local.scraper import MetricsScraper
 from llmd_trace_e2e.platforms.local.vllm import SERVED_MODEL, VllmServer, start_vllm, vllm_scratch_dir
 
-TOOLS = ("jaeger", "otelcol", "etcd", "kube-apiserver", "envoy")  # the EPP's binary: components.py
+TOOLS = (*LOCAL_BACKENDS, "otelcol", "etcd", "kube-apiserver", "envoy")  # the EPP's binary: components.py
 PORT_ATTEMPTS = 3  # a port picked free can be taken by another process before ours binds it
 
 @dataclass(frozen=True)
