@@ -20,7 +20,8 @@ class SpanQuery:
 
 @dataclass(frozen=True)
 class SpansOf(SpanQuery):
-    """The spans of `service` in traces that started at or after `since`."""
+    """Every span of the traces that have a span of `service` starting at or after `since` (whole
+    traces: filter by `span.service` for that service's own)."""
 
     service: str
     since: datetime
