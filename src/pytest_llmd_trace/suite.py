@@ -15,6 +15,7 @@ from llmd_trace_e2e.traffic.resend import Sampled, send_until_sampled
 from llmd_trace_e2e.platforms.abilities import SpanTap
 from llmd_trace_e2e.platforms.base import expected_service
 from llmd_trace_e2e.deployment.charts import epp_launch
+from llmd_trace_e2e.deployment.profiles import known_gap_ids
 from llmd_trace_e2e.deployment.releases import Status
 from llmd_trace_e2e.deployment.sampling import root_ratio
 from llmd_trace_e2e.deployment.values import deep_merge, nest
@@ -95,6 +96,9 @@ def declare_known_gap(request, platform, gap_id: str) -> None:
     gap = platform.profile.gap(gap_id)
     if gap is not None:
         _mark(request, platform, gap)
+    elif gap_id not in known_gap_ids():  # a misspelt id would silently make the test a plain check
+        pytest.fail(f"no known gap {gap_id!r} in config/profiles.yaml: add it to the known_gaps of the profiles "
+                    f"it applies to, or use one of {', '.join(sorted(known_gap_ids()))}", pytrace=False)
 
 
 def declare_known_gaps(request, platform, components, effects) -> None:

@@ -341,6 +341,13 @@ def profile_names(path: Path | None = None) -> list[str]:
     return list(_raw_profiles(path or _repo_root() / "config" / "profiles.yaml"))
 
 
+def known_gap_ids(path: Path | None = None) -> set[str]:
+    """Every gap id some profile lists (a declared gap's id must be one of them)."""
+    profiles = _raw_profiles(path or _repo_root() / "config" / "profiles.yaml")
+    return {str(g.get("id")) for p in profiles.values() if isinstance(p, Mapping)
+            for g in p.get("known_gaps") or [] if isinstance(g, Mapping)}
+
+
 def retired_names(path: Path) -> dict[str, Mapping[str, str]]:
     """Old profile names (config/profiles.yaml `retired:`): name -> {use, why}."""
     try:
