@@ -56,5 +56,5 @@ def stored_spans_since_start(platform):
 
 
 def barrier_on_every_path(platform):
-    """A span through the run's collector, awaited in Jaeger once per path to the backend."""
+    """A span through the run's collector, awaited in the trace backend once per path to it."""
     barrier(platform.collector_otlp_grpc, platform.traces, copies=path_copies(platform.collector_config))

@@ -96,9 +96,9 @@ def declare_known_gap(request, platform, gap_id: str) -> None:
     gap = platform.profile.gap(gap_id)
     if gap is not None:
         _mark(request, platform, gap)
-    elif gap_id not in known_gap_ids():  # a misspelt id would silently make the test a plain check
+    elif gap_id not in (known := known_gap_ids()):  # a misspelt id would silently make the test a plain check
         pytest.fail(f"no known gap {gap_id!r} in config/profiles.yaml: add it to the known_gaps of the profiles "
-                    f"it applies to, or use one of {', '.join(sorted(known_gap_ids()))}", pytrace=False)
+                    f"it applies to, or use one of {', '.join(sorted(known))}", pytrace=False)
 
 
 def declare_known_gaps(request, platform, components, effects) -> None:

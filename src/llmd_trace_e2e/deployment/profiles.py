@@ -5,6 +5,7 @@ Chart versions and image tags are resolved from versions.toml, the one place pin
 """
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -341,11 +342,12 @@ def profile_names(path: Path | None = None) -> list[str]:
     return list(_raw_profiles(path or _repo_root() / "config" / "profiles.yaml"))
 
 
-def known_gap_ids(path: Path | None = None) -> set[str]:
-    """Every gap id some profile lists (a declared gap's id must be one of them)."""
+@functools.lru_cache(maxsize=None)
+def known_gap_ids(path: Path | None = None) -> frozenset[str]:
+    """Every gap id some profile lists (a declared gap's id must be one of them); read once."""
     profiles = _raw_profiles(path or _repo_root() / "config" / "profiles.yaml")
-    return {str(g.get("id")) for p in profiles.values() if isinstance(p, Mapping)
-            for g in p.get("known_gaps") or [] if isinstance(g, Mapping)}
+    return frozenset(str(g.get("id")) for p in profiles.values() if isinstance(p, Mapping)
+                     for g in p.get("known_gaps") or [] if isinstance(g, Mapping))
 
 
 def retired_names(path: Path) -> dict[str, Mapping[str, str]]:

@@ -118,13 +118,14 @@ def spans_since(platform, services: Sequence[str], completion: Completion) -> li
 
 
 def find_silent(platform, completion: Completion, watching: Sequence[Watched] | None = None,
-                settled: Callable[..., object] | None = None) -> Mapping[str, str]:
+                settled: Callable[..., object] = lambda platform, done: platform.settle(done),
+                ) -> Mapping[str, str]:
     """component -> why it is silent, for each watched component with no span for `completion`
     (sent with the values in effect, a sampled traceparent, and sampled by every component)."""
     watching = list(watched(platform) if watching is None else watching)
     if not watching:
         return {}
-    (settled or (lambda on, done: on.settle(done)))(platform, completion)
+    settled(platform, completion)
     spans = spans_since(platform, [w.service for w in watching], completion)
     return {w.component: silence_reason(platform, w, completion) for w in watching
             if not any(s.service == w.service and s.name in w.names for s in spans)}

@@ -181,7 +181,7 @@ EXPORT_IN_FLIGHT_S = 0.5  # a batch sent just then is still on its way to the co
 def settle(platform, *ended: "Completion | float", tap: Callable[[], Sequence[Span]] | None = None,
            timeout_s: float = 30.0) -> float:
     """Return once everything the components exported for work that ended by `ended` (responses,
-    or epoch seconds) is in Jaeger and in `tap` (the platform's unfiltered spans, where it has
+    or epoch seconds) is in the trace backend and in `tap` (the platform's unfiltered spans, where it has
     them): the slowest exporter's batch delay after the last of them (no barrier can answer for a
     batch still in a component's memory), then a barrier through the collector. A span absent
     afterwards is not coming. Returns the seconds waited. The suite calls it as platform.settle()."""
